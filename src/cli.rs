@@ -1,0 +1,124 @@
+//! The command line (DESIGN.md §2 is the contract: docs, tests, Helm and the demo use it).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps XenServer / XCP-ng pools alive: a Prometheus exporter that tells the truth about each
+/// pool even when its master is gone, and an Alertmanager webhook receiver that runs a fenced,
+/// confirmed, journaled recovery.
+#[derive(Debug, Parser)]
+#[command(name = "xenguard", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulated 3-host pool, exporter and receiver in one process; prints the URLs and a
+    /// short script of faults to try. Ctrl-C stops it.
+    Demo(DemoArgs),
+    /// Run the XAPI simulator: one XML-RPC endpoint per simulated host on 127.0.0.(10+i), and
+    /// a control API to inject faults and read the ground truth.
+    Sim(SimArgs),
+    /// Run the Prometheus exporter for the pools in the configuration file.
+    Exporter(ConfigArgs),
+    /// Run the Alertmanager webhook receiver that performs fenced recovery.
+    Receiver(ConfigArgs),
+    /// Run exporter and receiver in one process.
+    Serve(ConfigArgs),
+    /// Validate a configuration file; prints every error at once, with file:line.
+    CheckConfig(CheckConfigArgs),
+    /// Operator view of the remediation journal.
+    Journal(JournalArgs),
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Let the receiver act (with a simulated BMC) instead of only planning and journaling.
+    #[arg(long)]
+    pub auto: bool,
+}
+
+/// Arguments of `sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// Number of simulated hosts; host i (1-based) listens on 127.0.0.(10+i).
+    #[arg(long, default_value_t = 3)]
+    pub hosts: u16,
+    /// VMs started on each host.
+    #[arg(long, default_value_t = 2)]
+    pub vms_per_host: u32,
+    /// TCP port every simulated host listens on.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Scenario file (YAML) of timed faults.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Simulated seconds per real second (60 makes the 600 s liveness timeout pass in 10 s).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// File holding the root password of the simulated hosts (default: `xenguard`).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Address of the control API.
+    #[arg(long, default_value = "127.0.0.1:9880")]
+    pub control: String,
+}
+
+/// A configuration file argument.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Path of the YAML configuration file.
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+/// Arguments of `check-config`.
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Path of the YAML configuration file to check.
+    pub file: PathBuf,
+}
+
+/// Arguments of `journal`.
+#[derive(Debug, clap::Args)]
+pub struct JournalArgs {
+    /// What to do with the journal.
+    #[command(subcommand)]
+    pub action: Option<JournalAction>,
+    /// Path of the YAML configuration file (names the journal database).
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// Journal actions.
+#[derive(Debug, Subcommand)]
+pub enum JournalAction {
+    /// List remediations, newest first (the default).
+    List,
+    /// Show one remediation with its steps and evidence.
+    Show {
+        /// Remediation id.
+        id: u64,
+    },
+    /// Approve a remediation waiting in `approve` mode.
+    Approve {
+        /// Remediation id.
+        id: u64,
+    },
+    /// Abort a remediation that has not finished.
+    Abort {
+        /// Remediation id.
+        id: u64,
+    },
+    /// Record an operator's attestation that the host is powered off (instead of a fence).
+    Attest {
+        /// Remediation id.
+        id: u64,
+    },
+}
