@@ -3,4 +3,16 @@
 //! [`PoolActuator`] for the few mutating calls. Knows nothing of Prometheus, alerts or
 //! remediation.
 
+pub mod actuator;
+pub mod error;
+pub mod reader;
+pub mod records;
+pub mod session;
+pub mod transport;
+pub mod typed;
 pub mod wire;
+
+pub use actuator::PoolActuator;
+pub use error::{Error, ErrorCode, Failure};
+pub use reader::PoolReader;
+pub use session::{Credentials, LocalSession, Password, Session};

@@ -194,7 +194,9 @@ pub fn decode_call(body: &[u8]) -> Result<MethodCall, WireError> {
                 p.expect_end("param")?;
             }
             Tag::End(name) if name == "params" => break,
-            other => return Err(p.structure(format!("expected <param> or </params>, found {other}"))),
+            other => {
+                return Err(p.structure(format!("expected <param> or </params>, found {other}")));
+            }
         }
     }
     p.expect_end("methodCall")?;
@@ -205,7 +207,10 @@ pub fn decode_call(body: &[u8]) -> Result<MethodCall, WireError> {
 /// Splits xapi's `Status` struct into success or failure.
 fn envelope(value: Value) -> Result<Response, String> {
     let Value::Struct(members) = value else {
-        return Err(format!("response is a {}, not a Status struct", value.kind()));
+        return Err(format!(
+            "response is a {}, not a Status struct",
+            value.kind()
+        ));
     };
     let mut status = None;
     let mut result = None;
@@ -219,7 +224,9 @@ fn envelope(value: Value) -> Result<Response, String> {
         }
     }
     match status.as_ref().and_then(Value::as_str) {
-        Some("Success") => Ok(Response::Success(result.unwrap_or(Value::String(String::new())))),
+        Some("Success") => Ok(Response::Success(
+            result.unwrap_or(Value::String(String::new())),
+        )),
         Some("Failure") => match description {
             Some(Value::Array(items)) if !items.is_empty() => items
                 .into_iter()
@@ -276,7 +283,10 @@ impl<'a> Parser<'a> {
     }
 
     fn structure(&self, message: String) -> WireError {
-        WireError::Structure { position: self.position(), message }
+        WireError::Structure {
+            position: self.position(),
+            message,
+        }
     }
 
     fn event(&mut self) -> Result<Event<'a>, WireError> {
@@ -466,9 +476,8 @@ impl<'a> Parser<'a> {
                         Tag::Start(name) if name == "value" => items.push(self.value_body()?),
                         Tag::End(name) if name == "data" => break,
                         other => {
-                            return Err(self.structure(format!(
-                                "expected <value> or </data>, found {other}"
-                            )));
+                            return Err(self
+                                .structure(format!("expected <value> or </data>, found {other}")));
                         }
                     }
                 }
@@ -582,7 +591,11 @@ pub fn encode_value(out: &mut String, value: &Value) {
         Value::Int(i) => {
             let _ = write!(out, "<i8>{i}</i8>");
         }
-        Value::Bool(b) => out.push_str(if *b { "<boolean>1</boolean>" } else { "<boolean>0</boolean>" }),
+        Value::Bool(b) => out.push_str(if *b {
+            "<boolean>1</boolean>"
+        } else {
+            "<boolean>0</boolean>"
+        }),
         Value::Double(d) => {
             out.push_str("<double>");
             write_double(out, *d);
@@ -672,22 +685,43 @@ mod tests {
         assert_eq!(ok(&wrap("<value>abc</value>")), Value::string("abc"));
         assert_eq!(ok(&wrap("<value/>")), Value::string(""));
         assert_eq!(ok(&wrap("<value></value>")), Value::string(""));
-        assert_eq!(ok(&wrap("<value>  padded  </value>")), Value::string("  padded  "));
+        assert_eq!(
+            ok(&wrap("<value>  padded  </value>")),
+            Value::string("  padded  ")
+        );
     }
 
     #[test]
     fn typed_scalars_are_lenient_where_xapi_is() {
         assert_eq!(ok(&wrap("<value><i4> 12 </i4></value>")), Value::Int(12));
-        assert_eq!(ok(&wrap("<value><i8>137438953472</i8></value>")), Value::Int(137438953472));
-        assert_eq!(ok(&wrap("<value><double>1e+20</double></value>")), Value::Double(1e20));
-        assert_eq!(ok(&wrap("<value><double>0</double></value>")), Value::Double(0.0));
-        assert_eq!(ok(&wrap("<value><boolean>1</boolean></value>")), Value::Bool(true));
-        assert_eq!(ok(&wrap("<value>\n  <boolean>0</boolean>\n</value>")), Value::Bool(false));
+        assert_eq!(
+            ok(&wrap("<value><i8>137438953472</i8></value>")),
+            Value::Int(137438953472)
+        );
+        assert_eq!(
+            ok(&wrap("<value><double>1e+20</double></value>")),
+            Value::Double(1e20)
+        );
+        assert_eq!(
+            ok(&wrap("<value><double>0</double></value>")),
+            Value::Double(0.0)
+        );
+        assert_eq!(
+            ok(&wrap("<value><boolean>1</boolean></value>")),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            ok(&wrap("<value>\n  <boolean>0</boolean>\n</value>")),
+            Value::Bool(false)
+        );
     }
 
     #[test]
     fn entities_and_char_refs_are_resolved() {
-        assert_eq!(ok(&wrap("<value>a&lt;b&amp;c&#x41;&#66;</value>")), Value::string("a<b&cAB"));
+        assert_eq!(
+            ok(&wrap("<value>a&lt;b&amp;c&#x41;&#66;</value>")),
+            Value::string("a<b&cAB")
+        );
     }
 
     #[test]
@@ -748,6 +782,9 @@ mod tests {
     fn deep_nesting_is_refused() {
         let depth = MAX_DEPTH + 1;
         let inner = "<value><array><data>".repeat(depth) + &"</data></array></value>".repeat(depth);
-        assert_eq!(decode_response(wrap(&inner).as_bytes()), Err(WireError::TooDeep));
+        assert_eq!(
+            decode_response(wrap(&inner).as_bytes()),
+            Err(WireError::TooDeep)
+        );
     }
 }

@@ -1,0 +1,158 @@
+//! [`PoolReader`]: the read-only calls the exporter and the confirmation checks make. It has
+//! no mutating method, so code holding one cannot change a pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::error::Error;
+use super::records::{
+    Event, EventBatch, Host, HostMetrics, Pbd, Pool, Ref, Sr, Task, Vbd, Vdi, Vm,
+};
+use super::session::Session;
+use super::typed::from_value;
+use super::wire::Value;
+
+/// A record class: its wire name (`VM`) and its lower-case event class (`vm`).
+pub trait XapiClass: DeserializeOwned {
+    /// Class name in method names (`VM.get_all_records`).
+    const CLASS: &'static str;
+    /// Lower-case name used by `event.from` and `valid_ref_counts`.
+    const EVENT_CLASS: &'static str;
+}
+
+macro_rules! classes {
+    ($($ty:ty => $class:literal, $event:literal;)+) => {$(
+        impl XapiClass for $ty {
+            const CLASS: &'static str = $class;
+            const EVENT_CLASS: &'static str = $event;
+        }
+    )+};
+}
+
+classes! {
+    Pool => "pool", "pool";
+    Host => "host", "host";
+    HostMetrics => "host_metrics", "host_metrics";
+    Vm => "VM", "vm";
+    Vbd => "VBD", "vbd";
+    Vdi => "VDI", "vdi";
+    Sr => "SR", "sr";
+    Pbd => "PBD", "pbd";
+    Task => "task", "task";
+}
+
+/// Read-only access to a pool through its master.
+#[derive(Debug, Clone)]
+pub struct PoolReader {
+    session: Arc<Session>,
+}
+
+impl PoolReader {
+    /// A reader over a pool session.
+    pub fn new(session: Arc<Session>) -> PoolReader {
+        PoolReader { session }
+    }
+
+    /// The underlying session (for its master address).
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    async fn decode<T: DeserializeOwned>(&self, method: &str, value: Value) -> Result<T, Error> {
+        match from_value(value) {
+            Ok(decoded) => Ok(decoded),
+            Err(source) => Err(self.decode_error(method, source).await),
+        }
+    }
+
+    async fn decode_error(&self, method: &str, source: super::wire::WireError) -> Error {
+        Error::Decode {
+            address: self.session.master_address().await.unwrap_or_default(),
+            method: method.to_owned(),
+            source,
+        }
+    }
+
+    /// `<class>.get_all_records`: every object of a class, keyed by reference.
+    pub async fn all<T: XapiClass>(&self) -> Result<Vec<(Ref<T>, T)>, Error> {
+        let method = format!("{}.get_all_records", T::CLASS);
+        let value = self.session.call(&method, &[]).await?;
+        self.records(&method, value).await
+    }
+
+    /// `<class>.get_all_records_where(expr)` (xapi.md §5.2), e.g.
+    /// `field "power_state"="Running" and field "is_control_domain"="false"`.
+    pub async fn all_where<T: XapiClass>(&self, expr: &str) -> Result<Vec<(Ref<T>, T)>, Error> {
+        let method = format!("{}.get_all_records_where", T::CLASS);
+        let value = self.session.call(&method, &[Value::string(expr)]).await?;
+        self.records(&method, value).await
+    }
+
+    async fn records<T: XapiClass>(
+        &self,
+        method: &str,
+        value: Value,
+    ) -> Result<Vec<(Ref<T>, T)>, Error> {
+        let Value::Struct(members) = value else {
+            let source =
+                super::wire::WireError::Type(format!("expected a struct, found {}", value.kind()));
+            return Err(self.decode_error(method, source).await);
+        };
+        let mut out = Vec::with_capacity(members.len());
+        for (reference, record) in members {
+            out.push((Ref::new(reference), self.decode(method, record).await?));
+        }
+        Ok(out)
+    }
+
+    /// `<class>.get_record(ref)`.
+    pub async fn record<T: XapiClass>(&self, reference: &Ref<T>) -> Result<T, Error> {
+        let method = format!("{}.get_record", T::CLASS);
+        let value = self
+            .session
+            .call(&method, &[Value::string(reference.as_str())])
+            .await?;
+        self.decode(&method, value).await
+    }
+
+    /// The pool and its record (there is exactly one per database).
+    pub async fn pool(&self) -> Result<(Ref<Pool>, Pool), Error> {
+        self.all::<Pool>()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Decode {
+                address: String::new(),
+                method: "pool.get_all_records".into(),
+                source: super::wire::WireError::Type("no pool record".into()),
+            })
+    }
+
+    /// `event.from(classes, token, timeout)` (xapi.md §7.1). The HTTP limit is the server-side
+    /// `timeout` plus `margin`, since the call legitimately blocks that long.
+    pub async fn event_from(
+        &self,
+        classes: &[&str],
+        token: &str,
+        timeout: Duration,
+        margin: Duration,
+    ) -> Result<EventBatch, Error> {
+        let params = [
+            Value::Array(classes.iter().map(|c| Value::string(*c)).collect()),
+            Value::string(token),
+            Value::Double(timeout.as_secs_f64()),
+        ];
+        let value = self
+            .session
+            .call_with_timeout("event.from", &params, Some(timeout + margin))
+            .await?;
+        self.decode("event.from", value).await
+    }
+}
+
+/// Decodes an event's snapshot as a typed record.
+pub fn snapshot<T: XapiClass>(event: &Event) -> Option<Result<T, super::wire::WireError>> {
+    event.snapshot.clone().map(from_value)
+}
