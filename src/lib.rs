@@ -18,5 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod shutdown;
+pub mod sim;
 pub mod telemetry;
 pub mod xapi;

@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use xenguard::cli::{Cli, Command};
+use xenguard::cli::{Cli, Command, SimArgs};
+use xenguard::sim::{PoolSpec, RunningSim, SimOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -11,12 +13,81 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig(args) => xenguard::config::check_config_command(&args.file),
         Command::Demo(_) => not_available("demo", 7),
-        Command::Sim(_) => not_available("sim", 3),
+        Command::Sim(args) => report(run_async(sim(args))),
         Command::Exporter(_) => not_available("exporter", 4),
         Command::Receiver(_) => not_available("receiver", 5),
         Command::Serve(_) => not_available("serve", 4),
         Command::Journal(_) => not_available("journal", 5),
     }
+}
+
+fn run_async(job: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(job)
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xenguard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    if args.scenario.is_some() {
+        anyhow::bail!("--scenario: scenario files are not available yet (tracked in issue 3)");
+    }
+    let password = match &args.password_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned(),
+        None => "xenguard".to_owned(),
+    };
+    let control = args
+        .control
+        .parse()
+        .with_context(|| format!("--control {:?} is not an address:port", args.control))?;
+    let options = SimOptions {
+        spec: PoolSpec {
+            hosts: args.hosts.into(),
+            vms_per_host: args.vms_per_host as usize,
+            password,
+            ..PoolSpec::default()
+        },
+        port: args.port,
+        control,
+        time_scale: args.time_scale,
+    };
+    let started = std::time::Instant::now();
+    let sim = RunningSim::start(options).await?;
+    let addresses = sim.host_addresses();
+    println!(
+        "xenguard sim: {} hosts, {} guests per host, started in {:.2} s",
+        addresses.len(),
+        args.vms_per_host,
+        started.elapsed().as_secs_f64()
+    );
+    for (i, address) in addresses.iter().enumerate() {
+        let role = if i == 0 { "master" } else { "slave" };
+        println!(
+            "  host{}  http://{address}:{}/  ({role}; user root)",
+            i + 1,
+            sim.port()
+        );
+    }
+    println!(
+        "  control API  http://{}/  (GET /hosts, GET /truth, POST /hosts/{{host}}/power ...)",
+        sim.control_addr()
+    );
+    println!("Ctrl-C stops it.");
+    xenguard::shutdown::signal().await;
+    sim.shutdown();
+    Ok(())
 }
 
 /// Subcommands whose issue has not landed say so plainly instead of half-working.

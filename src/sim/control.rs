@@ -1,0 +1,336 @@
+//! The simulator's control API (HTTP/JSON, DESIGN.md §4): inject physical faults, move the
+//! clock, and read the ground truth that no XAPI answer may contradict.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::model::{Faults, Role};
+use super::server::Shared;
+
+/// The control API's routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/hosts", get(hosts))
+        .route("/hosts/{host}/power", post(power))
+        .route("/hosts/{host}/network", post(network))
+        .route("/hosts/{host}/xapi", post(xapi))
+        .route(
+            "/hosts/{host}/faults",
+            post(set_faults).delete(clear_faults),
+        )
+        .route("/pool/ha", post(ha))
+        .route("/clock", get(clock))
+        .route("/clock/advance", post(advance))
+        .route("/clock/scale", post(scale))
+        .route("/truth", get(truth))
+        .with_state(shared)
+}
+
+/// One host as `GET /hosts` lists it.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct HostView {
+    /// Name label.
+    pub name: String,
+    /// Host uuid.
+    pub uuid: String,
+    /// Management address.
+    pub address: String,
+    /// `on` or `off`.
+    pub power: String,
+    /// `up` or `down`.
+    pub network: String,
+    /// `running` or `stopped`.
+    pub xapi: String,
+    /// pool.conf: `master` or `slave`.
+    pub role: String,
+    /// Master address from pool.conf (empty on a master).
+    pub master_address: String,
+    /// `host.is_in_emergency_mode`.
+    pub emergency: bool,
+}
+
+fn not_found(host: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": format!("no simulated host {host:?}")})),
+    )
+        .into_response()
+}
+
+fn done(shared: &Shared) -> Response {
+    Json(hosts_view(shared)).into_response()
+}
+
+fn hosts_view(shared: &Shared) -> Vec<HostView> {
+    shared.with_model(|m, _| {
+        m.hosts
+            .iter()
+            .map(|h| HostView {
+                name: h.name.clone(),
+                uuid: h.uuid.clone(),
+                address: h.address.clone(),
+                power: if h.power_on { "on" } else { "off" }.into(),
+                network: if h.network_up { "up" } else { "down" }.into(),
+                xapi: if h.power_on && h.xapi_running {
+                    "running"
+                } else {
+                    "stopped"
+                }
+                .into(),
+                role: match h.role {
+                    Role::Master => "master".into(),
+                    Role::Slave(_) => "slave".into(),
+                },
+                master_address: match &h.role {
+                    Role::Master => String::new(),
+                    Role::Slave(a) => a.clone(),
+                },
+                emergency: h.power_on && h.xapi_running && h.emergency,
+            })
+            .collect()
+    })
+}
+
+async fn hosts(State(shared): State<Arc<Shared>>) -> Json<Vec<HostView>> {
+    Json(hosts_view(&shared))
+}
+
+/// `POST /hosts/{host}/power`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PowerRequest {
+    state: PowerState,
+    /// An orderly shutdown (guests stopped, master told) rather than pulling the plug.
+    #[serde(default)]
+    graceful: bool,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum PowerState {
+    On,
+    Off,
+}
+
+async fn power(
+    State(shared): State<Arc<Shared>>,
+    Path(host): Path<String>,
+    Json(req): Json<PowerRequest>,
+) -> Response {
+    let found = shared.with_model(|m, now| {
+        let i = m.find_host(&host)?;
+        match (req.state, req.graceful) {
+            (PowerState::On, _) => m.power_on(i, now),
+            (PowerState::Off, true) => m.shutdown(i, now),
+            (PowerState::Off, false) => m.power_off(i),
+        }
+        Some(())
+    });
+    match found {
+        Some(()) => done(&shared),
+        None => not_found(&host),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkRequest {
+    connected: bool,
+}
+
+async fn network(
+    State(shared): State<Arc<Shared>>,
+    Path(host): Path<String>,
+    Json(req): Json<NetworkRequest>,
+) -> Response {
+    let found = shared.with_model(|m, now| {
+        let i = m.find_host(&host)?;
+        m.hosts[i].network_up = req.connected;
+        m.tick(now);
+        Some(())
+    });
+    match found {
+        Some(()) => done(&shared),
+        None => not_found(&host),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct XapiRequest {
+    running: bool,
+}
+
+async fn xapi(
+    State(shared): State<Arc<Shared>>,
+    Path(host): Path<String>,
+    Json(req): Json<XapiRequest>,
+) -> Response {
+    let found = shared.with_model(|m, now| {
+        let i = m.find_host(&host)?;
+        if req.running {
+            m.start_xapi(i, now);
+        } else {
+            m.stop_xapi(i);
+        }
+        Some(())
+    });
+    match found {
+        Some(()) => done(&shared),
+        None => not_found(&host),
+    }
+}
+
+async fn set_faults(
+    State(shared): State<Arc<Shared>>,
+    Path(host): Path<String>,
+    Json(faults): Json<Faults>,
+) -> Response {
+    let found = shared.with_model(|m, _| {
+        let i = m.find_host(&host)?;
+        m.hosts[i].faults = faults;
+        Some(())
+    });
+    match found {
+        Some(()) => done(&shared),
+        None => not_found(&host),
+    }
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>, Path(host): Path<String>) -> Response {
+    let found = shared.with_model(|m, _| {
+        let i = m.find_host(&host)?;
+        m.hosts[i].faults = Faults::default();
+        Some(())
+    });
+    match found {
+        Some(()) => done(&shared),
+        None => not_found(&host),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HaRequest {
+    enabled: bool,
+}
+
+/// Turns XAPI HA on or off: `pool.ha_enabled` in every database copy and `ha.armed` on every
+/// host (the HA daemon itself is not simulated).
+async fn ha(State(shared): State<Arc<Shared>>, Json(req): Json<HaRequest>) -> Response {
+    shared.with_model(|m, _| {
+        for h in &mut m.hosts {
+            h.ha_armed = req.enabled;
+            if let Some(pool) = h.db.pool_ref().cloned() {
+                super::db::Db::update(
+                    |d| &mut d.pool,
+                    &mut h.db,
+                    &pool,
+                    |p| p.ha_enabled = req.enabled,
+                );
+            }
+        }
+    });
+    Json(json!({"ha_enabled": req.enabled})).into_response()
+}
+
+async fn clock(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let (now, scale) = {
+        let c = shared.clock.lock().unwrap_or_else(|e| e.into_inner());
+        (c.now(), c.scale())
+    };
+    Json(json!({"now": now, "scale": scale}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceRequest {
+    seconds: f64,
+}
+
+async fn advance(State(shared): State<Arc<Shared>>, Json(req): Json<AdvanceRequest>) -> Response {
+    if !(req.seconds.is_finite() && req.seconds >= 0.0) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "seconds must be a non-negative number"})),
+        )
+            .into_response();
+    }
+    shared
+        .clock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .advance(req.seconds);
+    shared.with_model(|_, _| ());
+    clock(State(shared)).await.into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleRequest {
+    scale: f64,
+}
+
+async fn scale(State(shared): State<Arc<Shared>>, Json(req): Json<ScaleRequest>) -> Response {
+    if !(req.scale.is_finite() && req.scale >= 0.0) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "scale must be a non-negative number"})),
+        )
+            .into_response();
+    }
+    shared
+        .clock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_scale(req.scale);
+    clock(State(shared)).await.into_response()
+}
+
+/// `GET /truth` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Truth {
+    /// VMs whose domain runs on more than one host at once (data corruption).
+    pub double_running_vms: usize,
+    /// Every guest and where its domain really runs.
+    pub vms: Vec<TruthVm>,
+}
+
+/// One guest in the ground truth.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TruthVm {
+    /// VM uuid.
+    pub uuid: String,
+    /// Name label.
+    pub name: String,
+    /// Uuids of the hosts running its domain.
+    pub running_on: Vec<String>,
+}
+
+async fn truth(State(shared): State<Arc<Shared>>) -> Json<Truth> {
+    Json(shared.with_model(|m, _| {
+        let names = m.guests.clone();
+        Truth {
+            double_running_vms: m.double_running(),
+            vms: names
+                .into_iter()
+                .map(|(uuid, name)| TruthVm {
+                    running_on: m
+                        .running
+                        .get(&uuid)
+                        .map(|hs| hs.iter().cloned().collect())
+                        .unwrap_or_default(),
+                    uuid,
+                    name,
+                })
+                .collect(),
+        }
+    }))
+}

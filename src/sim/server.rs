@@ -1,0 +1,309 @@
+//! The network face of each simulated host: an XML-RPC endpoint on the host's own loopback
+//! address, whose socket behaves as the physical host would. A host with xapi stopped
+//! refuses connections; a powered-off host or a pulled cable accepts nothing that ever answers
+//! (connections hang, as with no route); in-flight calls die with the xapi process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::xapi::wire::{self, Value};
+
+use super::Clock;
+use super::methods::Outcome;
+use super::model::{Fault, Model};
+
+/// Largest request body xapi reads (`http_limit_max_rpc_size`, xapi.md §1.1).
+pub const MAX_REQUEST_BYTES: usize = 300 * 1024;
+
+/// State shared by every endpoint, the control API and the ticker.
+#[derive(Debug)]
+pub struct Shared {
+    /// The pool.
+    pub model: Mutex<Model>,
+    /// The simulated clock.
+    pub clock: Mutex<Clock>,
+    /// Bumped after every change, so blocked calls re-evaluate.
+    pub changed: watch::Sender<u64>,
+    /// Port every host listens on.
+    pub port: u16,
+}
+
+impl Shared {
+    /// Runs `f` on the model brought up to the current simulated time, then wakes waiters.
+    pub fn with_model<T>(&self, f: impl FnOnce(&mut Model, f64) -> T) -> T {
+        let now = self.now();
+        let result = {
+            let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+            model.tick(now);
+            f(&mut model, now)
+        };
+        self.changed.send_modify(|g| *g += 1);
+        result
+    }
+
+    /// Simulated seconds now.
+    pub fn now(&self) -> f64 {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).now()
+    }
+
+    /// Real duration of simulated seconds.
+    pub fn real(&self, seconds: f64) -> Duration {
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .real(seconds)
+    }
+}
+
+/// What a host's socket does now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SocketMode {
+    /// xapi answers.
+    Serve,
+    /// Connections are accepted and never answered (powered off).
+    BlackHole,
+    /// Nothing listens: connection refused (host up, xapi stopped).
+    Closed,
+}
+
+/// Keeps each host's socket in the mode its physical state implies.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    running: HashMap<usize, (SocketMode, JoinHandle<()>)>,
+}
+
+impl Sockets {
+    /// Starts, stops or swaps listeners to match the model.
+    pub async fn reconcile(&mut self, shared: &Arc<Shared>) -> std::io::Result<()> {
+        let wanted: Vec<(usize, String, SocketMode)> = {
+            let model = shared.model.lock().unwrap_or_else(|e| e.into_inner());
+            model
+                .hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let mode = match (h.power_on, h.xapi_running) {
+                        (false, _) => SocketMode::BlackHole,
+                        (true, false) => SocketMode::Closed,
+                        (true, true) => SocketMode::Serve,
+                    };
+                    (i, h.address.clone(), mode)
+                })
+                .collect()
+        };
+        for (i, address, mode) in wanted {
+            if self.running.get(&i).is_some_and(|(m, _)| *m == mode) {
+                continue;
+            }
+            if let Some((_, task)) = self.running.remove(&i) {
+                task.abort();
+                let _ = task.await;
+            }
+            let addr: SocketAddr = format!("{address}:{}", shared.port).parse().map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{address}: {e}"))
+            })?;
+            let task = match mode {
+                SocketMode::Closed => tokio::spawn(std::future::pending()),
+                SocketMode::BlackHole => tokio::spawn(black_hole(bind(addr).await?)),
+                SocketMode::Serve => tokio::spawn(serve(bind(addr).await?, shared.clone(), i)),
+            };
+            self.running.insert(i, (mode, task));
+        }
+        Ok(())
+    }
+
+    /// Stops every listener.
+    pub fn shutdown(&mut self) {
+        for (_, (_, task)) in self.running.drain() {
+            task.abort();
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    socket.listen(1024)
+}
+
+/// Accepts and holds connections without ever reading them.
+async fn black_hole(listener: TcpListener) {
+    let mut held = Vec::new();
+    while let Ok((socket, _)) = listener.accept().await {
+        held.push(socket);
+    }
+}
+
+/// Serves XML-RPC for host `i`. Aborting this task drops the listener and every connection.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, i: usize) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok((socket, _)) = listener.accept().await {
+        let shared = shared.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |req| handle(shared.clone(), i, req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        content_type.parse().expect("static header"),
+    );
+    headers.insert(
+        "access-control-allow-origin",
+        "*".parse().expect("static header"),
+    );
+    response
+}
+
+fn xml(body: String) -> Reply {
+    text(StatusCode::OK, "text/xml", body)
+}
+
+/// One HTTP request to host `i`. An `Err` makes hyper drop the connection (xapi died).
+async fn handle(
+    shared: Arc<Shared>,
+    i: usize,
+    req: Request<Incoming>,
+) -> Result<Reply, std::io::Error> {
+    if req.method() != Method::POST || !matches!(req.uri().path(), "/" | "/RPC2") {
+        return Ok(text(
+            StatusCode::NOT_FOUND,
+            "text/html",
+            "<html><body>Not found</body></html>",
+        ));
+    }
+    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Ok(text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/html",
+                "<html><body>Request too large</body></html>",
+            ));
+        }
+    };
+    // Malformed XML is an HTTP 500 with an HTML body, as xapi answers (xapi.md §1.1).
+    let call = match wire::decode_call(&body) {
+        Ok(call) => call,
+        Err(e) => {
+            let page = format!(
+                "<html><body><h1>HTTP 500 internal server error</h1>Xmlrpc.Parse_error: {e}</body></html>"
+            );
+            return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "text/html", page));
+        }
+    };
+    let faults = shared.with_model(|m, _| m.hosts[i].faults.clone());
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if let Some(fault) = faults
+        .fault
+        .filter(|_| faults.methods.is_empty() || faults.methods.contains(&call.method))
+    {
+        return injected(fault).await;
+    }
+    let mut changes = shared.changed.subscribe();
+    loop {
+        let outcome = shared.with_model(|m, now| m.handle(i, &call, now));
+        match outcome {
+            Outcome::Reply(result) => return Ok(xml(encode(result))),
+            Outcome::Delayed(seconds, result) => {
+                tokio::time::sleep(shared.real(seconds)).await;
+                return Ok(xml(encode(result)));
+            }
+            Outcome::Drop => return Err(std::io::Error::other("xapi is not running")),
+            Outcome::Hang => {
+                // Re-evaluated on every change: the call proceeds once the master is back.
+                let _ = tokio::time::timeout(Duration::from_millis(500), changes.changed()).await;
+            }
+            Outcome::WaitEvents(wait) => {
+                let deadline = tokio::time::Instant::now()
+                    + Duration::from_secs_f64(wait.timeout.min(86_400.0));
+                loop {
+                    let polled = {
+                        let model = shared.model.lock().unwrap_or_else(|e| e.into_inner());
+                        match model.poll_events(&wait) {
+                            Some(result) => Some(result),
+                            None if tokio::time::Instant::now() >= deadline => {
+                                Some(Ok(model.event_timeout(&wait)))
+                            }
+                            None => None,
+                        }
+                    };
+                    if let Some(result) = polled {
+                        return Ok(xml(encode(result)));
+                    }
+                    // xapi batches: 50 ms between database scans (xapi.md §7.1).
+                    let _ = tokio::time::timeout_at(
+                        deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
+                        changes.changed(),
+                    )
+                    .await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+fn encode(result: Result<Value, crate::xapi::Failure>) -> String {
+    match result {
+        Ok(value) => wire::encode_success(&value),
+        Err(failure) => wire::encode_failure(failure.code.as_str(), &failure.params),
+    }
+}
+
+async fn injected(fault: Fault) -> Result<Reply, std::io::Error> {
+    Ok(match fault {
+        Fault::Fail { error } => {
+            let (code, params) = error
+                .split_first()
+                .map_or(("INTERNAL_ERROR", &[][..]), |(c, p)| (c.as_str(), p));
+            xml(wire::encode_failure(code, params))
+        }
+        Fault::Garbage => xml(
+            "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct><member>".into(),
+        ),
+        Fault::WrongTypes => xml(wire::encode_success(&Value::Struct(vec![(
+            "OpaqueRef:bogus".into(),
+            Value::Struct(vec![
+                ("live".into(), Value::string("perhaps")),
+                ("memory_total".into(), Value::Array(vec![])),
+            ]),
+        )]))),
+        Fault::Oversize { bytes } => {
+            let filler = "x".repeat(bytes.saturating_sub(200));
+            xml(wire::encode_success(&Value::String(filler)))
+        }
+        Fault::Silence => std::future::pending().await,
+    })
+}
