@@ -178,6 +178,10 @@ impl Model {
         if !(self.hosts[me].power_on && self.hosts[me].xapi_running) {
             return Outcome::Drop;
         }
+        if !self.hosts[me].network_up {
+            // The request is stuck in the cable: it arrives if the cable comes back in time.
+            return Outcome::Hang;
+        }
         let method = wire_name(&call.method);
         let method = method.as_str();
         let (is_async, base) = match method.strip_prefix("Async.") {
@@ -1001,7 +1005,7 @@ impl Model {
         };
         if j != m && !self.reaches(m, j) {
             let code = if self.is_host_alive(m, resident)
-                || !self.hosts[m].db.host.get(resident).is_some()
+                || self.hosts[m].db.host.get(resident).is_none()
             {
                 ErrorCode::CannotContactHost
             } else {

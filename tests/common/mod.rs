@@ -1,0 +1,75 @@
+//! Shared test harness: simulated pools on addresses no other test uses.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use xenguard::sim::{PoolSpec, RunningSim, SimOptions};
+use xenguard::xapi::transport::{Scheme, Transport, TransportOptions};
+use xenguard::xapi::{Credentials, Password, Session};
+
+static NEXT_POOL: AtomicU8 = AtomicU8::new(0);
+
+/// Starts a pool of `hosts` hosts with `vms` guests each on its own 127.a.b.11+ addresses and
+/// a free port, with the clock stopped (tests move it with `advance`).
+pub async fn start_sim(hosts: usize, vms: usize) -> RunningSim {
+    let pid = std::process::id();
+    let second = 20 + (pid % 200) as u8;
+    let third = NEXT_POOL.fetch_add(1, Ordering::SeqCst);
+    let port = free_port();
+    let options = SimOptions {
+        spec: PoolSpec {
+            hosts,
+            vms_per_host: vms,
+            first_address: [127, second, third, 11],
+            ..PoolSpec::default()
+        },
+        port,
+        control: SocketAddr::from(([127, 0, 0, 1], 0)),
+        time_scale: 0.0,
+    };
+    RunningSim::start(options).await.expect("simulator starts")
+}
+
+/// A port that was free a moment ago on loopback.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A plain-HTTP transport to the simulator with short limits.
+pub fn transport(sim: &RunningSim) -> Transport {
+    Transport::new(TransportOptions {
+        scheme: Scheme::Http,
+        port: sim.port(),
+        connect_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_secs(2),
+        ..TransportOptions::default()
+    })
+    .unwrap()
+}
+
+/// root / xenguard.
+pub fn credentials() -> Credentials {
+    Credentials {
+        username: "root".into(),
+        password: Password::new("xenguard"),
+    }
+}
+
+/// A pool session seeded with every host address.
+pub fn session(sim: &RunningSim) -> Session {
+    Session::new(
+        transport(sim),
+        credentials(),
+        "xenguard-test",
+        sim.host_addresses(),
+    )
+}
+
+/// Base URL of the control API.
+pub fn control_url(sim: &RunningSim) -> String {
+    format!("http://{}", sim.control_addr())
+}
