@@ -38,9 +38,6 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<()> {
-    if args.scenario.is_some() {
-        anyhow::bail!("--scenario: scenario files are not available yet (tracked in issue 3)");
-    }
     let password = match &args.password_file {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the password file {}", path.display()))?
@@ -62,6 +59,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         port: args.port,
         control,
         time_scale: args.time_scale,
+        scenario: args.scenario.clone(),
     };
     let started = std::time::Instant::now();
     let sim = RunningSim::start(options).await?;

@@ -222,22 +222,9 @@ struct HaRequest {
     enabled: bool,
 }
 
-/// Turns XAPI HA on or off: `pool.ha_enabled` in every database copy and `ha.armed` on every
-/// host (the HA daemon itself is not simulated).
+/// Turns XAPI HA on or off (see [`super::model::Model::set_ha`]).
 async fn ha(State(shared): State<Arc<Shared>>, Json(req): Json<HaRequest>) -> Response {
-    shared.with_model(|m, _| {
-        for h in &mut m.hosts {
-            h.ha_armed = req.enabled;
-            if let Some(pool) = h.db.pool_ref().cloned() {
-                super::db::Db::update(
-                    |d| &mut d.pool,
-                    &mut h.db,
-                    &pool,
-                    |p| p.ha_enabled = req.enabled,
-                );
-            }
-        }
-    });
+    shared.with_model(|m, _| m.set_ha(req.enabled));
     Json(json!({"ha_enabled": req.enabled})).into_response()
 }
 

@@ -11,6 +11,7 @@ pub mod control;
 pub mod db;
 pub mod methods;
 pub mod model;
+pub mod scenario;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ pub struct SimOptions {
     pub control: SocketAddr,
     /// Simulated seconds per real second.
     pub time_scale: f64,
+    /// Scenario file of timed faults to play.
+    pub scenario: Option<std::path::PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -41,6 +44,7 @@ impl Default for SimOptions {
             port: 8080,
             control: SocketAddr::from(([127, 0, 0, 1], 9880)),
             time_scale: 1.0,
+            scenario: None,
         }
     }
 }
@@ -54,6 +58,9 @@ pub enum SimError {
     /// The options make no sense.
     #[error("invalid simulator options: {0}")]
     Options(String),
+    /// The scenario file is unreadable or wrong.
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
 }
 
 /// A running simulated pool. Dropping it does not stop it; call [`RunningSim::shutdown`].
@@ -79,6 +86,10 @@ impl RunningSim {
             ));
         }
         let model = Model::build(&options.spec);
+        let scenario = match &options.scenario {
+            Some(path) => Some(scenario::Scenario::load(path, &model)?),
+            None => None,
+        };
         let (changed, _) = tokio::sync::watch::channel(0);
         let shared = Arc::new(Shared {
             model: Mutex::new(model),
@@ -103,11 +114,14 @@ impl RunningSim {
                 tracing::error!(error = %e, "Simulator control API stopped.");
             }
         });
-        let ticker = tokio::spawn(tick(shared.clone(), sockets));
+        let mut tasks = vec![control_task, tokio::spawn(tick(shared.clone(), sockets))];
+        if let Some(scenario) = scenario {
+            tasks.push(tokio::spawn(scenario::play(shared.clone(), scenario)));
+        }
         Ok(RunningSim {
             shared,
             control,
-            tasks: vec![control_task, ticker],
+            tasks,
         })
     }
 

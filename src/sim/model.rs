@@ -577,6 +577,22 @@ impl Model {
         self.tick(now);
     }
 
+    /// Turns XAPI HA on or off: `pool.ha_enabled` in every database copy and `ha.armed` on
+    /// every host (the HA daemon itself is not simulated).
+    pub fn set_ha(&mut self, enabled: bool) {
+        for h in &mut self.hosts {
+            h.ha_armed = enabled;
+            if let Some(pool) = h.db.pool_ref().cloned() {
+                Db::update(
+                    |d| &mut d.pool,
+                    &mut h.db,
+                    &pool,
+                    |p| p.ha_enabled = enabled,
+                );
+            }
+        }
+    }
+
     /// Kills xapi (its domains keep running).
     pub fn stop_xapi(&mut self, i: usize) {
         let h = &mut self.hosts[i];

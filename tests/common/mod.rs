@@ -29,6 +29,7 @@ pub async fn start_sim(hosts: usize, vms: usize) -> RunningSim {
         port,
         control: SocketAddr::from(([127, 0, 0, 1], 0)),
         time_scale: 0.0,
+        scenario: None,
     };
     RunningSim::start(options).await.expect("simulator starts")
 }
