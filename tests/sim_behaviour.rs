@@ -598,9 +598,8 @@ async fn bad_input_gets_the_errors_xapi_gives() {
         stale.is(&ErrorCode::SessionInvalid),
         "the session is checked before the method: {stale}"
     );
-    assert_eq!(
+    assert!(
         sim.with_model(|m, _| m.hosts[0].answers()),
-        true,
         "still serving"
     );
 }

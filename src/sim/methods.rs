@@ -2,6 +2,8 @@
 //! §1.2 dispatch order: emergency check, method lookup, parameter count, session check, then
 //! the implementation).
 
+use std::sync::Arc;
+
 use crate::xapi::error::{ErrorCode, Failure};
 use crate::xapi::records::{PowerState, Ref, Task, TaskStatus};
 use crate::xapi::typed::DateTime;
@@ -473,13 +475,13 @@ impl Model {
             }
             None => {}
         }
-        Db::put(|d| &mut d.task, &mut self.hosts[m].db, &task_ref, task);
+        Db::put(|d| &mut d.task, Arc::make_mut(&mut self.hosts[m].db), &task_ref, task);
         Ok(Value::String(task_ref))
     }
 
     fn cancel_task(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         let task = string_param(params, 0)?;
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let Some(record) = db.task.get(&task) else {
             return fail(ErrorCode::HandleInvalid, vec!["task".into(), task]);
         };
@@ -496,7 +498,7 @@ impl Model {
 
     fn destroy_task(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         let task = string_param(params, 0)?;
-        match Db::remove(|d| &mut d.task, &mut self.hosts[m].db, &task) {
+        match Db::remove(|d| &mut d.task, Arc::make_mut(&mut self.hosts[m].db), &task) {
             Some(_) => void(),
             None => fail(ErrorCode::HandleInvalid, vec!["task".into(), task]),
         }
@@ -620,7 +622,7 @@ impl Model {
         }
         Db::update(
             |d| &mut d.host,
-            &mut self.hosts[m].db,
+            Arc::make_mut(&mut self.hosts[m].db),
             &host,
             |h| h.enabled = false,
         );
@@ -646,7 +648,7 @@ impl Model {
             return fail(ErrorCode::HostHasResidentVms, vec![host]);
         }
         self.reset_vdis(m, &host);
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let record = db.host.get(&host).cloned().unwrap_or_default();
         Db::remove(|d| &mut d.vm, db, record.control_domain.as_str());
         Db::remove(|d| &mut d.host_metrics, db, record.metrics.as_str());
@@ -660,7 +662,7 @@ impl Model {
     /// `10resetvdis` for every SR with a PBD on `host` (xapi.md §6.6): removes its attachment
     /// tags from their VDIs.
     fn reset_vdis(&mut self, m: usize, host: &str) {
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let srs: Vec<String> = db
             .pbd
             .iter()
@@ -692,7 +694,7 @@ impl Model {
         let host = self.require_host(m, params)?;
         Db::update(
             |d| &mut d.host,
-            &mut self.hosts[m].db,
+            Arc::make_mut(&mut self.hosts[m].db),
             &host,
             |h| h.enabled = enabled,
         );
@@ -804,7 +806,7 @@ impl Model {
             .or_default()
             .insert(uuid);
         let domid = self.next_domid();
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         Db::update(
             |d| &mut d.vm,
             db,
@@ -962,7 +964,7 @@ impl Model {
                 clear.push((vdi.clone(), format!("host_{other}")));
             }
         }
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         for (vdi, key) in clear {
             Db::update(
                 |d| &mut d.vdi,
@@ -1032,7 +1034,7 @@ impl Model {
         let host = string_param(params, 1)?;
         Db::update(
             |d| &mut d.vm,
-            &mut self.hosts[m].db,
+            Arc::make_mut(&mut self.hosts[m].db),
             &vm,
             |v| v.affinity = Ref::new(&host),
         );
@@ -1055,7 +1057,7 @@ impl Model {
         let key = string_param(params, 1)?;
         Db::update(
             |d| &mut d.vdi,
-            &mut self.hosts[m].db,
+            Arc::make_mut(&mut self.hosts[m].db),
             &vdi,
             |v| {
                 v.sm_config.remove(&key);
@@ -1080,7 +1082,7 @@ impl Model {
         }
         Db::update(
             |d| &mut d.vdi,
-            &mut self.hosts[m].db,
+            Arc::make_mut(&mut self.hosts[m].db),
             &vdi,
             |v| {
                 v.sm_config.insert(key, value);
@@ -1162,7 +1164,7 @@ impl Model {
     fn inject(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         let class = string_param(params, 0)?;
         let reference = string_param(params, 1)?;
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let touched = match class.to_ascii_lowercase().as_str() {
             "vm" => Db::update(|d| &mut d.vm, db, &reference, |_| {}),
             "host" => Db::update(|d| &mut d.host, db, &reference, |_| {}),

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use crate::xapi::error::{ErrorCode, Failure};
 use crate::xapi::records::{
     Host, HostMetrics, Pbd, Pool, PowerState, Ref, Sr, Vbd, VbdMode, VbdType, Vdi, Vm,
@@ -104,8 +106,9 @@ pub struct SimHost {
     pub emergency_error: Failure,
     /// Local `ha.armed` flag.
     pub ha_armed: bool,
-    /// This host's database copy: live on a master, the last backup on a slave.
-    pub db: Db,
+    /// This host's database copy: live on a master, the last backup on a slave. Copies are
+    /// shared until written (a 5,000-VM pool keeps one database, not one per host).
+    pub db: Arc<Db>,
     /// Pool sessions (masters only; lost when xapi restarts).
     pub sessions: BTreeSet<String>,
     /// Local sessions (lost when xapi restarts).
@@ -305,7 +308,7 @@ impl Model {
                 emergency: false,
                 emergency_error: Failure::new(ErrorCode::HostStillBooting, vec![]),
                 ha_armed: false,
-                db: Db::default(),
+                db: Arc::default(),
                 sessions: BTreeSet::new(),
                 local_sessions: BTreeSet::new(),
                 fuse_at: None,
@@ -379,6 +382,7 @@ impl Model {
                 m.add_guest(&mut db, &name, host_ref, sr, (k % 3) as i64);
             }
         }
+        let db = Arc::new(db);
         for host in &mut m.hosts {
             host.db = db.clone();
         }
@@ -585,7 +589,7 @@ impl Model {
             if let Some(pool) = h.db.pool_ref().cloned() {
                 Db::update(
                     |d| &mut d.pool,
-                    &mut h.db,
+                    Arc::make_mut(&mut h.db),
                     &pool,
                     |p| p.ha_enabled = enabled,
                 );
@@ -635,7 +639,7 @@ impl Model {
     /// fresh 600 s timer (the grace of xapi.md §4.1).
     fn become_live_master(&mut self, i: usize) {
         let me = self.hosts[i].reference.clone();
-        let db = &mut self.hosts[i].db;
+        let db = Arc::make_mut(&mut self.hosts[i].db);
         if let Some(pool) = db.pool_ref().cloned() {
             Db::update(|d| &mut d.pool, db, &pool, |p| p.master = Ref::new(&me));
         }
@@ -735,7 +739,7 @@ impl Model {
 
     /// Sets `host_metrics.live` of `host_ref` in `m`'s database.
     pub fn set_live(&mut self, m: usize, host_ref: &str, live: bool) {
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let Some(metrics) = db.host.get(host_ref).map(|h| h.metrics.as_str().to_owned()) else {
             return;
         };
@@ -832,7 +836,7 @@ impl Model {
 
     /// `force_state_reset ~value:Halted` in `m`'s database (xapi.md §5.3 step 4). VDI tags stay.
     pub fn reset_vm_record(&mut self, m: usize, vm: &str) {
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let Some(record) = db.vm.get(vm).cloned() else {
             return;
         };
@@ -878,7 +882,7 @@ impl Model {
         }
         let key = format!("host_{}", self.hosts[on].reference);
         for vdi in self.vdis_of(m, &record) {
-            let db = &mut self.hosts[m].db;
+            let db = Arc::make_mut(&mut self.hosts[m].db);
             Db::update(
                 |d| &mut d.vdi,
                 db,
@@ -904,7 +908,7 @@ impl Model {
 
     /// Recomputes `host_metrics.memory_free` of one host in `m`'s database.
     pub fn refresh_memory_free(&mut self, m: usize, host_ref: &str) {
-        let db = &mut self.hosts[m].db;
+        let db = Arc::make_mut(&mut self.hosts[m].db);
         let Some(host) = db.host.get(host_ref) else {
             return;
         };
