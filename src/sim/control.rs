@@ -64,7 +64,12 @@ fn not_found(host: &str) -> Response {
         .into_response()
 }
 
-fn done(shared: &Shared) -> Response {
+/// Answers a change with the hosts' new state, once their sockets reflect it.
+async fn done(shared: &Arc<Shared>) -> Response {
+    if let Err(e) = shared.settle().await {
+        let body = Json(json!({"error": format!("socket change failed: {e}")}));
+        return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    }
     Json(hosts_view(shared)).into_response()
 }
 
@@ -134,7 +139,7 @@ async fn power(
         Some(())
     });
     match found {
-        Some(()) => done(&shared),
+        Some(()) => done(&shared).await,
         None => not_found(&host),
     }
 }
@@ -157,7 +162,7 @@ async fn network(
         Some(())
     });
     match found {
-        Some(()) => done(&shared),
+        Some(()) => done(&shared).await,
         None => not_found(&host),
     }
 }
@@ -183,7 +188,7 @@ async fn xapi(
         Some(())
     });
     match found {
-        Some(()) => done(&shared),
+        Some(()) => done(&shared).await,
         None => not_found(&host),
     }
 }
@@ -199,7 +204,7 @@ async fn set_faults(
         Some(())
     });
     match found {
-        Some(()) => done(&shared),
+        Some(()) => done(&shared).await,
         None => not_found(&host),
     }
 }
@@ -211,7 +216,7 @@ async fn clear_faults(State(shared): State<Arc<Shared>>, Path(host): Path<String
         Some(())
     });
     match found {
-        Some(()) => done(&shared),
+        Some(()) => done(&shared).await,
         None => not_found(&host),
     }
 }

@@ -279,7 +279,9 @@ impl Model {
     }
 
     fn login(&mut self, me: usize, params: &[Value]) -> Outcome {
-        if !(2..=4).contains(&params.len()) {
+        // Required user and password, then defaulted version and originator; further
+        // trailing parameters are ignored (xapi.md §1.2).
+        if params.len() < 2 {
             return Outcome::Reply(fail(
                 ErrorCode::MessageParameterCountMismatch,
                 vec![
@@ -475,7 +477,12 @@ impl Model {
             }
             None => {}
         }
-        Db::put(|d| &mut d.task, Arc::make_mut(&mut self.hosts[m].db), &task_ref, task);
+        Db::put(
+            |d| &mut d.task,
+            Arc::make_mut(&mut self.hosts[m].db),
+            &task_ref,
+            task,
+        );
         Ok(Value::String(task_ref))
     }
 

@@ -96,9 +96,9 @@ impl RunningSim {
             clock: Mutex::new(Clock::new(options.time_scale)),
             changed,
             port: options.port,
+            sockets: tokio::sync::Mutex::new(Sockets::default()),
         });
-        let mut sockets = Sockets::default();
-        sockets.reconcile(&shared).await?;
+        shared.settle().await?;
         let listener = tokio::net::TcpListener::bind(options.control)
             .await
             .map_err(|e| {
@@ -114,7 +114,7 @@ impl RunningSim {
                 tracing::error!(error = %e, "Simulator control API stopped.");
             }
         });
-        let mut tasks = vec![control_task, tokio::spawn(tick(shared.clone(), sockets))];
+        let mut tasks = vec![control_task, tokio::spawn(tick(shared.clone()))];
         if let Some(scenario) = scenario {
             tasks.push(tokio::spawn(scenario::play(shared.clone(), scenario)));
         }
@@ -161,24 +161,19 @@ impl RunningSim {
         for task in self.tasks {
             task.abort();
         }
+        if let Ok(mut sockets) = self.shared.sockets.try_lock() {
+            sockets.shutdown();
+        }
     }
 }
 
 /// Advances timers and keeps sockets matching the model, on every change and at least every
 /// 100 ms.
-async fn tick(shared: Arc<Shared>, mut sockets: Sockets) {
+async fn tick(shared: Arc<Shared>) {
     let mut changes = shared.changed.subscribe();
     loop {
         let _ = tokio::time::timeout(Duration::from_millis(100), changes.changed()).await;
-        {
-            let now = shared.now();
-            shared
-                .model
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .tick(now);
-        }
-        if let Err(e) = sockets.reconcile(&shared).await {
+        if let Err(e) = shared.settle().await {
             tracing::error!(error = %e, "Simulated host socket could not be opened.");
         }
     }

@@ -32,6 +32,10 @@ pub const HOST_ASSUMED_DEAD: f64 = 600.0;
 pub const FUSE: f64 = 10.0;
 /// A slave receives a database backup every this many seconds, one slave at a time (§4.3).
 pub const DB_BACKUP_INTERVAL: f64 = 300.0;
+/// Retry interval of an emergency-mode slave's start-up loop after a temporary failure (§3.2).
+pub const STARTUP_RETRY: f64 = 5.0;
+/// Retry interval after a permanent failure (`permanent_master_failure_retry_interval`).
+pub const PERMANENT_FAILURE_RETRY: f64 = 60.0;
 /// Delay before a failed `login_with_password` answers (xapi.md §2.1).
 pub const FAILED_LOGIN_DELAY: f64 = 5.0;
 
@@ -115,6 +119,8 @@ pub struct SimHost {
     pub local_sessions: BTreeSet<String>,
     /// Simulated time at which xapi restarts after a role change.
     pub fuse_at: Option<f64>,
+    /// Emergency mode only: when the start-up loop next tries to reach the master.
+    pub retry_at: f64,
     /// Master only: last heartbeat time per slave reference (in memory, reset at start).
     pub heartbeats: BTreeMap<String, f64>,
     /// Injected misbehaviour.
@@ -312,6 +318,7 @@ impl Model {
                 sessions: BTreeSet::new(),
                 local_sessions: BTreeSet::new(),
                 fuse_at: None,
+                retry_at: 0.0,
                 heartbeats: BTreeMap::new(),
                 faults: Faults::default(),
             });
@@ -630,6 +637,7 @@ impl Model {
                 } else {
                     Failure::new(ErrorCode::HostStillBooting, vec![])
                 };
+                self.hosts[i].retry_at = now;
                 self.try_slave_startup(i, now);
             }
         }
@@ -674,10 +682,13 @@ impl Model {
         let Role::Slave(address) = self.hosts[i].role.clone() else {
             return;
         };
+        // Temporary failures retry after 5 s, permanent ones after 60 s (xapi.md §3.2).
+        self.hosts[i].retry_at = now + STARTUP_RETRY;
         let Some(m) = self.host_by_address(&address).filter(|&m| m != i) else {
             if address == self.hosts[i].address {
                 self.hosts[i].emergency_error = Failure::new(ErrorCode::HostItsOwnSlave, vec![]);
             }
+            self.hosts[i].retry_at = now + PERMANENT_FAILURE_RETRY;
             return;
         };
         if !self.hosts[i].network_up || !self.hosts[m].power_on || !self.hosts[m].network_up {
@@ -704,6 +715,7 @@ impl Model {
             let uuid = self.hosts[i].uuid.clone();
             self.hosts[i].emergency_error =
                 Failure::new(ErrorCode::HostUnknownToMaster, vec![uuid]);
+            self.hosts[i].retry_at = now + PERMANENT_FAILURE_RETRY;
             return;
         }
         self.hosts[i].emergency = false;
@@ -776,7 +788,7 @@ impl Model {
             if !(h.power_on && h.xapi_running) {
                 continue;
             }
-            if h.emergency {
+            if h.emergency && h.retry_at <= now {
                 self.try_slave_startup(i, now);
             } else if let Role::Slave(_) = h.role
                 && let Some(m) = self.database_host(i)

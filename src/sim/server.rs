@@ -37,6 +37,8 @@ pub struct Shared {
     pub changed: watch::Sender<u64>,
     /// Port every host listens on.
     pub port: u16,
+    /// The hosts' listeners.
+    pub sockets: tokio::sync::Mutex<Sockets>,
 }
 
 impl Shared {
@@ -55,6 +57,17 @@ impl Shared {
     /// Simulated seconds now.
     pub fn now(&self) -> f64 {
         self.clock.lock().unwrap_or_else(|e| e.into_inner()).now()
+    }
+
+    /// Brings every host's socket in line with the model (listening, refusing or black-holing)
+    /// before returning, so a control request's effect is visible on the wire when it answers.
+    pub async fn settle(self: &Arc<Self>) -> std::io::Result<()> {
+        let now = self.now();
+        self.model
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tick(now);
+        self.sockets.lock().await.reconcile(self).await
     }
 
     /// Real duration of simulated seconds.

@@ -30,7 +30,8 @@ impl Password {
         Password(secret.into())
     }
 
-    fn expose(&self) -> &str {
+    /// The secret itself, for the wire only.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }

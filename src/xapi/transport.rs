@@ -67,11 +67,24 @@ impl Default for TransportOptions {
     }
 }
 
+/// Told about every call: method, outcome (`ok` or an [`Error::kind`]) and duration. Lets
+/// callers count calls without this module knowing how they are reported.
+pub type CallObserver = Arc<dyn Fn(&str, &str, Duration) + Send + Sync>;
+
 /// Sends XML-RPC calls to the hosts of one pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Transport {
     client: reqwest::Client,
     options: Arc<TransportOptions>,
+    observer: Option<CallObserver>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Transport {
@@ -89,7 +102,14 @@ impl Transport {
         Ok(Transport {
             client,
             options: Arc::new(options),
+            observer: None,
         })
+    }
+
+    /// The same transport, reporting every call to `observer`.
+    pub fn with_observer(mut self, observer: CallObserver) -> Transport {
+        self.observer = Some(observer);
+        self
     }
 
     /// The options this transport was built with.
@@ -114,6 +134,25 @@ impl Transport {
     /// Calls `method` on the host at `address`; `timeout` overrides the default call limit.
     /// An API failure comes back as [`Error::Api`].
     pub async fn call(
+        &self,
+        address: &str,
+        method: &str,
+        params: &[Value],
+        timeout: Option<Duration>,
+    ) -> Result<Value, Error> {
+        let started = tokio::time::Instant::now();
+        let result = self.call_unobserved(address, method, params, timeout).await;
+        if let Some(observer) = &self.observer {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            };
+            observer(method, outcome, started.elapsed());
+        }
+        result
+    }
+
+    async fn call_unobserved(
         &self,
         address: &str,
         method: &str,
