@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => xenguard::config::check_config_command(&args.file),
         Command::Demo(_) => not_available("demo", 7),
         Command::Sim(args) => report(run_async(sim(args))),
-        Command::Exporter(_) => not_available("exporter", 4),
+        Command::Exporter(args) => report(run_async(exporter(args.config))),
         Command::Receiver(_) => not_available("receiver", 5),
         Command::Serve(_) => not_available("serve", 4),
         Command::Journal(_) => not_available("journal", 5),
@@ -35,6 +35,17 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<xenguard::config::Config> {
+    xenguard::config::load(path)
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))
+}
+
+async fn exporter(config: std::path::PathBuf) -> anyhow::Result<()> {
+    let config = load_config(&config)?;
+    xenguard::exporter::run(&config, xenguard::shutdown::signal()).await?;
+    Ok(())
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<()> {

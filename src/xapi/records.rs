@@ -485,13 +485,14 @@ pub struct Event {
     pub snapshot: Option<Value>,
 }
 
-/// The result of `event.from`.
+/// The result of `event.from`. `events` and `token` are required: an answer without them is
+/// not an event batch, whatever else it holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct EventBatch {
     /// Changes since the token, one per object.
     pub events: Vec<Event>,
     /// Number of live objects per lower-case class, for every table: compare to the cache.
+    #[serde(default)]
     pub valid_ref_counts: BTreeMap<String, i32>,
     /// Token for the next call.
     pub token: String,

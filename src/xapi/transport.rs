@@ -37,6 +37,10 @@ pub struct TlsOptions {
     pub insecure_skip_verify: bool,
 }
 
+/// Largest answer read by default: a 5,000-VM pool's full `event.from` dump is about a
+/// tenth of this; anything bigger is a broken or hostile peer.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Transport settings for one pool.
 #[derive(Debug, Clone)]
 pub struct TransportOptions {
@@ -61,7 +65,7 @@ impl Default for TransportOptions {
             port: 443,
             connect_timeout: Duration::from_secs(3),
             call_timeout: Duration::from_secs(10),
-            max_response_bytes: 256 * 1024 * 1024,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             tls: TlsOptions::default(),
         }
     }

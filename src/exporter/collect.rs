@@ -1,0 +1,536 @@
+//! Pure rendering of one pool's state into metric families (DESIGN.md §5): no I/O, no clock —
+//! the scrape passes `now`. Every scrape builds fresh series, so vanished VMs vanish.
+//!
+//! Numeric series carry stable ids (`pool`, `host_uuid`, `vm_uuid`); human names live in the
+//! `_info` series. A host the exporter has only probed (never seen in a pool record, e.g. when
+//! it started while the master was down) is labelled `host_uuid="address:<address>"`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
+
+use crate::xapi::records::{Host, PowerState, SM_CONFIG_HOST_PREFIX};
+
+use super::cache::Cache;
+use super::state::{Probe, Role, WatchStatus};
+
+/// Everything one pool's series are computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolView<'a> {
+    /// The `pool` label.
+    pub name: &'a str,
+    /// The cached objects.
+    pub cache: &'a Cache,
+    /// The watcher's status.
+    pub status: &'a WatchStatus,
+    /// Probe results by address.
+    pub probes: &'a BTreeMap<String, Probe>,
+    /// `xen_pool_up` requires an update newer than this many seconds.
+    pub max_state_age: f64,
+}
+
+/// A family under construction.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    metrics: Vec<Metric>,
+}
+
+/// Every family xenguard renders per pool, in exposition order, with its help text.
+pub const FAMILIES: &[(&str, &str)] = &[
+    (
+        "xen_pool_up",
+        "1 if the exporter has a working session to the pool's master and its cached state is current.",
+    ),
+    ("xen_pool_info", "Pool identity; always 1."),
+    (
+        "xen_pool_master_reachable",
+        "1 if the master named by the pool record answers the exporter's probe as master.",
+    ),
+    (
+        "xen_pool_masters",
+        "Hosts that currently accept a pool login as master; more than 1 is split brain.",
+    ),
+    (
+        "xen_pool_ha_enabled",
+        "1 if XAPI HA is enabled on the pool (xenguard's remediation stands down).",
+    ),
+    (
+        "xen_pool_state_age_seconds",
+        "Seconds since the cached pool state was last confirmed by the master.",
+    ),
+    ("xen_host_info", "Host identity; always 1."),
+    (
+        "xen_host_live",
+        "host_metrics.live as the master sees it (false 600 s after the last heartbeat).",
+    ),
+    (
+        "xen_host_reachable",
+        "1 if the exporter's own probe of the host got a well-formed XAPI answer.",
+    ),
+    (
+        "xen_host_last_seen_timestamp_seconds",
+        "Unix time of the last probe of the host that got a well-formed XAPI answer.",
+    ),
+    (
+        "xen_host_emergency_mode",
+        "host.is_in_emergency_mode via a local session (only known for reachable hosts).",
+    ),
+    (
+        "xen_host_is_master",
+        "1 if the pool record names this host as master.",
+    ),
+    (
+        "xen_host_orphaned",
+        "1 if the host is a slave whose master is not a reachable master, or is in emergency mode: it needs pool.recover_slaves.",
+    ),
+    (
+        "xen_host_enabled",
+        "The host's scheduler flag (not liveness).",
+    ),
+    (
+        "xen_host_stuck_vms",
+        "VMs Running or Paused on this host while it is not live or not reachable.",
+    ),
+    (
+        "xen_host_vdi_locks",
+        "VDIs whose sm_config still carries this host's host_<ref> attachment tag.",
+    ),
+    (
+        "xen_vm_stuck_running",
+        "1 for each VM Running or Paused on a host that is not live or not reachable.",
+    ),
+    (
+        "xen_vm_info",
+        "VM identity (guests only: no templates, snapshots or control domains); always 1.",
+    ),
+    (
+        "xen_vm_power_state",
+        "1 for the VM's current power state (state label: Halted, Paused, Running, Suspended).",
+    ),
+];
+
+impl Family {
+    fn new(name: &'static str) -> Family {
+        let help = FAMILIES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, h)| *h);
+        Family {
+            name,
+            help,
+            metrics: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, labels: &[(&str, &str)], value: f64) {
+        let mut metric = Metric::default();
+        metric.set_label(
+            labels
+                .iter()
+                .map(|(k, v)| {
+                    let mut pair = LabelPair::default();
+                    pair.set_name((*k).to_owned());
+                    pair.set_value((*v).to_owned());
+                    pair
+                })
+                .collect(),
+        );
+        let mut gauge = Gauge::default();
+        gauge.set_value(value);
+        metric.set_gauge(gauge);
+        self.metrics.push(metric);
+    }
+
+    fn build(self) -> MetricFamily {
+        let mut family = MetricFamily::default();
+        family.set_name(self.name.to_owned());
+        family.set_help(self.help.to_owned());
+        family.set_field_type(MetricType::GAUGE);
+        family.set_metric(self.metrics);
+        family
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// Renders several pools into one set of families (one family per name).
+pub fn render(pools: &[PoolView<'_>], now: f64) -> Vec<MetricFamily> {
+    let mut families: BTreeMap<&'static str, Family> = FAMILIES
+        .iter()
+        .map(|(name, _)| (*name, Family::new(name)))
+        .collect();
+    for pool in pools {
+        render_pool(pool, now, &mut families);
+    }
+    FAMILIES
+        .iter()
+        .filter_map(|(name, _)| families.remove(name))
+        .filter(|f| !f.metrics.is_empty())
+        .map(Family::build)
+        .collect()
+}
+
+/// A host as the series see it: from the pool record, or only from a probe.
+struct HostRow<'a> {
+    uuid: String,
+    reference: Option<&'a str>,
+    record: Option<&'a Host>,
+    address: String,
+}
+
+fn render_pool(pool: &PoolView<'_>, now: f64, families: &mut BTreeMap<&'static str, Family>) {
+    let mut f = |name: &'static str, labels: &[(&str, &str)], value: f64| {
+        if let Some(family) = families.get_mut(name) {
+            family.add(labels, value);
+        }
+    };
+    let name = pool.name;
+    let cache = pool.cache;
+    let record = cache.pool();
+
+    let age = pool.status.last_update.map(|t| (now - t).max(0.0));
+    let up = pool.status.connected && age.is_some_and(|a| a <= pool.max_state_age);
+    f("xen_pool_up", &[("pool", name)], flag(up));
+    if let Some(age) = age {
+        f("xen_pool_state_age_seconds", &[("pool", name)], age);
+    }
+
+    let master_ref = record.map(|p| p.master.as_str()).unwrap_or_default();
+    let master_address = cache.hosts.get(master_ref).map(|h| h.address.as_str());
+    let probe_master = |address: &str| {
+        pool.probes
+            .get(address)
+            .is_some_and(|p| p.role == Role::Master)
+    };
+    let masters = pool
+        .probes
+        .values()
+        .filter(|p| p.role == Role::Master)
+        .count();
+    let master_reachable = match master_address {
+        Some(address) => probe_master(address),
+        None => masters > 0,
+    };
+    if let Some(p) = record {
+        let master_uuid = cache
+            .hosts
+            .get(master_ref)
+            .map(|h| h.uuid.as_str())
+            .unwrap_or_default();
+        f(
+            "xen_pool_info",
+            &[
+                ("pool", name),
+                ("pool_uuid", &p.uuid),
+                ("name_label", &p.name_label),
+                ("master_uuid", master_uuid),
+            ],
+            1.0,
+        );
+        f("xen_pool_ha_enabled", &[("pool", name)], flag(p.ha_enabled));
+    }
+    f(
+        "xen_pool_master_reachable",
+        &[("pool", name)],
+        flag(master_reachable),
+    );
+    f("xen_pool_masters", &[("pool", name)], masters as f64);
+
+    let mut rows: Vec<HostRow<'_>> = cache
+        .hosts
+        .iter()
+        .map(|(r, h)| HostRow {
+            uuid: h.uuid.clone(),
+            reference: Some(r),
+            record: Some(h),
+            address: h.address.clone(),
+        })
+        .collect();
+    let known: BTreeSet<&str> = cache.hosts.values().map(|h| h.address.as_str()).collect();
+    for address in pool.probes.keys().filter(|a| !known.contains(a.as_str())) {
+        rows.push(HostRow {
+            uuid: format!("address:{address}"),
+            reference: None,
+            record: None,
+            address: address.clone(),
+        });
+    }
+
+    let mut locks: BTreeMap<&str, usize> = BTreeMap::new();
+    for vdi in cache.vdis.values() {
+        for key in vdi.sm_config.keys() {
+            if let Some(host) = key.strip_prefix(SM_CONFIG_HOST_PREFIX) {
+                *locks.entry(host).or_default() += 1;
+            }
+        }
+    }
+
+    let mut down: BTreeSet<&str> = BTreeSet::new();
+    for row in &rows {
+        let labels = [("pool", name), ("host_uuid", row.uuid.as_str())];
+        let probe = pool.probes.get(&row.address);
+        let reachable = probe.is_some_and(Probe::reachable);
+        let name_label = row
+            .record
+            .map(|h| h.name_label.as_str())
+            .unwrap_or_default();
+        f(
+            "xen_host_info",
+            &[
+                ("pool", name),
+                ("host_uuid", &row.uuid),
+                ("name_label", name_label),
+                ("address", &row.address),
+            ],
+            1.0,
+        );
+        if let Some(probe) = probe {
+            f("xen_host_reachable", &labels, flag(reachable));
+            if let Some(seen) = probe.last_seen {
+                f("xen_host_last_seen_timestamp_seconds", &labels, seen);
+            }
+            if let Some(emergency) = probe.emergency {
+                f("xen_host_emergency_mode", &labels, flag(emergency));
+            }
+            let orphaned = match &probe.role {
+                Role::Slave(master) => !probe_master(master),
+                Role::Emergency(_) => true,
+                _ => probe.emergency == Some(true),
+            };
+            f("xen_host_orphaned", &labels, flag(orphaned));
+        }
+        let (Some(reference), Some(host)) = (row.reference, row.record) else {
+            continue;
+        };
+        let live = cache.live(host);
+        if let Some(live) = live {
+            f("xen_host_live", &labels, flag(live));
+        }
+        f("xen_host_is_master", &labels, flag(reference == master_ref));
+        f("xen_host_enabled", &labels, flag(host.enabled));
+        f(
+            "xen_host_vdi_locks",
+            &labels,
+            locks.get(reference).copied().unwrap_or(0) as f64,
+        );
+        // Not reachable counts only once a probe has run: an unprobed host is not evidence.
+        if live == Some(false) || probe.is_some_and(|p| !p.reachable()) {
+            down.insert(reference);
+        }
+    }
+
+    let uuid_of: BTreeMap<&str, &str> = cache
+        .hosts
+        .iter()
+        .map(|(r, h)| (r.as_str(), h.uuid.as_str()))
+        .collect();
+    let mut stuck_per_host: BTreeMap<&str, usize> = BTreeMap::new();
+    for vm in cache.vms.values().filter(|v| v.is_guest()) {
+        let labels = [("pool", name), ("vm_uuid", vm.uuid.as_str())];
+        f(
+            "xen_vm_info",
+            &[
+                ("pool", name),
+                ("vm_uuid", &vm.uuid),
+                ("name_label", &vm.name_label),
+            ],
+            1.0,
+        );
+        f(
+            "xen_vm_power_state",
+            &[
+                ("pool", name),
+                ("vm_uuid", &vm.uuid),
+                ("state", vm.power_state.as_str()),
+            ],
+            1.0,
+        );
+        let active = matches!(vm.power_state, PowerState::Running | PowerState::Paused);
+        let host = vm.resident_on.as_str();
+        if active && down.contains(host) {
+            *stuck_per_host.entry(host).or_default() += 1;
+            let host_uuid = uuid_of.get(host).copied().unwrap_or(host);
+            f(
+                "xen_vm_stuck_running",
+                &[labels[0], labels[1], ("host_uuid", host_uuid)],
+                1.0,
+            );
+        }
+    }
+    for (reference, host) in &cache.hosts {
+        let stuck = stuck_per_host.get(reference.as_str()).copied().unwrap_or(0);
+        f(
+            "xen_host_stuck_vms",
+            &[("pool", name), ("host_uuid", &host.uuid)],
+            stuck as f64,
+        );
+    }
+}
+
+/// Encodes families in the Prometheus text format (0.0.4).
+pub fn encode(families: &[MetricFamily]) -> String {
+    let mut out = Vec::with_capacity(64 * 1024);
+    // Text encoding of well-formed gauge families cannot fail.
+    let _ = prometheus::Encoder::encode(&prometheus::TextEncoder::new(), families, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xapi::records::{HostMetrics, Pool, Ref, Vm};
+
+    fn pool_with_dead_slave() -> (Cache, BTreeMap<String, Probe>) {
+        let mut cache = Cache::default();
+        cache.pools.insert(
+            "p".into(),
+            Pool {
+                uuid: "pu".into(),
+                master: Ref::new("h1"),
+                ..Pool::default()
+            },
+        );
+        for (r, m, addr, live) in [
+            ("h1", "m1", "10.0.0.1", true),
+            ("h2", "m2", "10.0.0.2", false),
+        ] {
+            cache.hosts.insert(
+                r.into(),
+                Host {
+                    uuid: format!("{r}-uuid"),
+                    address: addr.into(),
+                    metrics: Ref::new(m),
+                    enabled: true,
+                    ..Host::default()
+                },
+            );
+            cache.host_metrics.insert(
+                m.into(),
+                HostMetrics {
+                    live,
+                    ..HostMetrics::default()
+                },
+            );
+        }
+        cache.vms.insert(
+            "v1".into(),
+            Vm {
+                uuid: "v1-uuid".into(),
+                power_state: PowerState::Running,
+                resident_on: Ref::new("h2"),
+                ..Vm::default()
+            },
+        );
+        cache.vms.insert(
+            "dom0".into(),
+            Vm {
+                power_state: PowerState::Running,
+                resident_on: Ref::new("h2"),
+                is_control_domain: true,
+                ..Vm::default()
+            },
+        );
+        let mut probes = BTreeMap::new();
+        probes.insert(
+            "10.0.0.1".into(),
+            Probe {
+                role: Role::Master,
+                emergency: Some(false),
+                last_seen: Some(99.0),
+                error: None,
+            },
+        );
+        probes.insert(
+            "10.0.0.2".into(),
+            Probe {
+                role: Role::Unreachable,
+                emergency: None,
+                last_seen: Some(10.0),
+                error: Some("timeout"),
+            },
+        );
+        (cache, probes)
+    }
+
+    #[test]
+    fn a_dead_slave_shows_its_stuck_vms() {
+        let (cache, probes) = pool_with_dead_slave();
+        let status = WatchStatus {
+            connected: true,
+            last_update: Some(95.0),
+            ..WatchStatus::default()
+        };
+        let view = PoolView {
+            name: "lab",
+            cache: &cache,
+            status: &status,
+            probes: &probes,
+            max_state_age: 60.0,
+        };
+        let text = encode(&render(&[view], 100.0));
+        for line in [
+            "xen_pool_up{pool=\"lab\"} 1",
+            "xen_pool_masters{pool=\"lab\"} 1",
+            "xen_pool_master_reachable{pool=\"lab\"} 1",
+            "xen_pool_state_age_seconds{pool=\"lab\"} 5",
+            "xen_host_reachable{pool=\"lab\",host_uuid=\"h2-uuid\"} 0",
+            "xen_host_live{pool=\"lab\",host_uuid=\"h2-uuid\"} 0",
+            "xen_host_stuck_vms{pool=\"lab\",host_uuid=\"h2-uuid\"} 1",
+            "xen_host_stuck_vms{pool=\"lab\",host_uuid=\"h1-uuid\"} 0",
+            "xen_vm_stuck_running{pool=\"lab\",vm_uuid=\"v1-uuid\",host_uuid=\"h2-uuid\"} 1",
+            "xen_host_is_master{pool=\"lab\",host_uuid=\"h1-uuid\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert_eq!(
+            text.matches("xen_vm_info{").count(),
+            1,
+            "control domains are not inventory"
+        );
+    }
+
+    #[test]
+    fn stale_state_is_not_up_and_orphans_are_flagged() {
+        let (cache, mut probes) = pool_with_dead_slave();
+        probes.insert(
+            "10.0.0.1".into(),
+            Probe {
+                role: Role::Unreachable,
+                emergency: None,
+                last_seen: None,
+                error: Some("timeout"),
+            },
+        );
+        probes.insert(
+            "10.0.0.3".into(),
+            Probe {
+                role: Role::Slave("10.0.0.1".into()),
+                emergency: Some(false),
+                last_seen: Some(99.0),
+                error: None,
+            },
+        );
+        let status = WatchStatus {
+            connected: true,
+            last_update: Some(0.0),
+            ..WatchStatus::default()
+        };
+        let view = PoolView {
+            name: "lab",
+            cache: &cache,
+            status: &status,
+            probes: &probes,
+            max_state_age: 60.0,
+        };
+        let text = encode(&render(&[view], 100.0));
+        assert!(text.contains("xen_pool_up{pool=\"lab\"} 0"), "{text}");
+        assert!(text.contains("xen_pool_master_reachable{pool=\"lab\"} 0"));
+        assert!(
+            text.contains("xen_host_orphaned{pool=\"lab\",host_uuid=\"address:10.0.0.3\"} 1"),
+            "{text}"
+        );
+    }
+}

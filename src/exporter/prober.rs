@@ -1,0 +1,144 @@
+//! Probes every host of a pool directly, on an interval, with short timeouts: does it answer
+//! XAPI at all, does it accept a pool login (master) or redirect (`HOST_IS_SLAVE`, naming its
+//! master), and is it in emergency mode (local session + `host.is_in_emergency_mode`,
+//! xapi.md §3.3). This is how the exporter tells the truth when the master is gone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::xapi::transport::Transport;
+use crate::xapi::wire::Value;
+use crate::xapi::{Credentials, Error, ErrorCode, LocalSession};
+
+use super::self_metrics::SelfMetrics;
+use super::state::{PoolState, Probe, Role};
+use super::unix_now;
+
+/// `originator` of probe sessions (xapi groups sessions by it, xapi.md §2.5).
+const ORIGINATOR: &str = "xenguard-probe";
+
+/// Probes every known host of the pool each `interval`, until aborted.
+pub async fn probe_loop(
+    state: Arc<PoolState>,
+    transport: Transport,
+    credentials: Credentials,
+    metrics: SelfMetrics,
+    interval: Duration,
+    timeout: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        probe_all(&state, &transport, &credentials, &metrics, timeout).await;
+    }
+}
+
+/// Probes every host once, concurrently, and stores the results.
+pub async fn probe_all(
+    state: &PoolState,
+    transport: &Transport,
+    credentials: &Credentials,
+    metrics: &SelfMetrics,
+    timeout: Duration,
+) {
+    let mut set = JoinSet::new();
+    for address in state.probe_targets() {
+        let (transport, credentials) = (transport.clone(), credentials.clone());
+        set.spawn(async move {
+            let started = tokio::time::Instant::now();
+            let probe = probe(&transport, &address, &credentials, timeout).await;
+            (address, probe, started.elapsed())
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        let Ok((address, mut probe, took)) = joined else {
+            continue;
+        };
+        metrics.probed(&state.name, outcome(&probe.role), took);
+        let mut probes = state.probes.write().unwrap_or_else(|p| p.into_inner());
+        if probe.last_seen.is_none() {
+            probe.last_seen = probes.get(&address).and_then(|p| p.last_seen);
+        }
+        probes.insert(address, probe);
+    }
+}
+
+fn outcome(role: &Role) -> &'static str {
+    match role {
+        Role::Master => "master",
+        Role::Slave(_) => "slave",
+        Role::Emergency(_) => "emergency",
+        Role::Other(_) => "other",
+        Role::Unreachable => "unreachable",
+    }
+}
+
+/// Probes one host. Never fails: a host that does not answer is `Unreachable`.
+pub async fn probe(
+    transport: &Transport,
+    address: &str,
+    credentials: &Credentials,
+    timeout: Duration,
+) -> Probe {
+    let login = [
+        Value::string(&credentials.username),
+        Value::string(credentials.password.expose()),
+        Value::string("1.1"),
+        Value::string(ORIGINATOR),
+    ];
+    let role = match transport
+        .call(
+            address,
+            "session.login_with_password",
+            &login,
+            Some(timeout),
+        )
+        .await
+    {
+        Ok(Value::String(session)) => {
+            let _ = transport
+                .call(
+                    address,
+                    "session.logout",
+                    &[Value::String(session)],
+                    Some(timeout),
+                )
+                .await;
+            Role::Master
+        }
+        Ok(other) => Role::Other(format!("login answered a {}", other.kind())),
+        Err(Error::Api(f)) if f.code == ErrorCode::HostIsSlave => {
+            Role::Slave(f.params.first().cloned().unwrap_or_default())
+        }
+        Err(Error::Api(f)) if f.code.is_emergency_mode_error() => {
+            Role::Emergency(f.code.to_string())
+        }
+        Err(Error::Api(f)) => Role::Other(f.code.to_string()),
+        Err(e) => {
+            return Probe {
+                role: Role::Unreachable,
+                emergency: None,
+                last_seen: None,
+                error: Some(e.kind()),
+            };
+        }
+    };
+    let emergency = match LocalSession::login(transport, address, credentials, Some(timeout)).await
+    {
+        Ok(local) => {
+            let answer = local.is_in_emergency_mode(Some(timeout)).await.ok();
+            local.logout(Some(timeout)).await;
+            answer
+        }
+        Err(_) => None,
+    };
+    Probe {
+        role,
+        emergency,
+        last_seen: Some(unix_now()),
+        error: None,
+    }
+}

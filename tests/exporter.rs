@@ -1,0 +1,375 @@
+//! The exporter against `xenguard sim`: the truth about a pool in each failure the recovery
+//! guides describe, golden expositions checked with promtool, and hosts that answer garbage.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{control_url, start_sim};
+use serde_json::json;
+use xenguard::exporter::Exporter;
+use xenguard::sim::RunningSim;
+use xenguard::xapi::{PoolActuator, Session};
+
+struct Harness {
+    sim: RunningSim,
+    exporter: Arc<Exporter>,
+    _password: tempfile::NamedTempFile,
+}
+
+/// An exporter watching the simulated pool, probing every second.
+async fn harness(hosts: usize, vms: usize) -> Harness {
+    let sim = start_sim(hosts, vms).await;
+    let mut password = tempfile::NamedTempFile::new().unwrap();
+    writeln!(password, "xenguard").unwrap();
+    let addresses: Vec<String> = sim
+        .host_addresses()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    let yaml = format!(
+        "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
+        addresses.join(", "),
+        sim.port(),
+        password.path().display()
+    );
+    let config = xenguard::config::parse(&yaml, "test.yml").unwrap_or_else(|e| panic!("{e}"));
+    let exporter = Arc::new(Exporter::start(&config).unwrap());
+    Harness {
+        sim,
+        exporter,
+        _password: password,
+    }
+}
+
+impl Harness {
+    /// The value of the first sample whose line starts with `series` (name plus labels).
+    fn value(&self, series: &str) -> Option<f64> {
+        let text = self.exporter.render();
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Waits until `series` has `want`, or fails with the exposition.
+    async fn expect(&self, series: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.value(series) == Some(want) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{series} never became {want}; last {:?}\n{}",
+            self.value(series),
+            self.exporter.render()
+        );
+    }
+
+    fn host_uuid(&self, i: usize) -> String {
+        self.sim.with_model(|m, _| m.hosts[i].uuid.clone())
+    }
+
+    fn host(&self, metric: &str, i: usize) -> String {
+        format!(
+            "{metric}{{pool=\"sim\",host_uuid=\"{}\"}}",
+            self.host_uuid(i)
+        )
+    }
+
+    async fn control(&self, path: &str, body: serde_json::Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", control_url(&self.sim)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.exporter
+            .render()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+
+    fn actuator(&self, order: &[usize]) -> PoolActuator {
+        let addresses = self.sim.host_addresses();
+        let seeds = order.iter().map(|&i| addresses[i].clone()).collect();
+        PoolActuator::new(Arc::new(Session::new(
+            common::transport(&self.sim),
+            common::credentials(),
+            "test",
+            seeds,
+        )))
+    }
+}
+
+#[tokio::test]
+async fn healthy_pool() {
+    let h = harness(3, 2).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    for i in 0..3 {
+        h.expect(&h.host("xen_host_reachable", i), 1.0).await;
+        h.expect(&h.host("xen_host_live", i), 1.0).await;
+        h.expect(&h.host("xen_host_emergency_mode", i), 0.0).await;
+        h.expect(&h.host("xen_host_orphaned", i), 0.0).await;
+        h.expect(&h.host("xen_host_stuck_vms", i), 0.0).await;
+        h.expect(&h.host("xen_host_vdi_locks", i), 2.0).await;
+    }
+    h.expect("xen_pool_masters{pool=\"sim\"}", 1.0).await;
+    h.expect("xen_pool_master_reachable{pool=\"sim\"}", 1.0)
+        .await;
+    h.expect(&h.host("xen_host_is_master", 0), 1.0).await;
+    h.expect(&h.host("xen_host_is_master", 1), 0.0).await;
+    assert_eq!(h.count("xen_vm_info{"), 6, "guests only");
+    assert_eq!(h.count("xen_vm_stuck_running{"), 0);
+    assert_eq!(h.count("xen_host_info{"), 3);
+    assert_eq!(h.count("xen_pool_ha_enabled{pool=\"sim\"} 0"), 1);
+}
+
+#[tokio::test]
+async fn slave_powered_off() {
+    let h = harness(3, 2).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    h.expect(&h.host("xen_host_reachable", 1), 1.0).await;
+    h.control("/hosts/host2/power", json!({"state": "off"}))
+        .await;
+    h.expect(&h.host("xen_host_reachable", 1), 0.0).await;
+    assert_eq!(
+        h.value(&h.host("xen_host_live", 1)),
+        Some(1.0),
+        "live until the master's 600 s timeout"
+    );
+    assert_eq!(
+        h.value(&h.host("xen_host_stuck_vms", 1)),
+        Some(2.0),
+        "unreachable is enough to call its VMs stuck"
+    );
+    h.sim.advance(610.0);
+    h.expect(&h.host("xen_host_live", 1), 0.0).await;
+    h.expect(&h.host("xen_host_stuck_vms", 1), 2.0).await;
+    h.expect(&h.host("xen_host_vdi_locks", 1), 2.0).await;
+    assert_eq!(h.count("xen_vm_stuck_running{"), 2);
+    assert_eq!(
+        h.value("xen_pool_up{pool=\"sim\"}"),
+        Some(1.0),
+        "the master is fine"
+    );
+}
+
+#[tokio::test]
+async fn master_lost_then_promotion_then_recover_slaves() {
+    let h = harness(3, 1).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    h.control("/hosts/host1/power", json!({"state": "off"}))
+        .await;
+    h.expect("xen_pool_master_reachable{pool=\"sim\"}", 0.0)
+        .await;
+    h.expect("xen_pool_masters{pool=\"sim\"}", 0.0).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 0.0).await;
+    h.expect(&h.host("xen_host_reachable", 1), 1.0).await;
+    h.expect(&h.host("xen_host_reachable", 2), 1.0).await;
+    h.expect(&h.host("xen_host_orphaned", 1), 1.0).await;
+    h.expect(&h.host("xen_host_stuck_vms", 0), 1.0).await;
+
+    let addresses = h.sim.host_addresses();
+    h.actuator(&[1])
+        .emergency_transition_to_master(&addresses[1])
+        .await
+        .unwrap();
+    h.sim.advance(11.0);
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    h.expect(&h.host("xen_host_is_master", 1), 1.0).await;
+    h.expect("xen_pool_master_reachable{pool=\"sim\"}", 1.0)
+        .await;
+    h.expect(&h.host("xen_host_orphaned", 2), 1.0).await;
+    h.expect(&h.host("xen_host_orphaned", 1), 0.0).await;
+
+    let recovered = h.actuator(&[1]).recover_slaves().await.unwrap();
+    assert_eq!(recovered.len(), 1);
+    h.sim.advance(11.0);
+    h.expect(&h.host("xen_host_orphaned", 2), 0.0).await;
+    h.expect("xen_pool_masters{pool=\"sim\"}", 1.0).await;
+}
+
+#[tokio::test]
+async fn old_master_returns_split_brain_until_recovered() {
+    let h = harness(3, 1).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    h.control("/hosts/host1/network", json!({"connected": false}))
+        .await;
+    h.expect(&h.host("xen_host_reachable", 0), 0.0).await;
+    let addresses = h.sim.host_addresses();
+    h.actuator(&[1])
+        .emergency_transition_to_master(&addresses[1])
+        .await
+        .unwrap();
+    h.sim.advance(11.0);
+    h.expect("xen_pool_masters{pool=\"sim\"}", 1.0).await;
+    h.control("/hosts/host1/network", json!({"connected": true}))
+        .await;
+    h.expect("xen_pool_masters{pool=\"sim\"}", 2.0).await;
+    h.actuator(&[1]).recover_slaves().await.unwrap();
+    h.sim.advance(11.0);
+    h.expect("xen_pool_masters{pool=\"sim\"}", 1.0).await;
+    h.expect(&h.host("xen_host_is_master", 1), 1.0).await;
+}
+
+#[tokio::test]
+async fn emergency_mode_after_a_slave_restarts_without_master() {
+    let h = harness(3, 1).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    h.control("/hosts/host1/power", json!({"state": "off"}))
+        .await;
+    h.expect(&h.host("xen_host_emergency_mode", 2), 0.0).await;
+    h.control("/hosts/host3/xapi", json!({"running": false}))
+        .await;
+    h.control("/hosts/host3/xapi", json!({"running": true}))
+        .await;
+    h.expect(&h.host("xen_host_emergency_mode", 2), 1.0).await;
+    h.expect(&h.host("xen_host_orphaned", 2), 1.0).await;
+    h.expect(&h.host("xen_host_emergency_mode", 1), 0.0).await;
+}
+
+/// Bad answers from a host: malformed XML, wrong types, silence, a 100 MB body. Each ends in
+/// a counted error and a correct `up`, never a crash or a stuck scrape.
+#[tokio::test]
+async fn misbehaving_hosts_are_counted_not_fatal() {
+    let h = harness(2, 1).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    for (fault, outcome) in [
+        (json!({"kind": "garbage"}), "decode"),
+        (json!({"kind": "wrong_types"}), "decode"),
+        (json!({"kind": "silence"}), "timeout"),
+        (
+            json!({"kind": "oversize", "bytes": 100_000_000}),
+            "too_large",
+        ),
+    ] {
+        h.control("/hosts/host1/faults", json!({"fault": fault}))
+            .await;
+        let series = format!(
+            "xenguard_xapi_calls_total{{method=\"event.from\",outcome=\"{outcome}\",pool=\"sim\"}}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while h.value(&series).is_none_or(|v| v < 1.0) {
+            assert!(
+                Instant::now() < deadline,
+                "{series} never counted\n{}",
+                h.exporter.render()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let started = Instant::now();
+        h.expect("xen_pool_up{pool=\"sim\"}", 0.0).await;
+        assert!(started.elapsed() < Duration::from_secs(15));
+        h.control_delete("/hosts/host1/faults").await;
+        h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    }
+}
+
+impl Harness {
+    async fn control_delete(&self, path: &str) {
+        let response = reqwest::Client::new()
+            .delete(format!("{}{path}", control_url(&self.sim)))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+}
+
+/// The exposition of each scenario, stripped of times and self-metrics, matches
+/// `tests/golden/<name>.prom` (UPDATE_GOLDEN=1 rewrites them) and passes
+/// `promtool check metrics` in full.
+#[tokio::test]
+async fn golden_expositions_pass_promtool() {
+    let h = harness(3, 2).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    for i in 0..3 {
+        h.expect(&h.host("xen_host_emergency_mode", i), 0.0).await;
+    }
+    golden(&h, "healthy");
+    h.control("/hosts/host2/power", json!({"state": "off"}))
+        .await;
+    h.sim.advance(610.0);
+    h.expect(&h.host("xen_host_live", 1), 0.0).await;
+    h.expect(&h.host("xen_host_reachable", 1), 0.0).await;
+    golden(&h, "slave_dead");
+}
+
+fn golden(h: &Harness, name: &str) {
+    let mut text = h.exporter.render();
+    promtool_check(&text);
+    // Test pools get unique loopback addresses; the golden files name hosts instead.
+    for (i, address) in h.sim.host_addresses().iter().enumerate() {
+        text = text.replace(&format!("\"{address}\""), &format!("\"<host{}>\"", i + 1));
+    }
+    let stable: String = text
+        .lines()
+        .filter(|l| !l.contains("xenguard_"))
+        .map(|l| {
+            let timed = [
+                "xen_pool_state_age_seconds{",
+                "xen_host_last_seen_timestamp_seconds{",
+            ];
+            if timed.iter().any(|t| l.starts_with(t)) {
+                format!(
+                    "{} <time>\n",
+                    l.rsplit_once(' ').map_or(l, |(series, _)| series)
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.prom"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &stable).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(stable, want, "exposition differs from {}", path.display());
+}
+
+fn promtool_check(text: &str) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed by scripts/setup.sh (apt package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
