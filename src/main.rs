@@ -12,7 +12,11 @@ fn main() -> ExitCode {
     xenguard::telemetry::init();
     match cli.command {
         Command::CheckConfig(args) => xenguard::config::check_config_command(&args.file),
-        Command::Demo(_) => not_available("demo", 7),
+        Command::Demo(args) => report(run_async(async move {
+            xenguard::demo::run(args.auto, xenguard::shutdown::signal())
+                .await
+                .map_err(anyhow::Error::from)
+        })),
         Command::Sim(args) => report(run_async(sim(args))),
         Command::Exporter(args) => report(run_async(exporter(args.config))),
         Command::Receiver(_) => not_available("receiver", 5),
