@@ -373,3 +373,81 @@ fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two pools in one process: a dead one never spoils the other's series or the scrape, and the
+/// HTTP endpoints answer as documented.
+#[tokio::test]
+async fn pools_are_isolated_and_http_endpoints_answer() {
+    let sim = start_sim(2, 1).await;
+    let mut password = tempfile::NamedTempFile::new().unwrap();
+    writeln!(password, "xenguard").unwrap();
+    let good: Vec<String> = sim
+        .host_addresses()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    let yaml = format!(
+        "pools:\n  - name: good\n    hosts: [{}]\n    scheme: http\n    port: {port}\n    password_file: {pw}\n  - name: dead\n    hosts: [\"127.0.0.2\"]\n    scheme: http\n    port: {port}\n    password_file: {pw}\n    timeouts: {{connect_seconds: 1, call_seconds: 1}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
+        good.join(", "),
+        port = sim.port(),
+        pw = password.path().display()
+    );
+    let config = xenguard::config::parse(&yaml, "test.yml").unwrap_or_else(|e| panic!("{e}"));
+    let exporter = Arc::new(Exporter::start(&config).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = exporter.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let http = reqwest::Client::new();
+    loop {
+        let ready = http
+            .get(format!("http://{address}/-/ready"))
+            .send()
+            .await
+            .unwrap();
+        let text = exporter.render();
+        if ready.status() == 200
+            && text.contains("xen_pool_up{pool=\"good\"} 1")
+            && text.contains("xen_pool_up{pool=\"dead\"} 0")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pools never settled:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        metrics.headers()["content-type"],
+        xenguard::exporter::CONTENT_TYPE
+    );
+    let body = metrics.text().await.unwrap();
+    assert_eq!(body.matches("xen_host_reachable{pool=\"good\"").count(), 2);
+    assert!(
+        body.contains("xen_host_reachable{pool=\"dead\",host_uuid=\"address:127.0.0.2\"} 0"),
+        "{body}"
+    );
+    assert_eq!(
+        http.get(format!("http://{address}/-/healthy"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let landing = http
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(landing.contains("<td>good</td>") && landing.contains("<td>dead</td>"));
+    sim.shutdown();
+}
