@@ -349,3 +349,44 @@ async fn connection_refused_is_a_connect_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
 }
+
+/// With the master dead, every slave redirects to it: one login attempt waits for the dead
+/// master once, not once per slave.
+#[tokio::test]
+async fn a_dead_master_costs_one_timeout_per_login_not_one_per_slave() {
+    let redirect: Script = Arc::new(|_, _| fail("HOST_IS_SLAVE", &["127.0.0.43"]));
+    let (addr, _) = serve_on("127.0.0.41", 0, redirect.clone()).await;
+    let port = addr.port();
+    let _second = serve_on("127.0.0.42", port, redirect).await;
+    let dead = tokio::net::TcpListener::bind(("127.0.0.43", port))
+        .await
+        .unwrap();
+    let accepted = Arc::new(Mutex::new(0usize));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = dead.accept().await {
+            *counter.lock().unwrap() += 1;
+            held.push(socket);
+        }
+    });
+    let t = Transport::new(TransportOptions {
+        scheme: Scheme::Http,
+        port,
+        connect_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_millis(400),
+        ..TransportOptions::default()
+    })
+    .unwrap();
+    let seeds = vec!["127.0.0.41".into(), "127.0.0.42".into()];
+    let session = Session::new(t, credentials(), "t", seeds);
+    let started = std::time::Instant::now();
+    let err = session.login().await.unwrap_err();
+    assert!(!err.host_answered(), "{err}");
+    assert_eq!(
+        *accepted.lock().unwrap(),
+        1,
+        "the dead master was tried once"
+    );
+    assert!(started.elapsed() < Duration::from_millis(700));
+}

@@ -119,8 +119,14 @@ impl Session {
                 .cloned(),
         );
         let mut last_error = Error::Config("no host addresses configured".into());
+        // Addresses that gave no XAPI answer in this attempt are not tried again: when the
+        // master is dead, every slave redirects to it, and each retry would cost a timeout.
+        let mut silent = Vec::new();
         for candidate in candidates {
-            match self.login_following(&candidate).await {
+            if silent.contains(&candidate) {
+                continue;
+            }
+            match self.login_following(&candidate, &mut silent).await {
                 Ok((master, session)) => {
                     tracing::info!(master = %master, "Logged in to the pool master.");
                     state.master = Some(master.clone());
@@ -139,11 +145,22 @@ impl Session {
         Err(last_error)
     }
 
-    /// One login attempt starting at `address`, following redirects.
-    async fn login_following(&self, address: &str) -> Result<(String, String), Error> {
+    /// One login attempt starting at `address`, following redirects; addresses that do not
+    /// answer are added to `silent`.
+    async fn login_following(
+        &self,
+        address: &str,
+        silent: &mut Vec<String>,
+    ) -> Result<(String, String), Error> {
         let mut address = address.to_owned();
         let mut visited = vec![address.clone()];
         loop {
+            if silent.contains(&address) {
+                return Err(Error::Connect {
+                    address,
+                    message: "gave no answer earlier in this login attempt".into(),
+                });
+            }
             let params = [
                 Value::string(&self.credentials.username),
                 Value::string(self.credentials.password.expose()),
@@ -178,7 +195,12 @@ impl Session {
                     address = master.clone();
                     visited.push(address.clone());
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    if !e.host_answered() {
+                        silent.push(address);
+                    }
+                    return Err(e);
+                }
             }
         }
     }

@@ -173,7 +173,7 @@ impl Transport {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| classify(address, method, e))?;
+                .map_err(|e| classify(address, method, self.options.connect_timeout, e))?;
             let status = response.status();
             let bytes =
                 read_bounded(address, method, response, self.options.max_response_bytes).await?;
@@ -228,7 +228,7 @@ async fn read_bounded(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| classify(address, method, e))?
+        .map_err(|e| classify(address, method, Duration::ZERO, e))?
     {
         if body.len() + chunk.len() > limit {
             return Err(Error::TooLarge {
@@ -241,8 +241,9 @@ async fn read_bounded(
     Ok(body)
 }
 
-/// Sorts a reqwest error into the kinds a caller reasons about.
-fn classify(address: &str, method: &str, e: reqwest::Error) -> Error {
+/// Sorts a reqwest error into the kinds a caller reasons about. reqwest itself only times out
+/// connections (`connect_limit`); whole-call limits are enforced around it.
+fn classify(address: &str, method: &str, connect_limit: Duration, e: reqwest::Error) -> Error {
     let address = address.to_owned();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -258,7 +259,7 @@ fn classify(address: &str, method: &str, e: reqwest::Error) -> Error {
         Error::Timeout {
             address,
             method: method.to_owned(),
-            seconds: 0.0,
+            seconds: connect_limit.as_secs_f64(),
         }
     } else if e.is_connect() {
         Error::Connect { address, message }
