@@ -20,6 +20,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod exporter;
+pub mod pools;
+pub mod remediation;
 pub mod shutdown;
 pub mod sim;
 pub mod telemetry;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use xenguard::cli::{Cli, Command, SimArgs};
+use xenguard::cli::{Cli, Command, JournalAction, JournalArgs, SimArgs};
 use xenguard::sim::{PoolSpec, RunningSim, SimOptions};
 
 fn main() -> ExitCode {
@@ -19,9 +19,9 @@ fn main() -> ExitCode {
         })),
         Command::Sim(args) => report(run_async(sim(args))),
         Command::Exporter(args) => report(run_async(exporter(args.config))),
-        Command::Receiver(_) => not_available("receiver", 5),
-        Command::Serve(_) => not_available("serve", 4),
-        Command::Journal(_) => not_available("journal", 5),
+        Command::Receiver(args) => report(run_async(receiver(args.config))),
+        Command::Serve(args) => report(run_async(serve(args.config))),
+        Command::Journal(args) => report(journal(args)),
     }
 }
 
@@ -49,6 +49,96 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<xenguard::config::Confi
 async fn exporter(config: std::path::PathBuf) -> anyhow::Result<()> {
     let config = load_config(&config)?;
     xenguard::exporter::run(&config, xenguard::shutdown::signal()).await?;
+    Ok(())
+}
+
+async fn receiver(config: std::path::PathBuf) -> anyhow::Result<()> {
+    let config = load_config(&config)?;
+    xenguard::remediation::run(&config, xenguard::shutdown::signal()).await?;
+    Ok(())
+}
+
+/// Exporter and receiver in one process: a signal stops both; either failing stops both.
+async fn serve(config: std::path::PathBuf) -> anyhow::Result<()> {
+    let config = load_config(&config)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        xenguard::shutdown::signal().await;
+        let _ = stop.send(true);
+    });
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let exporter = async {
+        xenguard::exporter::run(&config, until(stopped.clone()))
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    let receiver = async {
+        xenguard::remediation::run(&config, until(stopped.clone()))
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    tokio::try_join!(exporter, receiver)?;
+    Ok(())
+}
+
+/// `xenguard journal`: the operator's view of the remediation journal.
+fn journal(args: JournalArgs) -> anyhow::Result<()> {
+    let path = args
+        .config
+        .context("--config FILE is required: it names the journal database")?;
+    let config = load_config(&path)?;
+    let journal_path = &config.receiver.journal_path;
+    if !journal_path.exists() {
+        anyhow::bail!(
+            "no journal at {} (has the receiver run with this configuration?)",
+            journal_path.display()
+        );
+    }
+    let journal = xenguard::remediation::journal::Journal::open(journal_path)?;
+    match args.action.unwrap_or(JournalAction::List) {
+        JournalAction::List => {
+            let list = journal.list(100)?;
+            if list.is_empty() {
+                println!("no remediations in {}", journal_path.display());
+            }
+            for r in list {
+                println!(
+                    "{:>5}  {:<9}  {:<14}  pool {}  host {}  alert {}  ({})",
+                    r.id,
+                    r.phase,
+                    r.kind,
+                    r.pool,
+                    if r.host_uuid.is_empty() {
+                        "-"
+                    } else {
+                        &r.host_uuid
+                    },
+                    r.alertname,
+                    r.reason
+                );
+            }
+        }
+        JournalAction::Show { id } => {
+            let Some((r, steps)) = journal.show(id as i64)? else {
+                anyhow::bail!("no remediation {id} in {}", journal_path.display());
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"remediation": r, "steps": steps})
+                )?
+            );
+        }
+        JournalAction::Approve { .. }
+        | JournalAction::Abort { .. }
+        | JournalAction::Attest { .. } => {
+            anyhow::bail!(
+                "approve, abort and attest act on remediations, which the receiver does not perform yet (issue 5); it only plans in observe mode"
+            );
+        }
+    }
     Ok(())
 }
 
@@ -101,10 +191,4 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
     xenguard::shutdown::signal().await;
     sim.shutdown();
     Ok(())
-}
-
-/// Subcommands whose issue has not landed say so plainly instead of half-working.
-fn not_available(name: &str, issue: u32) -> ExitCode {
-    eprintln!("xenguard {name}: not available yet (tracked in issue {issue}).");
-    ExitCode::from(2)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn demo_serves_the_pool_and_its_metrics() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xenguard"))
+    let child = Command::new(env!("CARGO_BIN_EXE_xenguard"))
         .arg("demo")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -253,10 +253,9 @@ async fn misbehaving_hosts_are_counted_not_fatal() {
         (json!({"kind": "garbage"}), "decode"),
         (json!({"kind": "wrong_types"}), "decode"),
         (json!({"kind": "silence"}), "timeout"),
-        (
-            json!({"kind": "oversize", "bytes": 100_000_000}),
-            "too_large",
-        ),
+        // 100 MB is read (the limit is 256 MiB, room for large pools) and refused as not an
+        // event batch; tests/xapi_client.rs covers answers over the limit.
+        (json!({"kind": "oversize", "bytes": 100_000_000}), "decode"),
     ] {
         h.control("/hosts/host1/faults", json!({"fault": fault}))
             .await;

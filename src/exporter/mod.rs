@@ -21,9 +21,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, PoolConfig};
-use crate::xapi::transport::{Scheme, TlsOptions, Transport, TransportOptions, parse_fingerprint};
-use crate::xapi::{Credentials, Password, PoolReader, Session};
+use crate::config::Config;
+use crate::pools::{PoolSetupError, credentials, transport_options};
+use crate::xapi::transport::Transport;
+use crate::xapi::{PoolReader, Session};
 
 use self::collect::PoolView;
 use self::self_metrics::SelfMetrics;
@@ -42,14 +43,9 @@ pub fn unix_now() -> f64 {
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ExporterError {
-    /// A pool's credentials could not be read.
-    #[error("pool {pool}: {message}")]
-    Pool {
-        /// Pool name.
-        pool: String,
-        /// What failed.
-        message: String,
-    },
+    /// A pool's transport or credentials could not be set up.
+    #[error(transparent)]
+    Pool(#[from] PoolSetupError),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -70,54 +66,6 @@ pub struct Exporter {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// The transport settings of a configured pool.
-pub fn transport_options(pool: &PoolConfig) -> Result<TransportOptions, ExporterError> {
-    let fail = |message: String| ExporterError::Pool {
-        pool: pool.name.clone(),
-        message,
-    };
-    let ca_pem = match &pool.tls.ca_file {
-        Some(path) => Some(
-            std::fs::read(path)
-                .map_err(|e| fail(format!("cannot read CA bundle {}: {e}", path.display())))?,
-        ),
-        None => None,
-    };
-    let mut pins = std::collections::BTreeMap::new();
-    for (address, text) in &pool.tls.pins {
-        let digest = parse_fingerprint(text)
-            .ok_or_else(|| fail(format!("bad SHA-256 pin for {address}")))?;
-        pins.insert(address.clone(), digest);
-    }
-    Ok(TransportOptions {
-        scheme: match pool.scheme {
-            crate::config::Scheme::Http => Scheme::Http,
-            crate::config::Scheme::Https => Scheme::Https,
-        },
-        port: pool.port,
-        connect_timeout: pool.timeouts.connect,
-        call_timeout: pool.timeouts.call,
-        tls: TlsOptions {
-            ca_pem,
-            pins,
-            insecure_skip_verify: pool.tls.insecure_skip_verify,
-        },
-        ..TransportOptions::default()
-    })
-}
-
-/// The credentials of a configured pool, read from their file or environment variable.
-pub fn credentials(pool: &PoolConfig) -> Result<Credentials, ExporterError> {
-    let secret = pool.password().map_err(|e| ExporterError::Pool {
-        pool: pool.name.clone(),
-        message: e.to_string(),
-    })?;
-    Ok(Credentials {
-        username: pool.username.clone(),
-        password: Password::new(secret.expose()),
-    })
-}
-
 impl Exporter {
     /// Starts a watcher and a prober per pool.
     pub fn start(config: &Config) -> Result<Exporter, ExporterError> {
@@ -128,7 +76,7 @@ impl Exporter {
         for pool in &config.pools {
             let options = transport_options(pool)?;
             let transport = Transport::new(options)
-                .map_err(|e| ExporterError::Pool {
+                .map_err(|e| PoolSetupError {
                     pool: pool.name.clone(),
                     message: e.to_string(),
                 })?

@@ -586,6 +586,15 @@ impl Model {
         void()
     }
 
+    /// `host_metrics.live` of a host in `m`'s database.
+    fn is_live(&self, m: usize, host_ref: &str) -> bool {
+        let db = &self.hosts[m].db;
+        db.host
+            .get(host_ref)
+            .and_then(|h| db.host_metrics.get(h.metrics.as_str()))
+            .is_some_and(|hm| hm.live)
+    }
+
     /// `Xapi_host.is_host_alive` (xapi.md §5.3): `live=false` means dead without contact;
     /// otherwise the master probes the host and any failure counts as dead.
     fn is_host_alive(&self, m: usize, host_ref: &str) -> bool {
@@ -940,7 +949,7 @@ impl Model {
                     continue;
                 };
                 if !self.reaches(m, j) {
-                    let code = if self.is_host_alive(m, other.as_str()) {
+                    let code = if self.is_live(m, other.as_str()) {
                         "CANNOT_CONTACT_HOST"
                     } else {
                         "HOST_OFFLINE"
@@ -1013,8 +1022,7 @@ impl Model {
             ));
         };
         if j != m && !self.reaches(m, j) {
-            let code = if self.is_host_alive(m, resident)
-                || self.hosts[m].db.host.get(resident).is_none()
+            let code = if self.is_live(m, resident) || self.hosts[m].db.host.get(resident).is_none()
             {
                 ErrorCode::CannotContactHost
             } else {

@@ -234,7 +234,9 @@ async fn handle(
             return Ok(text(StatusCode::INTERNAL_SERVER_ERROR, "text/html", page));
         }
     };
-    let faults = shared.with_model(|m, _| m.hosts[i].faults.clone());
+    // A host that cannot answer (cable pulled, xapi gone) cannot misbehave either.
+    let faults = shared.with_model(|m, _| m.hosts[i].answers().then(|| m.hosts[i].faults.clone()));
+    let faults = faults.unwrap_or_default();
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }

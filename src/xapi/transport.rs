@@ -37,9 +37,10 @@ pub struct TlsOptions {
     pub insecure_skip_verify: bool,
 }
 
-/// Largest answer read by default: a 5,000-VM pool's full `event.from` dump is about a
-/// tenth of this; anything bigger is a broken or hostile peer.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest answer read by default. A 5,000-VM pool's full `event.from` dump of every class the
+/// exporter watches is about 76 MB with realistic records; this leaves room for larger pools
+/// while bounding what a broken or hostile peer can make the client hold.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Transport settings for one pool.
 #[derive(Debug, Clone)]

@@ -1,0 +1,454 @@
+//! The journal: an embedded SQLite database (WAL, synchronous=FULL) holding every
+//! notification received, every alert (deduplicated on fingerprint, startsAt and status),
+//! every rejected request, and every remediation with its steps and evidence.
+//!
+//! # Guarantees
+//! - A notification is acknowledged to Alertmanager only after its transaction committed.
+//! - The same firing (fingerprint, startsAt) creates at most one remediation.
+//! - Phases and steps are written before the action they describe is issued.
+//!
+//! # Caveats
+//! Calls are synchronous and short (one local transaction each); they run on the caller's
+//! thread under a mutex.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::alert::{Message, Status};
+
+/// Why the journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite failed (disk full, permissions, corruption…).
+    #[error("journal: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database directory could not be created.
+    #[error("journal directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An alert seen for the first time in this status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    /// Row id.
+    pub id: i64,
+    /// `firing` or `resolved`.
+    pub status: Status,
+    /// The alert's fingerprint.
+    pub fingerprint: String,
+    /// Its startsAt.
+    pub starts_at: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// What happened to a notification.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Received {
+    /// Alerts not seen before.
+    pub new: Vec<NewAlert>,
+    /// Alerts already journaled in the same status.
+    pub duplicates: usize,
+}
+
+/// A remediation as listed by `GET /remediations` and `xenguard journal`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Remediation {
+    /// Id.
+    pub id: i64,
+    /// Unix time of creation.
+    pub created_at: f64,
+    /// Unix time of the last change.
+    pub updated_at: f64,
+    /// Pool name.
+    pub pool: String,
+    /// Host uuid (empty when the alert named none).
+    pub host_uuid: String,
+    /// What the plan is for (`recover_host`, `recover_master`).
+    pub kind: String,
+    /// The alert that started it.
+    pub alertname: String,
+    /// Fingerprint of that alert.
+    pub fingerprint: String,
+    /// Its startsAt.
+    pub starts_at: String,
+    /// Current phase.
+    pub phase: String,
+    /// Why it is in this phase.
+    pub reason: String,
+}
+
+/// One journaled step or piece of evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Unix time.
+    pub at: f64,
+    /// What kind of entry (`planned`, `blocked`, `aborted`, `evidence`, …).
+    pub kind: String,
+    /// Details (JSON).
+    pub detail: serde_json::Value,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    group_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    alerts INTEGER NOT NULL,
+    truncated_alerts INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL REFERENCES notifications(id),
+    received_at REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    UNIQUE (fingerprint, starts_at, status)
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    http_status INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS remediations (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    pool TEXT NOT NULL,
+    host_uuid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    UNIQUE (fingerprint, starts_at)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    id INTEGER PRIMARY KEY,
+    remediation_id INTEGER NOT NULL REFERENCES remediations(id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+/// The journal database.
+#[derive(Debug)]
+pub struct Journal {
+    conn: Mutex<Connection>,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Journal {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Journals a notification and its alerts in one transaction; reports which alerts are
+    /// new and how many were duplicates (Alertmanager redelivers by design).
+    pub fn record_notification(
+        &self,
+        message: &Message,
+        body: &str,
+        now: f64,
+    ) -> Result<Received, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO notifications (received_at, group_key, status, receiver, alerts, truncated_alerts, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                now,
+                message.group_key,
+                message.status.as_str(),
+                message.receiver,
+                message.alerts.len() as i64,
+                message.truncated_alerts as i64,
+                body
+            ],
+        )?;
+        let notification = tx.last_insert_rowid();
+        let mut received = Received::default();
+        for alert in &message.alerts {
+            let labels = serde_json::to_string(&alert.labels).unwrap_or_default();
+            let inserted = tx.execute(
+                "INSERT INTO alerts (notification_id, received_at, fingerprint, starts_at, status, alertname, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                params![notification, now, alert.fingerprint, alert.starts_at, alert.status.as_str(), alert.name(), labels],
+            )?;
+            if inserted == 1 {
+                received.new.push(NewAlert {
+                    id: tx.last_insert_rowid(),
+                    status: alert.status,
+                    fingerprint: alert.fingerprint.clone(),
+                    starts_at: alert.starts_at.clone(),
+                    labels: alert.labels.clone(),
+                });
+            } else {
+                received.duplicates += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(received)
+    }
+
+    /// Journals a rejected request (never its body: it may hold credentials).
+    pub fn record_rejection(
+        &self,
+        http_status: u16,
+        reason: &str,
+        now: f64,
+    ) -> Result<(), JournalError> {
+        self.conn().execute(
+            "INSERT INTO rejections (received_at, http_status, reason) VALUES (?1, ?2, ?3)",
+            params![now, http_status, reason],
+        )?;
+        Ok(())
+    }
+
+    /// Creates a remediation for one firing, unless that firing already has one (then `None`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_remediation(
+        &self,
+        pool: &str,
+        host_uuid: &str,
+        kind: &str,
+        alertname: &str,
+        fingerprint: &str,
+        starts_at: &str,
+        phase: &str,
+        reason: &str,
+        now: f64,
+    ) -> Result<Option<i64>, JournalError> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT INTO remediations (created_at, updated_at, pool, host_uuid, kind, alertname, fingerprint, starts_at, phase, reason) VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+            params![now, pool, host_uuid, kind, alertname, fingerprint, starts_at, phase, reason],
+        )?;
+        Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+    }
+
+    /// Moves a remediation to `phase`, recording why.
+    pub fn set_phase(
+        &self,
+        id: i64,
+        phase: &str,
+        reason: &str,
+        now: f64,
+    ) -> Result<(), JournalError> {
+        self.conn().execute(
+            "UPDATE remediations SET phase = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, phase, reason, now],
+        )?;
+        Ok(())
+    }
+
+    /// Appends a step or piece of evidence.
+    pub fn add_step(
+        &self,
+        id: i64,
+        kind: &str,
+        detail: &serde_json::Value,
+        now: f64,
+    ) -> Result<(), JournalError> {
+        self.conn().execute(
+            "INSERT INTO steps (remediation_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, now, kind, detail.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// The remediation of one firing, if any.
+    pub fn remediation_for(
+        &self,
+        fingerprint: &str,
+        starts_at: &str,
+    ) -> Result<Option<Remediation>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "{SELECT} WHERE fingerprint = ?1 AND starts_at = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![fingerprint, starts_at], row)
+            .optional()?)
+    }
+
+    /// Remediations, newest first (at most `limit`).
+    pub fn list(&self, limit: usize) -> Result<Vec<Remediation>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY id DESC LIMIT ?1"))?;
+        let rows = stmt.query_map(params![limit as i64], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One remediation and its steps.
+    pub fn show(&self, id: i64) -> Result<Option<(Remediation, Vec<Step>)>, JournalError> {
+        let conn = self.conn();
+        let remediation = conn
+            .prepare(&format!("{SELECT} WHERE id = ?1"))?
+            .query_row(params![id], row)
+            .optional()?;
+        let Some(remediation) = remediation else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare("SELECT at, kind, detail FROM steps WHERE remediation_id = ?1 ORDER BY id")?;
+        let steps = stmt
+            .query_map(params![id], |r| {
+                let detail: String = r.get(2)?;
+                Ok(Step {
+                    at: r.get(0)?,
+                    kind: r.get(1)?,
+                    detail: serde_json::from_str(&detail)
+                        .unwrap_or(serde_json::Value::String(detail)),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some((remediation, steps)))
+    }
+
+    /// Counts of journaled rows: (notifications, alerts, rejections, remediations).
+    pub fn counts(&self) -> Result<(i64, i64, i64, i64), JournalError> {
+        let conn = self.conn();
+        let count = |table: &str| -> Result<i64, rusqlite::Error> {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        };
+        Ok((
+            count("notifications")?,
+            count("alerts")?,
+            count("rejections")?,
+            count("remediations")?,
+        ))
+    }
+}
+
+const SELECT: &str = "SELECT id, created_at, updated_at, pool, host_uuid, kind, alertname, fingerprint, starts_at, phase, reason FROM remediations";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Remediation> {
+    Ok(Remediation {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        updated_at: r.get(2)?,
+        pool: r.get(3)?,
+        host_uuid: r.get(4)?,
+        kind: r.get(5)?,
+        alertname: r.get(6)?,
+        fingerprint: r.get(7)?,
+        starts_at: r.get(8)?,
+        phase: r.get(9)?,
+        reason: r.get(10)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remediation::alert::{Alert, Message};
+
+    fn message(status: Status, starts_at: &str) -> Message {
+        Message {
+            version: "4".into(),
+            group_key: "g".into(),
+            truncated_alerts: 0,
+            status,
+            receiver: "xenguard".into(),
+            group_labels: Default::default(),
+            common_labels: Default::default(),
+            common_annotations: Default::default(),
+            external_url: String::new(),
+            alerts: vec![Alert {
+                status,
+                labels: [("alertname".to_string(), "XenVmsStuckOnDeadHost".to_string())].into(),
+                annotations: Default::default(),
+                starts_at: starts_at.into(),
+                ends_at: String::new(),
+                generator_url: String::new(),
+                fingerprint: "f1".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn duplicates_are_recognised_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let journal = Journal::open(&path).unwrap();
+        let first = journal
+            .record_notification(&message(Status::Firing, "t1"), "{}", 1.0)
+            .unwrap();
+        assert_eq!((first.new.len(), first.duplicates), (1, 0));
+        let again = journal
+            .record_notification(&message(Status::Firing, "t1"), "{}", 2.0)
+            .unwrap();
+        assert_eq!((again.new.len(), again.duplicates), (0, 1));
+        drop(journal);
+        let journal = Journal::open(&path).unwrap();
+        let resolved = journal
+            .record_notification(&message(Status::Resolved, "t1"), "{}", 3.0)
+            .unwrap();
+        assert_eq!(
+            resolved.new.len(),
+            1,
+            "resolution of the same firing is new"
+        );
+        let refired = journal
+            .record_notification(&message(Status::Firing, "t2"), "{}", 4.0)
+            .unwrap();
+        assert_eq!(refired.new.len(), 1, "a new firing (new startsAt) is new");
+        assert_eq!(journal.counts().unwrap(), (4, 3, 0, 0));
+    }
+
+    #[test]
+    fn one_remediation_per_firing_with_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let id = journal
+            .create_remediation("p", "h", "recover_host", "A", "f", "t", "planned", "r", 1.0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            journal
+                .create_remediation("p", "h", "recover_host", "A", "f", "t", "planned", "r", 2.0)
+                .unwrap(),
+            None
+        );
+        journal
+            .add_step(id, "planned", &serde_json::json!({"steps": ["fence"]}), 3.0)
+            .unwrap();
+        journal
+            .set_phase(id, "aborted", "resolved before acting", 4.0)
+            .unwrap();
+        let (r, steps) = journal.show(id).unwrap().unwrap();
+        assert_eq!(
+            (r.phase.as_str(), r.reason.as_str()),
+            ("aborted", "resolved before acting")
+        );
+        assert_eq!(steps[0].detail["steps"][0], "fence");
+        assert_eq!(journal.list(10).unwrap().len(), 1);
+        assert_eq!(journal.remediation_for("f", "t").unwrap().unwrap().id, id);
+    }
+}

@@ -1,0 +1,237 @@
+//! `POST /alertmanager`: authenticate, bound the body, parse strictly, check pools and hosts,
+//! journal, answer. It never acts inside the request: new alerts go to the engine.
+//!
+//! Answers: 200 with `{"new":N,"duplicates":M}`; 401 without credentials, 403 with wrong
+//! ones; 413 over `max_body_bytes`; 415 for a body that is not JSON; 400 for a malformed
+//! payload; 422 for an unknown pool or host or a missing label; 503 when the journal cannot be
+//! written (Alertmanager retries 5xx, and nothing was acknowledged).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::Receiver;
+use super::alert::{self, Status};
+use super::policy::intent_for;
+
+/// What Alertmanager must present.
+#[derive(Clone)]
+pub enum Authenticator {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Vec<u8>),
+    /// `Authorization: Basic base64(user:password)`.
+    Basic(Vec<u8>),
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Authenticator::Bearer(_) => "Bearer(***)",
+            Authenticator::Basic(_) => "Basic(***)",
+        })
+    }
+}
+
+/// Outcome of checking a request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// Accepted.
+    Ok,
+    /// No usable `Authorization` header: 401.
+    Missing,
+    /// Credentials that do not match: 403.
+    Wrong,
+}
+
+impl Authenticator {
+    /// A bearer token.
+    pub fn bearer(token: &str) -> Authenticator {
+        Authenticator::Bearer(token.as_bytes().to_vec())
+    }
+
+    /// Basic credentials.
+    pub fn basic(user: &str, password: &str) -> Authenticator {
+        Authenticator::Basic(format!("{user}:{password}").into_bytes())
+    }
+
+    /// Checks an `Authorization` header value in constant time.
+    pub fn check(&self, header: Option<&str>) -> AuthOutcome {
+        let Some(value) = header else {
+            return AuthOutcome::Missing;
+        };
+        let Some((scheme, credentials)) = value.trim().split_once(' ') else {
+            return AuthOutcome::Missing;
+        };
+        let (expected, presented) = match self {
+            Authenticator::Bearer(token) if scheme.eq_ignore_ascii_case("bearer") => {
+                (token, credentials.trim().as_bytes().to_vec())
+            }
+            Authenticator::Basic(pair) if scheme.eq_ignore_ascii_case("basic") => {
+                match base64::engine::general_purpose::STANDARD.decode(credentials.trim()) {
+                    Ok(decoded) => (pair, decoded),
+                    Err(_) => return AuthOutcome::Missing,
+                }
+            }
+            _ => return AuthOutcome::Missing,
+        };
+        if bool::from(expected.as_slice().ct_eq(presented.as_slice())) {
+            AuthOutcome::Ok
+        } else {
+            AuthOutcome::Wrong
+        }
+    }
+}
+
+fn reject(receiver: &Receiver, status: StatusCode, reason: String) -> Response {
+    receiver.metrics.webhook(status.as_u16());
+    if let Err(e) = receiver
+        .journal
+        .record_rejection(status.as_u16(), &reason, super::unix_now())
+    {
+        tracing::error!(error = %e, "Cannot journal a rejected webhook.");
+    }
+    tracing::warn!(status = status.as_u16(), %reason, "Webhook rejected.");
+    let mut response = (status, Json(json!({"error": reason}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        let scheme = match receiver.auth {
+            Some(Authenticator::Basic(_)) => "Basic realm=\"xenguard\"",
+            _ => "Bearer",
+        };
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            scheme.parse().expect("static header"),
+        );
+    }
+    response
+}
+
+/// The handler.
+pub async fn alertmanager(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(auth) = &receiver.auth {
+        let header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match auth.check(header) {
+            AuthOutcome::Ok => {}
+            AuthOutcome::Missing => {
+                return reject(
+                    &receiver,
+                    StatusCode::UNAUTHORIZED,
+                    "missing or malformed Authorization header".into(),
+                );
+            }
+            AuthOutcome::Wrong => {
+                return reject(&receiver, StatusCode::FORBIDDEN, "wrong credentials".into());
+            }
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return reject(
+            &receiver,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type {content_type:?} is not application/json"),
+        );
+    }
+    let limit = receiver.config.receiver.max_body_bytes;
+    // Read at most `limit` bytes: a larger body is refused without being buffered whole.
+    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return reject(
+                &receiver,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body exceeds {limit} bytes or broke off"),
+            );
+        }
+    };
+    let message = match alert::parse(&body) {
+        Ok(m) => m,
+        Err(e) => return reject(&receiver, StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    for alert in message.alerts.iter().filter(|a| a.status == Status::Firing) {
+        let intent = match intent_for(alert) {
+            Ok(Some(intent)) => intent,
+            Ok(None) => continue,
+            Err(e) => return reject(&receiver, StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        };
+        if let Err(reason) = receiver.check_target(&intent.pool, &intent.host_uuid) {
+            return reject(&receiver, StatusCode::UNPROCESSABLE_ENTITY, reason);
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let received = match receiver
+        .journal
+        .record_notification(&message, &text, super::unix_now())
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot journal a notification; Alertmanager will retry.");
+            receiver.metrics.journal_error();
+            receiver.metrics.webhook(503);
+            let body = Json(json!({"error": format!("journal unavailable: {e}")}));
+            return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        }
+    };
+    receiver
+        .metrics
+        .alerts(received.new.len(), received.duplicates);
+    let new = received.new.len();
+    for alert in received.new {
+        // The engine outlives every request; a send can only fail during shutdown.
+        let _ = receiver.engine.send(alert);
+    }
+    receiver.metrics.webhook(200);
+    (
+        StatusCode::OK,
+        Json(json!({"new": new, "duplicates": received.duplicates})),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_checked_exactly() {
+        let bearer = Authenticator::bearer("s3cret");
+        assert_eq!(bearer.check(Some("Bearer s3cret")), AuthOutcome::Ok);
+        assert_eq!(bearer.check(Some("bearer s3cret")), AuthOutcome::Ok);
+        assert_eq!(bearer.check(Some("Bearer s3cre")), AuthOutcome::Wrong);
+        assert_eq!(bearer.check(Some("Bearer s3cret2")), AuthOutcome::Wrong);
+        assert_eq!(bearer.check(Some("Basic czNjcmV0")), AuthOutcome::Missing);
+        assert_eq!(bearer.check(None), AuthOutcome::Missing);
+        let basic = Authenticator::basic("am", "pw");
+        let good = base64::engine::general_purpose::STANDARD.encode("am:pw");
+        assert_eq!(basic.check(Some(&format!("Basic {good}"))), AuthOutcome::Ok);
+        let bad = base64::engine::general_purpose::STANDARD.encode("am:px");
+        assert_eq!(
+            basic.check(Some(&format!("Basic {bad}"))),
+            AuthOutcome::Wrong
+        );
+        assert_eq!(basic.check(Some("Basic !!!")), AuthOutcome::Missing);
+        assert!(!format!("{bearer:?}").contains("s3cret"));
+    }
+}
