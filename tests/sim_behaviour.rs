@@ -598,10 +598,7 @@ async fn bad_input_gets_the_errors_xapi_gives() {
         stale.is(&ErrorCode::SessionInvalid),
         "the session is checked before the method: {stale}"
     );
-    assert!(
-        sim.with_model(|m, _| m.hosts[0].answers()),
-        "still serving"
-    );
+    assert!(sim.with_model(|m, _| m.hosts[0].answers()), "still serving");
 }
 
 /// §2.1: a wrong password answers SESSION_AUTHENTICATION_FAILED after a delay.
