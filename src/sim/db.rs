@@ -102,6 +102,28 @@ macro_rules! database {
                 }
             }
 
+            /// Whether `class` is a class of the database.
+            pub fn has_class(&self, class: &str) -> bool {
+                CLASSES.iter().any(|(c, _)| *c == class)
+            }
+
+            /// References of the objects of `class` whose `uuid` or `name_label` equals `value`,
+            /// without encoding any record.
+            pub fn find_refs(&self, class: &str, field: Identity, value: &str) -> Vec<String> {
+                match class {
+                    $($class => self
+                        .$field
+                        .iter()
+                        .filter(|(_, r)| match field {
+                            Identity::Uuid => r.uuid() == value,
+                            Identity::NameLabel => r.name_label() == Some(value),
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect(),)+
+                    _ => Vec::new(),
+                }
+            }
+
             /// Live object counts for every table, as `valid_ref_counts` reports them.
             pub fn ref_counts(&self) -> Vec<(String, Value)> {
                 vec![$(($event.to_owned(), Value::Int(self.$field.rows.len() as i64))),+]
@@ -121,6 +143,43 @@ database! {
     pbd: Pbd => "PBD", "pbd";
     task: Task => "task", "task";
 }
+
+/// The identifying fields generic lookups search on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// `get_by_uuid`.
+    Uuid,
+    /// `get_by_name_label`.
+    NameLabel,
+}
+
+/// Access to the identifying fields of a record type.
+trait Identified {
+    fn uuid(&self) -> &str;
+    fn name_label(&self) -> Option<&str> {
+        None
+    }
+}
+
+macro_rules! identified {
+    (named: $($named:ty),+; unnamed: $($unnamed:ty),+) => {
+        $(impl Identified for $named {
+            fn uuid(&self) -> &str {
+                &self.uuid
+            }
+            fn name_label(&self) -> Option<&str> {
+                Some(&self.name_label)
+            }
+        })+
+        $(impl Identified for $unnamed {
+            fn uuid(&self) -> &str {
+                &self.uuid
+            }
+        })+
+    };
+}
+
+identified!(named: Pool, Host, Vm, Vdi, Sr, Task; unnamed: HostMetrics, Vbd, Pbd);
 
 /// Every wire encoding of a record (`get_record`, `get_all_records*`, field getters, `event.from`
 /// snapshots) goes through here: the typed fields, then [`WireRecord::pad`].
