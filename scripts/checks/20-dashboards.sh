@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Grafana dashboards (DESIGN.md §7, reference/ecosystem.md §3). No Grafana server exists here, so:
+#   1. lint: uid, tags, schemaVersion, $datasource / $pool, panel ids and layout, variable use;
+#   2. type-check every dashboard against @grafana/schema with tsc --strict (broken copies must fail);
+#   3. start `xenguard sim` (3 hosts, time x60) + `xenguard exporter` + a real Prometheus scraping
+#      it every second, power host2 off so the failure panels have data, then run every template
+#      variable query and every panel target (variables and macros substituted) through the
+#      Prometheus HTTP API: each must parse and return at least one series.
+# Helpers: dashboards/check/ (dashcheck.py, loose.ts, dashboard.ts.tmpl). Scratch files and logs:
+# target/dashboards-check/. Every port is a free loopback port picked at start.
+#
+# Usage: scripts/checks/20-dashboards.sh [DASHBOARD.json...]   (default: dashboards/*.json)
+#        DASHCHECK_VERBOSE=1 prints every query and its series count.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+OUT=$ROOT/target/dashboards-check
+CHECK=dashboards/check/dashcheck.py
+TOOLS_NM=$ROOT/.tools/node_modules
+TSC=$TOOLS_NM/.bin/tsc
+SCHEMA=$TOOLS_NM/@grafana/schema
+BIN=$ROOT/target/debug/xenguard
+DEAD_HOST=host2
+
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+secs() { # secs START_US -> "1.2"
+    local ds=$((($(now_us) - $1) / 100000))
+    printf '%d.%d' $((ds / 10)) $((ds % 10))
+}
+T0=$(now_us)
+
+die() {
+    printf '20-dashboards: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+# --- tools: a missing one is a failure, never a skip ---------------------------------------------
+PY=${XENGUARD_PYTHON:-python3}
+command -v "$PY" >/dev/null || die "no Python interpreter ($PY); run scripts/setup.sh"
+[ -x "$TSC" ] || die "$TSC is missing; run scripts/setup.sh (installs @grafana/schema and typescript in .tools)"
+[ -d "$SCHEMA" ] || die "$SCHEMA is missing; run scripts/setup.sh"
+command -v prometheus >/dev/null || die "prometheus is not on PATH; run scripts/setup.sh (Debian package prometheus)"
+check() { "$PY" "$CHECK" "$@"; }
+
+# Arguments (optional, for trying a changed or broken copy): the dashboard files to check.
+if (($# > 0)); then
+    DASHBOARDS=("$@")
+else
+    shopt -s nullglob
+    DASHBOARDS=(dashboards/*.json)
+    shopt -u nullglob
+fi
+((${#DASHBOARDS[@]} > 0)) || die "no dashboards/*.json"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# --- 1 + 2: static checks ------------------------------------------------------------------------
+t=$(now_us)
+check lint --schema "$SCHEMA" "${DASHBOARDS[@]}" || die "lint of ${DASHBOARDS[*]} (messages above)"
+check typecheck --tsc "$TSC" --node-modules "$TOOLS_NM" --out "$OUT/ts" "${DASHBOARDS[@]}" ||
+    die "type check against @grafana/schema (messages above; generated files in $OUT/ts)"
+T_STATIC=$(secs "$t")
+
+# --- 3: live stack -------------------------------------------------------------------------------
+if [ ! -x "$BIN" ]; then
+    echo "20-dashboards: $BIN is missing; cargo build"
+    cargo build --quiet --bin xenguard || die "cargo build failed"
+fi
+
+PIDS=()
+NAMES=()
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill "${PIDS[i]}" 2>/dev/null || true
+    done
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        wait "${PIDS[i]}" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+start() { # start NAME CMD... (output to $OUT/NAME.log)
+    local name=$1
+    shift
+    "$@" >"$OUT/$name.log" 2>&1 &
+    PIDS+=("$!")
+    NAMES+=("$name")
+}
+
+show_logs() {
+    local n
+    for n in "${NAMES[@]}"; do
+        printf '20-dashboards: last lines of %s:\n' "$OUT/$n.log" >&2
+        tail -n 15 "$OUT/$n.log" | sed 's/^/  | /' >&2
+    done
+}
+
+# wait_for DESCRIPTION TIMEOUT_S CMD...: polls CMD every 0.2 s; fails if it times out or a started
+# process has exited.
+wait_for() {
+    local what=$1 timeout=$2 start i
+    shift 2
+    start=$(now_us)
+    until DASHCHECK_QUIET=1 "$@" >/dev/null 2>&1; do
+        for i in "${!PIDS[@]}"; do
+            if ! kill -0 "${PIDS[i]}" 2>/dev/null; then
+                show_logs
+                die "${NAMES[i]} exited while waiting for $what"
+            fi
+        done
+        if (($(now_us) - start > timeout * 1000000)); then
+            show_logs
+            die "timed out after ${timeout} s waiting for $what"
+        fi
+        sleep 0.2
+    done
+}
+
+PORTS=$(check free-ports 4) || die "could not pick free loopback ports"
+read -r SIM_PORT CONTROL_PORT EXPORTER_PORT PROM_PORT <<<"$PORTS"
+CONTROL=http://127.0.0.1:$CONTROL_PORT
+EXPORTER=http://127.0.0.1:$EXPORTER_PORT
+PROM=http://127.0.0.1:$PROM_PORT
+
+printf 'xenguard\n' >"$OUT/password"
+cat >"$OUT/xenguard.yml" <<EOF
+pools:
+  - name: sim
+    hosts: [127.0.0.11, 127.0.0.12, 127.0.0.13]
+    scheme: http
+    port: $SIM_PORT
+    password_file: $OUT/password
+exporter:
+  listen: 127.0.0.1:$EXPORTER_PORT
+  probe_interval_seconds: 1
+  probe_timeout_seconds: 1
+  event_timeout_seconds: 5
+EOF
+cat >"$OUT/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: xenguard
+    static_configs:
+      - targets: ['127.0.0.1:$EXPORTER_PORT']
+EOF
+
+t=$(now_us)
+start sim "$BIN" sim --hosts 3 --vms-per-host 2 --port "$SIM_PORT" --control "127.0.0.1:$CONTROL_PORT" \
+    --time-scale 60 --password-file "$OUT/password"
+start exporter "$BIN" exporter --config "$OUT/xenguard.yml"
+start prometheus prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prometheus-data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT"
+
+wait_for "the simulator's control API ($CONTROL)" 20 check get "$CONTROL/hosts"
+wait_for "the exporter to be ready ($EXPORTER/-/ready)" 30 check get "$EXPORTER/-/ready"
+# Every host answered a probe once, so the dead host keeps a last-seen time.
+all_reachable() { [ "$(check get "$EXPORTER/metrics" | grep -c '^xen_host_reachable{.*} 1$')" = 3 ]; }
+wait_for "the exporter to reach all 3 hosts" 30 all_reachable
+T_STACK=$(secs "$t")
+
+# Power host2 off: with --time-scale 60, XAPI's 600 s liveness timeout passes in 10 s, after
+# which its VMs are stuck on a dead host and the failure panels have data.
+check post-json "$CONTROL/hosts/$DEAD_HOST/power" '{"state":"off"}' >"$OUT/power-off.json" ||
+    die "POST $CONTROL/hosts/$DEAD_HOST/power failed"
+DEAD_UUID=$("$PY" -c '
+import json, sys
+hosts = json.load(open(sys.argv[1]))
+print(next(h["uuid"] for h in hosts if h["name"] == sys.argv[2] and h["power"] == "off"))
+' "$OUT/power-off.json" "$DEAD_HOST") || die "$DEAD_HOST is not powered off: $(cat "$OUT/power-off.json")"
+
+t=$(now_us)
+wait_for "Prometheus to scrape the exporter (xen_pool_up)" 30 check has-data "$PROM" 'xen_pool_up'
+wait_for "$DEAD_HOST to be unreachable and not live in Prometheus" 60 check has-data "$PROM" \
+    "xen_host_live{host_uuid=\"$DEAD_UUID\"} == 0 and on (pool, host_uuid) xen_host_reachable == 0"
+wait_for "stuck VMs in Prometheus" 30 check has-data "$PROM" \
+    "xen_vm_stuck_running{host_uuid=\"$DEAD_UUID\"}"
+wait_for "two samples of the counters (rate)" 30 check has-data "$PROM" \
+    'rate(xenguard_xapi_calls_total[1m])'
+T_DATA=$(secs "$t")
+
+t=$(now_us)
+check queries ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" --var "pool=sim" --var "host=$DEAD_UUID" "${DASHBOARDS[@]}" ||
+    die "dashboard queries against a live Prometheus (messages above; logs in $OUT)"
+T_QUERIES=$(secs "$t")
+
+printf '20-dashboards: %d dashboards ok in %s s (lint + tsc %s s, sim + exporter up %s s, data in Prometheus %s s, queries %s s)\n' \
+    "${#DASHBOARDS[@]}" "$(secs "$T0")" "$T_STATIC" "$T_STACK" "$T_DATA" "$T_QUERIES"
