@@ -146,11 +146,10 @@ impl Exporter {
                 max_state_age: self.max_state_age,
             })
             .collect();
-        let mut families = collect::render(&views, now);
+        let mut text = collect::render(&views, now);
         drop(views);
         drop(guards);
-        families.extend(self.metrics.gather());
-        let text = collect::encode(&families);
+        text.push_str(&collect::encode(&self.metrics.gather()));
         self.metrics.scraped(started.elapsed());
         text
     }

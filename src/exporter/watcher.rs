@@ -66,7 +66,9 @@ async fn sync(
         tracing::warn!(pool = %state.name, %drift, "Full sync inconsistent; resyncing.");
         return Ok(drift.reason());
     }
+    // The full dump is the largest thing the exporter ever holds: keep only the token.
     let mut token = first.token;
+    drop(first.events);
     *state.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
     mark_ok(state, master.clone());
     tracing::info!(pool = %state.name, master = master.as_deref().unwrap_or("?"), "Pool state synced.");
