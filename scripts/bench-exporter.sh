@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Exporter benchmark, xenguard vs the official Python XenAPI SDK (DESIGN.md §9).
+#
+#   1. scripts/setup.sh, if .venv/bin/python is missing (the SDK lives in .venv/).
+#   2. cargo build --release (waits if another cargo holds the build lock).
+#   3. scripts/python/bench_exporter.py target/release/xenguard: starts
+#      `xenguard sim --hosts 64 --vms-per-host 80` and `xenguard exporter` on free ports, then
+#      prints initial sync time, peak RSS, scrape latency (p50/p90/p99/max), exposition size,
+#      CPU per scrape, and the same three facts (hosts live / not live / stuck VMs) fetched the
+#      community-exporter way with XenAPI.Session + get_all_records, timed and memory-measured.
+#
+# Extra arguments go to bench_exporter.py: --scrapes N (default 200), --sdk-runs N (default 5),
+# --no-dead-host (skip powering off host5 and repeating the comparison).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ ! -x .venv/bin/python ]; then
+    scripts/setup.sh
+fi
+
+echo "==> cargo build --release"
+cargo build --release
+
+echo
+echo "==> .venv/bin/python scripts/python/bench_exporter.py target/release/xenguard $*"
+exec .venv/bin/python scripts/python/bench_exporter.py target/release/xenguard "$@"
