@@ -8,6 +8,7 @@ pub mod error;
 pub mod reader;
 pub mod records;
 pub mod session;
+pub mod stream;
 pub mod transport;
 pub mod typed;
 pub mod wire;

@@ -8,6 +8,9 @@
 //!
 //! The encoder is shared with the simulator: one line, no whitespace, strings as untyped
 //! `<value>`, control characters other than TAB/LF/CR dropped, member names unescaped.
+//!
+//! [`decode_response`] builds a [`Value`] tree; [`super::stream::decode_response_into`] runs the
+//! same `Parser` as a serde deserializer and decodes straight into typed records instead.
 
 use std::fmt::Write as _;
 
@@ -262,13 +265,16 @@ impl std::fmt::Display for Tag {
 
 /// A pull parser over one body. Empty elements are expanded (`<value/>` reads as
 /// `<value></value>`), so only Start, End, text and references need handling.
-struct Parser<'a> {
+///
+/// Shared with [`super::stream`], which walks the same events without building a tree; both
+/// count `depth` the same way (one per `<value>` entered).
+pub(super) struct Parser<'a> {
     reader: Reader<&'a [u8]>,
-    depth: usize,
+    pub(super) depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(body: &'a [u8]) -> Result<Self, WireError> {
+    pub(super) fn new(body: &'a [u8]) -> Result<Self, WireError> {
         let text = std::str::from_utf8(body).map_err(|e| WireError::NotUtf8(e.valid_up_to()))?;
         let mut reader = Reader::from_str(text);
         let config = reader.config_mut();
@@ -278,18 +284,18 @@ impl<'a> Parser<'a> {
         Ok(Parser { reader, depth: 0 })
     }
 
-    fn position(&self) -> u64 {
+    pub(super) fn position(&self) -> u64 {
         self.reader.buffer_position()
     }
 
-    fn structure(&self, message: String) -> WireError {
+    pub(super) fn structure(&self, message: String) -> WireError {
         WireError::Structure {
             position: self.position(),
             message,
         }
     }
 
-    fn event(&mut self) -> Result<Event<'a>, WireError> {
+    pub(super) fn event(&mut self) -> Result<Event<'a>, WireError> {
         self.reader.read_event().map_err(|e| WireError::Xml {
             position: self.reader.error_position(),
             message: e.to_string(),
@@ -312,28 +318,28 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn next_start_name(&mut self) -> Result<String, WireError> {
+    pub(super) fn next_start_name(&mut self) -> Result<String, WireError> {
         match self.next_tag()? {
             Tag::Start(name) => Ok(name),
             other => Err(self.structure(format!("expected a start tag, found {other}"))),
         }
     }
 
-    fn expect_start(&mut self, want: &str) -> Result<(), WireError> {
+    pub(super) fn expect_start(&mut self, want: &str) -> Result<(), WireError> {
         match self.next_tag()? {
             Tag::Start(name) if name == want => Ok(()),
             other => Err(self.structure(format!("expected <{want}>, found {other}"))),
         }
     }
 
-    fn expect_end(&mut self, want: &str) -> Result<(), WireError> {
+    pub(super) fn expect_end(&mut self, want: &str) -> Result<(), WireError> {
         match self.next_tag()? {
             Tag::End(name) if name == want => Ok(()),
             other => Err(self.structure(format!("expected </{want}>, found {other}"))),
         }
     }
 
-    fn expect_eof(&mut self) -> Result<(), WireError> {
+    pub(super) fn expect_eof(&mut self) -> Result<(), WireError> {
         loop {
             match self.event()? {
                 Event::Eof => return Ok(()),
@@ -376,23 +382,31 @@ impl<'a> Parser<'a> {
         text: &mut String,
         r: &quick_xml::events::BytesRef<'_>,
     ) -> Result<(), WireError> {
+        text.push(self.reference_char(r)?);
+        Ok(())
+    }
+
+    /// The character an entity or character reference stands for: the five predefined
+    /// entities and `&#N;` / `&#xN;` only.
+    pub(super) fn reference_char(
+        &self,
+        r: &quick_xml::events::BytesRef<'_>,
+    ) -> Result<char, WireError> {
         let bad = || WireError::Xml {
             position: self.position(),
             message: format!("unknown or invalid reference &{};", &**r),
         };
         if r.is_char_ref() {
-            text.push(r.resolve_char_ref().map_err(|_| bad())?.ok_or_else(bad)?);
-            return Ok(());
+            return r.resolve_char_ref().map_err(|_| bad())?.ok_or_else(bad);
         }
-        text.push(match &**r {
+        Ok(match &**r {
             "lt" => '<',
             "gt" => '>',
             "amp" => '&',
             "quot" => '"',
             "apos" => '\'',
             _ => return Err(bad()),
-        });
-        Ok(())
+        })
     }
 
     /// Expects `<value>` next and reads the value.
@@ -403,7 +417,7 @@ impl<'a> Parser<'a> {
 
     /// Reads what follows `<value>` up to and including `</value>`: either a typed child
     /// element, or text (an untyped string, possibly empty).
-    fn value_body(&mut self) -> Result<Value, WireError> {
+    pub(super) fn value_body(&mut self) -> Result<Value, WireError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(WireError::TooDeep);
@@ -510,7 +524,7 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn scalar(tag: &'static str, text: &str) -> WireError {
+pub(super) fn scalar(tag: &'static str, text: &str) -> WireError {
     let mut text = text.to_owned();
     if text.len() > 64 {
         let mut cut = 64;
@@ -528,7 +542,7 @@ fn unreachable_expanded() -> ! {
 }
 
 /// XML whitespace only (the formatting between elements).
-fn is_blank(s: &str) -> bool {
+pub(super) fn is_blank(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 

@@ -1,0 +1,949 @@
+//! Streaming decoding of a `<methodResponse>` straight into typed values: a serde
+//! [`Deserializer`](serde::Deserializer) over the same quick-xml pull parser as
+//! [`wire::decode_response`], with no [`Value`] tree in between.
+//!
+//! A 5,000-VM `VM.get_all_records` or a full `event.from` dump is tens of megabytes; building
+//! the whole tree first and converting it afterwards holds several times the body in memory.
+//! Here each record is decoded field by field as the parser reaches it, and members the target
+//! type does not know (most of a VM record's hundred fields) are walked and dropped without
+//! being built.
+//!
+//! The decoder accepts exactly the bodies [`wire::decode_response`] accepts (same grammar,
+//! same scalar checks, same [`MAX_DEPTH`]; skipped values are validated, not just counted), and
+//! converts values with the same leniency as [`typed::from_value`](super::typed::from_value):
+//! ints from digit strings, doubles from ints or strings, booleans also from `"true"` /
+//! `"false"`, strings from ints, `<nil/>` as `None` / unit, `<dateTime.iso8601>` and `<base64>`
+//! as strings. `deserialize_any` works, so a `Value` field (`Event::snapshot`) is rebuilt for
+//! that subtree only, with datetimes and base64 becoming strings exactly as through
+//! `from_value`.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, Event as Xml};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
+
+use super::typed::from_value;
+use super::wire::{self, MAX_DEPTH, Parser, Response, Value, WireError, is_blank, scalar};
+
+/// Decodes a `<methodResponse>` body straight into `T`.
+///
+/// * `Ok(Ok(t))`: `Status` is `Success` and the `Value` member decoded as `T` (a missing
+///   `Value` decodes from the empty string, as a `void` result does).
+/// * `Ok(Err(description))`: `Status` is `Failure`; the `ErrorDescription`, code first.
+/// * `Err(_)`: the body is not UTF-8, not well-formed XML, not the XML-RPC shape, nests deeper
+///   than [`MAX_DEPTH`], does not fit `T`, or is a standard XML-RPC `<fault>` (reported as a
+///   [`WireError::Structure`] carrying the fault code and string).
+///
+/// xapi writes `Status` first, and then the whole answer streams. When it does not (another
+/// server put `Value` first), when `Status` is not `Success`, or when the envelope holds a
+/// second `Status` or `Value`, the body is decoded again through [`wire::decode_response`] and
+/// [`from_value`]: the same result, with the tree's memory cost. Failures and faults are small,
+/// so this costs nothing in practice.
+///
+/// The result agrees with that tree path: equal when both succeed, an error when either
+/// fails (`tests/stream_equivalence.rs` checks it on encoder output, hand-varied spellings,
+/// fixtures, mutated and random bodies). Only which error can differ: streaming stops at the
+/// first problem it meets, so a type mismatch early in a body that is also truncated later is
+/// reported as the mismatch, where the tree path reports the truncation. One contrived case
+/// differs in outcome: an envelope with two `Value` members whose first does not fit `T` is an
+/// error here, where the tree path keeps the last one.
+pub fn decode_response_into<T: DeserializeOwned>(
+    body: &[u8],
+) -> Result<Result<T, Vec<String>>, WireError> {
+    match stream(body)? {
+        Streamed::Success(value) => Ok(Ok(value)),
+        Streamed::Fallback => through_tree(body, 0),
+        Streamed::Fault { position } => through_tree(body, position),
+    }
+}
+
+/// How far the streaming pass got.
+enum Streamed<T> {
+    /// The whole body decoded, `Status` `Success`.
+    Success(T),
+    /// An envelope the streaming pass does not handle: decode through the tree instead.
+    Fallback,
+    /// A `<fault>` at this byte offset: the tree decoder reads its code and string.
+    Fault { position: u64 },
+}
+
+/// The slow path: the `Value` tree, then [`from_value`].
+fn through_tree<T: DeserializeOwned>(
+    body: &[u8],
+    fault_position: u64,
+) -> Result<Result<T, Vec<String>>, WireError> {
+    match wire::decode_response(body)? {
+        Response::Success(value) => from_value(value).map(Ok),
+        Response::Failure(description) => Ok(Err(description)),
+        Response::Fault { code, message } => Err(WireError::Structure {
+            position: fault_position,
+            message: format!("XML-RPC fault {code}: {message}"),
+        }),
+    }
+}
+
+fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
+    let mut p = Parser::new(body)?;
+    p.expect_start("methodResponse")?;
+    match p.next_start_name()?.as_str() {
+        "params" => {}
+        "fault" => {
+            return Ok(Streamed::Fault {
+                position: p.position(),
+            });
+        }
+        other => {
+            return Err(p.structure(format!("expected <params> or <fault>, found <{other}>")));
+        }
+    }
+    p.expect_start("param")?;
+    p.expect_start("value")?;
+    if !matches!(open(&mut p, Keep::Text)?, Opened::Struct) {
+        return Ok(Streamed::Fallback);
+    }
+    // The envelope: `Status` first, and `Success`, or the tree decoder takes over.
+    if !matches!(next_tag(&mut p)?, Tag::Start(Elem::Member)) {
+        return Ok(Streamed::Fallback);
+    }
+    expect_start(&mut p, Elem::Name)?;
+    if text_until_end(&mut p, "name", Keep::Text)? != "Status" {
+        return Ok(Streamed::Fallback);
+    }
+    expect_start(&mut p, Elem::Value)?;
+    if p.value_body()?.as_str() != Some("Success") {
+        return Ok(Streamed::Fallback);
+    }
+    expect_end(&mut p, Elem::Member)?;
+    let mut result = None;
+    loop {
+        match next_tag(&mut p)? {
+            Tag::Start(Elem::Member) => {
+                expect_start(&mut p, Elem::Name)?;
+                let name = text_until_end(&mut p, "name", Keep::Text)?;
+                expect_start(&mut p, Elem::Value)?;
+                match &*name {
+                    "Value" if result.is_none() => {
+                        result = Some(T::deserialize(ValueDeserializer::new(&mut p))?);
+                    }
+                    "Value" | "Status" => return Ok(Streamed::Fallback),
+                    _ => skip_value(&mut p)?,
+                }
+                expect_end(&mut p, Elem::Member)?;
+            }
+            Tag::End(Elem::Struct) => break,
+            other => {
+                return Err(p.structure(format!("expected <member> or </struct>, found {other}")));
+            }
+        }
+    }
+    close_value(&mut p)?;
+    p.expect_end("param")?;
+    p.expect_end("params")?;
+    p.expect_end("methodResponse")?;
+    p.expect_eof()?;
+    match result {
+        Some(value) => Ok(Streamed::Success(value)),
+        None => from_value(Value::String(String::new())).map(Streamed::Success),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser steps that allocate nothing on the way
+// ---------------------------------------------------------------------------------------------
+
+/// The element names the decoder steps over, told apart without allocating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Elem {
+    Value,
+    Data,
+    Array,
+    Struct,
+    Member,
+    Name,
+    Nil,
+    /// Anything else (only ever reported in an error).
+    Other(String),
+}
+
+impl Elem {
+    fn of(local: &str) -> Elem {
+        match local {
+            "value" => Elem::Value,
+            "data" => Elem::Data,
+            "array" => Elem::Array,
+            "struct" => Elem::Struct,
+            "member" => Elem::Member,
+            "name" => Elem::Name,
+            "nil" => Elem::Nil,
+            other => Elem::Other(other.to_owned()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Elem::Value => "value",
+            Elem::Data => "data",
+            Elem::Array => "array",
+            Elem::Struct => "struct",
+            Elem::Member => "member",
+            Elem::Name => "name",
+            Elem::Nil => "nil",
+            Elem::Other(name) => name,
+        }
+    }
+}
+
+/// A structural step, as `wire`'s `next_tag` sees it.
+enum Tag {
+    Start(Elem),
+    End(Elem),
+    Text,
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tag::Start(n) => write!(f, "<{}>", n.as_str()),
+            Tag::End(n) => write!(f, "</{}>", n.as_str()),
+            Tag::Text => f.write_str("text"),
+        }
+    }
+}
+
+/// `expand_empty_elements` is set on the reader, so this never happens; an error, not a panic.
+fn empty_element(p: &Parser<'_>) -> WireError {
+    p.structure("unexpected empty element".into())
+}
+
+fn local(e: &BytesStart<'_>) -> String {
+    e.local_name().as_ref().to_owned()
+}
+
+/// The next tag, skipping the prolog, comments and whitespace (as `wire`'s `next_tag`).
+fn next_tag(p: &mut Parser<'_>) -> Result<Tag, WireError> {
+    loop {
+        match p.event()? {
+            Xml::Start(e) => return Ok(Tag::Start(Elem::of(e.local_name().as_ref()))),
+            Xml::End(e) => return Ok(Tag::End(Elem::of(e.local_name().as_ref()))),
+            Xml::Text(t) if is_blank(&t) => {}
+            Xml::Text(_) | Xml::CData(_) | Xml::GeneralRef(_) => return Ok(Tag::Text),
+            Xml::Decl(_) | Xml::Comment(_) | Xml::PI(_) | Xml::DocType(_) => {}
+            Xml::Empty(_) => return Err(empty_element(p)),
+            Xml::Eof => return Err(p.structure("unexpected end of document".into())),
+        }
+    }
+}
+
+fn expect_start(p: &mut Parser<'_>, want: Elem) -> Result<(), WireError> {
+    match next_tag(p)? {
+        Tag::Start(name) if name == want => Ok(()),
+        other => Err(p.structure(format!("expected <{}>, found {other}", want.as_str()))),
+    }
+}
+
+fn expect_end(p: &mut Parser<'_>, want: Elem) -> Result<(), WireError> {
+    match next_tag(p)? {
+        Tag::End(name) if name == want => Ok(()),
+        other => Err(p.structure(format!("expected </{}>, found {other}", want.as_str()))),
+    }
+}
+
+/// Whether character data is collected or only checked (references must still resolve).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Text,
+    Nothing,
+}
+
+/// Appends a piece of text, borrowing from the body while the text is a single piece.
+fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = piece;
+    } else {
+        text.to_mut().push_str(&piece);
+    }
+}
+
+/// Reads character data up to `</end>` as `wire`'s `text_until_end` does; with
+/// [`Keep::Nothing`] it checks references and returns the empty string.
+fn text_until_end<'a>(
+    p: &mut Parser<'a>,
+    end: &str,
+    keep: Keep,
+) -> Result<Cow<'a, str>, WireError> {
+    let mut text = Cow::Borrowed("");
+    loop {
+        match p.event()? {
+            Xml::Text(t) if keep == Keep::Text => append(&mut text, t.xml10_content()),
+            Xml::CData(c) if keep == Keep::Text => append(&mut text, c.xml10_content()),
+            Xml::Text(_) | Xml::CData(_) | Xml::Comment(_) | Xml::PI(_) => {}
+            Xml::GeneralRef(r) => {
+                let c = p.reference_char(&r)?;
+                if keep == Keep::Text {
+                    text.to_mut().push(c);
+                }
+            }
+            Xml::End(e) if e.local_name().as_ref() == end => return Ok(text),
+            Xml::End(e) => {
+                let name = e.local_name().as_ref().to_owned();
+                return Err(p.structure(format!("expected </{end}>, found </{name}>")));
+            }
+            Xml::Start(e) => {
+                let name = local(&e);
+                return Err(p.structure(format!("unexpected <{name}> inside <{end}>")));
+            }
+            Xml::Eof => return Err(p.structure(format!("document ends inside <{end}>"))),
+            Xml::Decl(_) | Xml::DocType(_) => {
+                return Err(p.structure(format!("declaration inside <{end}>")));
+            }
+            Xml::Empty(_) => return Err(empty_element(p)),
+        }
+    }
+}
+
+/// The content of a `<value>` once its opening has been read: a scalar (read in full, the
+/// closing `</value>` included), or an array or struct whose elements are still to come.
+enum Opened<'a> {
+    /// Untyped text or `<string>`.
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    Double(f64),
+    DateTime(Cow<'a, str>),
+    Base64(Cow<'a, str>),
+    Nil,
+    /// After `<array><data>`.
+    Array,
+    /// After `<struct>`.
+    Struct,
+}
+
+impl Opened<'_> {
+    /// The name [`Value::kind`] gives the same value, for identical error messages.
+    fn kind(&self) -> &'static str {
+        match self {
+            Opened::Str(_) => "string",
+            Opened::Int(_) => "int",
+            Opened::Bool(_) => "boolean",
+            Opened::Double(_) => "double",
+            Opened::DateTime(_) => "dateTime.iso8601",
+            Opened::Base64(_) => "base64",
+            Opened::Nil => "nil",
+            Opened::Array => "array",
+            Opened::Struct => "struct",
+        }
+    }
+}
+
+/// The typed children of `<value>`.
+#[derive(Clone, Copy)]
+enum Typed {
+    String,
+    Int(&'static str),
+    Boolean,
+    Double,
+    DateTime,
+    Base64,
+    Nil,
+    Array,
+    Struct,
+}
+
+fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    }
+}
+
+/// Reads what follows `<value>` up to the start of its content, as `wire`'s `value_body` does;
+/// counts one level of depth. With [`Keep::Nothing`] string contents are checked, not kept.
+fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, WireError> {
+    p.depth += 1;
+    if p.depth > MAX_DEPTH {
+        return Err(WireError::TooDeep);
+    }
+    let mut text = Cow::Borrowed("");
+    let mut blank = true;
+    let typed = loop {
+        match p.event()? {
+            Xml::Text(t) => {
+                blank &= is_blank(&t);
+                if keep == Keep::Text {
+                    append(&mut text, t.xml10_content());
+                }
+            }
+            Xml::CData(c) => {
+                blank &= is_blank(&c);
+                if keep == Keep::Text {
+                    append(&mut text, c.xml10_content());
+                }
+            }
+            Xml::GeneralRef(r) => {
+                let c = p.reference_char(&r)?;
+                blank &= matches!(c, ' ' | '\t' | '\n' | '\r');
+                if keep == Keep::Text {
+                    text.to_mut().push(c);
+                }
+            }
+            Xml::Comment(_) | Xml::PI(_) => {}
+            Xml::End(e) if e.local_name().as_ref() == "value" => {
+                p.depth -= 1;
+                return Ok(Opened::Str(text));
+            }
+            Xml::End(e) => {
+                let name = e.local_name().as_ref().to_owned();
+                return Err(p.structure(format!("expected </value>, found </{name}>")));
+            }
+            Xml::Start(e) => {
+                if !blank {
+                    return Err(p.structure("text mixed with a typed value".into()));
+                }
+                break match e.local_name().as_ref() {
+                    "string" => Typed::String,
+                    "int" => Typed::Int("int"),
+                    "i4" => Typed::Int("i4"),
+                    "i8" => Typed::Int("i8"),
+                    "boolean" => Typed::Boolean,
+                    "double" => Typed::Double,
+                    "dateTime.iso8601" => Typed::DateTime,
+                    "base64" => Typed::Base64,
+                    "nil" => Typed::Nil,
+                    "array" => Typed::Array,
+                    "struct" => Typed::Struct,
+                    _ => {
+                        let other = local(&e);
+                        return Err(p.structure(format!("unknown value type <{other}>")));
+                    }
+                };
+            }
+            Xml::Eof => return Err(p.structure("document ends inside <value>".into())),
+            Xml::Decl(_) | Xml::DocType(_) => {
+                return Err(p.structure("declaration inside <value>".into()));
+            }
+            Xml::Empty(_) => return Err(empty_element(p)),
+        }
+    };
+    let opened = match typed {
+        Typed::String => Opened::Str(text_until_end(p, "string", keep)?),
+        Typed::Int(tag) => {
+            let text = text_until_end(p, tag, Keep::Text)?;
+            Opened::Int(text.trim().parse().map_err(|_| scalar("int", &text))?)
+        }
+        Typed::Boolean => {
+            let text = text_until_end(p, "boolean", Keep::Text)?;
+            Opened::Bool(match text.trim() {
+                "1" | "true" => true,
+                "0" | "false" => false,
+                _ => return Err(scalar("boolean", &text)),
+            })
+        }
+        Typed::Double => {
+            let text = text_until_end(p, "double", Keep::Text)?;
+            Opened::Double(text.trim().parse().map_err(|_| scalar("double", &text))?)
+        }
+        Typed::DateTime => Opened::DateTime(trimmed(text_until_end(p, "dateTime.iso8601", keep)?)),
+        Typed::Base64 => Opened::Base64(trimmed(text_until_end(p, "base64", keep)?)),
+        Typed::Nil => {
+            expect_end(p, Elem::Nil)?;
+            Opened::Nil
+        }
+        Typed::Array => {
+            expect_start(p, Elem::Data)?;
+            return Ok(Opened::Array);
+        }
+        Typed::Struct => return Ok(Opened::Struct),
+    };
+    close_value(p)?;
+    Ok(opened)
+}
+
+/// Reads `</value>` after a typed child and leaves its level of depth.
+fn close_value(p: &mut Parser<'_>) -> Result<(), WireError> {
+    expect_end(p, Elem::Value)?;
+    p.depth -= 1;
+    Ok(())
+}
+
+/// Walks a whole value after its `<value>`, checking it as the tree decoder would, building
+/// nothing. Recursion is bounded by [`MAX_DEPTH`].
+fn skip_value(p: &mut Parser<'_>) -> Result<(), WireError> {
+    match open(p, Keep::Nothing)? {
+        Opened::Array => finish_array(p, false),
+        Opened::Struct => finish_struct(p, MemberState::Between),
+        _ => Ok(()),
+    }
+}
+
+/// Skips the rest of an array (unless `</data>` was already read), then closes it.
+fn finish_array(p: &mut Parser<'_>, data_closed: bool) -> Result<(), WireError> {
+    if !data_closed {
+        loop {
+            match next_tag(p)? {
+                Tag::Start(Elem::Value) => skip_value(p)?,
+                Tag::End(Elem::Data) => break,
+                other => {
+                    return Err(p.structure(format!("expected <value> or </data>, found {other}")));
+                }
+            }
+        }
+    }
+    expect_end(p, Elem::Array)?;
+    close_value(p)
+}
+
+/// Where a struct's reader stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MemberState {
+    /// Between members.
+    Between,
+    /// A name was read and `<value>` opened; the value is next.
+    ValueNext,
+    /// `</struct>` was read.
+    Closed,
+}
+
+/// Skips the rest of a struct, then closes it.
+fn finish_struct(p: &mut Parser<'_>, state: MemberState) -> Result<(), WireError> {
+    if state == MemberState::ValueNext {
+        skip_value(p)?;
+        expect_end(p, Elem::Member)?;
+    }
+    if state != MemberState::Closed {
+        loop {
+            match next_tag(p)? {
+                Tag::Start(Elem::Member) => {
+                    expect_start(p, Elem::Name)?;
+                    text_until_end(p, "name", Keep::Nothing)?;
+                    expect_start(p, Elem::Value)?;
+                    skip_value(p)?;
+                    expect_end(p, Elem::Member)?;
+                }
+                Tag::End(Elem::Struct) => break,
+                other => {
+                    return Err(
+                        p.structure(format!("expected <member> or </struct>, found {other}"))
+                    );
+                }
+            }
+        }
+    }
+    close_value(p)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The serde side
+// ---------------------------------------------------------------------------------------------
+
+/// Deserializes one `<value>`, its start tag already read, with the coercions of `typed.rs`'s
+/// `Value` deserializer. `head` holds the content when it has been opened already (after
+/// `deserialize_option` looked at it).
+struct ValueDeserializer<'p, 'a> {
+    p: &'p mut Parser<'a>,
+    head: Option<Opened<'a>>,
+}
+
+impl<'p, 'a> ValueDeserializer<'p, 'a> {
+    fn new(p: &'p mut Parser<'a>) -> Self {
+        ValueDeserializer { p, head: None }
+    }
+
+    fn take(&mut self) -> Result<Opened<'a>, WireError> {
+        match self.head.take() {
+            Some(opened) => Ok(opened),
+            None => open(self.p, Keep::Text),
+        }
+    }
+
+    fn int(mut self) -> Result<i64, WireError> {
+        match self.take()? {
+            Opened::Int(i) => Ok(i),
+            Opened::Str(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| WireError::Type(format!("expected an int, found {s:?}"))),
+            other => Err(mismatch("an int", &other)),
+        }
+    }
+
+    fn visit_array<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+        let mut seq = Seq {
+            p: self.p,
+            data_closed: false,
+        };
+        let value = visitor.visit_seq(&mut seq)?;
+        finish_array(seq.p, seq.data_closed)?;
+        Ok(value)
+    }
+
+    fn visit_struct<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+        let mut map = Map {
+            p: self.p,
+            state: MemberState::Between,
+        };
+        let value = visitor.visit_map(&mut map)?;
+        finish_struct(map.p, map.state)?;
+        Ok(value)
+    }
+}
+
+fn mismatch(expected: &str, got: &Opened<'_>) -> WireError {
+    WireError::Type(format!("expected {expected}, found {}", got.kind()))
+}
+
+/// Hands text to a visitor, borrowed from the body when it was a single piece.
+fn visit_text<'a, V: Visitor<'a>>(visitor: V, text: Cow<'a, str>) -> Result<V::Value, WireError> {
+    match text {
+        Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
+        Cow::Owned(s) => visitor.visit_string(s),
+    }
+}
+
+macro_rules! deserialize_int {
+    ($($method:ident => $visit:ident as $ty:ty),* $(,)?) => {$(
+        fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+            let i = self.int()?;
+            let narrowed = <$ty>::try_from(i)
+                .map_err(|_| WireError::Type(format!("{i} is out of range for {}", stringify!($ty))))?;
+            visitor.$visit(narrowed)
+        }
+    )*};
+}
+
+impl<'a> de::Deserializer<'a> for ValueDeserializer<'_, 'a> {
+    type Error = WireError;
+
+    fn deserialize_any<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Str(s) | Opened::DateTime(s) | Opened::Base64(s) => visit_text(visitor, s),
+            Opened::Int(i) => visitor.visit_i64(i),
+            Opened::Bool(b) => visitor.visit_bool(b),
+            Opened::Double(d) => visitor.visit_f64(d),
+            Opened::Nil => visitor.visit_unit(),
+            Opened::Array => self.visit_array(visitor),
+            Opened::Struct => self.visit_struct(visitor),
+        }
+    }
+
+    deserialize_int! {
+        deserialize_i8 => visit_i8 as i8,
+        deserialize_i16 => visit_i16 as i16,
+        deserialize_i32 => visit_i32 as i32,
+        deserialize_i64 => visit_i64 as i64,
+        deserialize_u8 => visit_u8 as u8,
+        deserialize_u16 => visit_u16 as u16,
+        deserialize_u32 => visit_u32 as u32,
+        deserialize_u64 => visit_u64 as u64,
+    }
+
+    fn deserialize_f32<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+        self.deserialize_f64(visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Double(d) => visitor.visit_f64(d),
+            Opened::Int(i) => visitor.visit_f64(i as f64),
+            Opened::Str(s) => match s.trim().parse() {
+                Ok(d) => visitor.visit_f64(d),
+                Err(_) => Err(WireError::Type(format!("expected a double, found {s:?}"))),
+            },
+            other => Err(mismatch("a double", &other)),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Bool(b) => visitor.visit_bool(b),
+            Opened::Str(s) if s == "true" || s == "false" => visitor.visit_bool(s == "true"),
+            other => Err(mismatch("a boolean", &other)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Str(s) | Opened::DateTime(s) | Opened::Base64(s) => visit_text(visitor, s),
+            Opened::Int(i) => visitor.visit_string(i.to_string()),
+            other => Err(mismatch("a string", &other)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+        self.deserialize_string(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Nil => visitor.visit_none(),
+            other => visitor.visit_some(ValueDeserializer {
+                p: self.p,
+                head: Some(other),
+            }),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Nil => visitor.visit_unit(),
+            Opened::Str(s) if s.is_empty() => visitor.visit_unit(),
+            other => Err(mismatch("void", &other)),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, WireError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Array => self.visit_array(visitor),
+            other => Err(mismatch("an array", &other)),
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Struct => self.visit_struct(visitor),
+            other => Err(mismatch("a struct", &other)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'a>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, WireError> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'a>>(
+        mut self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, WireError> {
+        match self.take()? {
+            Opened::Str(s) => visitor.visit_enum(de::value::CowStrDeserializer::new(s)),
+            other => Err(mismatch("an enum string", &other)),
+        }
+    }
+
+    /// Walks the value to its end, checking but building nothing.
+    fn deserialize_ignored_any<V: Visitor<'a>>(
+        mut self,
+        visitor: V,
+    ) -> Result<V::Value, WireError> {
+        match self.head.take() {
+            None => skip_value(self.p)?,
+            Some(Opened::Array) => finish_array(self.p, false)?,
+            Some(Opened::Struct) => finish_struct(self.p, MemberState::Between)?,
+            Some(_) => {}
+        }
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'a>>
+        i128 u128 char bytes byte_buf unit_struct tuple tuple_struct identifier
+    }
+}
+
+/// The elements of an `<array>`, read as the visitor asks for them.
+struct Seq<'p, 'a> {
+    p: &'p mut Parser<'a>,
+    data_closed: bool,
+}
+
+impl<'a> de::SeqAccess<'a> for Seq<'_, 'a> {
+    type Error = WireError;
+
+    fn next_element_seed<S: DeserializeSeed<'a>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, WireError> {
+        if self.data_closed {
+            return Ok(None);
+        }
+        match next_tag(self.p)? {
+            Tag::Start(Elem::Value) => seed.deserialize(ValueDeserializer::new(self.p)).map(Some),
+            Tag::End(Elem::Data) => {
+                self.data_closed = true;
+                Ok(None)
+            }
+            other => Err(self
+                .p
+                .structure(format!("expected <value> or </data>, found {other}"))),
+        }
+    }
+}
+
+/// The members of a `<struct>`, read as the visitor asks for them; names are handed out
+/// borrowed from the body when they hold no references.
+struct Map<'p, 'a> {
+    p: &'p mut Parser<'a>,
+    state: MemberState,
+}
+
+impl<'a> de::MapAccess<'a> for Map<'_, 'a> {
+    type Error = WireError;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, WireError> {
+        match self.state {
+            MemberState::Closed => return Ok(None),
+            // The visitor skipped a value: step over it.
+            MemberState::ValueNext => {
+                skip_value(self.p)?;
+                expect_end(self.p, Elem::Member)?;
+                self.state = MemberState::Between;
+            }
+            MemberState::Between => {}
+        }
+        match next_tag(self.p)? {
+            Tag::Start(Elem::Member) => {
+                expect_start(self.p, Elem::Name)?;
+                let name = text_until_end(self.p, "name", Keep::Text)?;
+                expect_start(self.p, Elem::Value)?;
+                self.state = MemberState::ValueNext;
+                seed.deserialize(de::value::CowStrDeserializer::new(name))
+                    .map(Some)
+            }
+            Tag::End(Elem::Struct) => {
+                self.state = MemberState::Closed;
+                Ok(None)
+            }
+            other => Err(self
+                .p
+                .structure(format!("expected <member> or </struct>, found {other}"))),
+        }
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'a>>(&mut self, seed: S) -> Result<S::Value, WireError> {
+        if self.state != MemberState::ValueNext {
+            return Err(WireError::Type(
+                "struct value asked for before its name".into(),
+            ));
+        }
+        let value = seed.deserialize(ValueDeserializer::new(self.p))?;
+        expect_end(self.p, Elem::Member)?;
+        self.state = MemberState::Between;
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::xapi::records::{EventBatch, Vm};
+
+    fn wrap(value_xml: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name>{value_xml}</member></struct></value></param></params></methodResponse>"
+        )
+    }
+
+    fn ok<T: DeserializeOwned>(value_xml: &str) -> T {
+        decode_response_into::<T>(wrap(value_xml).as_bytes())
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn lenient_scalars() {
+        assert_eq!(ok::<i64>("<value>137438953472</value>"), 137_438_953_472);
+        assert_eq!(ok::<i64>("<value><i4> 12 </i4></value>"), 12);
+        assert_eq!(ok::<f64>("<value><double>1e+20</double></value>"), 1e20);
+        assert_eq!(ok::<f64>("<value><i4>2</i4></value>"), 2.0);
+        assert_eq!(ok::<f64>("<value> 0.5 </value>"), 0.5);
+        assert!(ok::<bool>("<value><boolean>1</boolean></value>"));
+        assert!(!ok::<bool>("<value>false</value>"));
+        assert_eq!(ok::<String>("<value><i8>7</i8></value>"), "7");
+        assert_eq!(ok::<String>("<value/>"), "");
+        assert_eq!(
+            ok::<String>("<value>a&lt;b&#x41;<![CDATA[<c>]]></value>"),
+            "a<bA<c>"
+        );
+        assert_eq!(
+            ok::<String>(
+                "<value><dateTime.iso8601> 20250101T00:00:00Z </dateTime.iso8601></value>"
+            ),
+            "20250101T00:00:00Z"
+        );
+        assert_eq!(ok::<Option<String>>("<value><nil/></value>"), None);
+        ok::<()>("<value/>");
+        assert_eq!(
+            ok::<Value>("<value><array><data><value><nil/></value></data></array></value>"),
+            Value::Array(vec![Value::Nil])
+        );
+    }
+
+    #[test]
+    fn unknown_members_are_skipped_but_still_checked() {
+        let vm: Vm = ok(
+            "<value><struct><member><name>uuid</name><value>u</value></member><member><name>future</name><value><array><data><value><struct><member><name>x</name><value><double>1</double></value></member></struct></value></data></array></value></member><member><name>domid</name><value>3</value></member></struct></value>",
+        );
+        assert_eq!((vm.uuid.as_str(), vm.domid), ("u", 3));
+        let bad = wrap(
+            "<value><struct><member><name>future</name><value><i4>x</i4></value></member></struct></value>",
+        );
+        assert!(decode_response_into::<Vm>(bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn envelope_variants() {
+        let failure = wire::encode_failure("HOST_IS_SLAVE", &["192.0.2.10".into()]);
+        assert_eq!(
+            decode_response_into::<String>(failure.as_bytes()).unwrap(),
+            Err(vec!["HOST_IS_SLAVE".into(), "192.0.2.10".into()])
+        );
+        let reversed = "<methodResponse><params><param><value><struct><member><name>Value</name><value><i4>5</i4></value></member><member><name>Status</name><value>Success</value></member></struct></value></param></params></methodResponse>";
+        assert_eq!(decode_response_into::<i32>(reversed.as_bytes()), Ok(Ok(5)));
+        let fault = "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>4</int></value></member><member><name>faultString</name><value>Too many</value></member></struct></value></fault></methodResponse>";
+        assert!(matches!(
+            decode_response_into::<String>(fault.as_bytes()),
+            Err(WireError::Structure { message, .. }) if message.contains("Too many")
+        ));
+        let void = "<methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member></struct></value></param></params></methodResponse>";
+        assert_eq!(decode_response_into::<()>(void.as_bytes()), Ok(Ok(())));
+    }
+
+    #[test]
+    fn event_batch_snapshots_become_values() {
+        let batch: EventBatch = ok(
+            "<value><struct><member><name>events</name><value><array><data><value><struct><member><name>class</name><value>vm</value></member><member><name>snapshot</name><value><struct><member><name>when</name><value><dateTime.iso8601>20250101T00:00:00Z</dateTime.iso8601></value></member></struct></value></member></struct></value></data></array></value></member><member><name>valid_ref_counts</name><value><struct><member><name>vm</name><value><i4>1</i4></value></member></struct></value></member><member><name>token</name><value>t</value></member></struct></value>",
+        );
+        assert_eq!(batch.token, "t");
+        assert_eq!(batch.valid_ref_counts, BTreeMap::from([("vm".into(), 1)]));
+        assert_eq!(
+            batch.events[0].snapshot,
+            Some(Value::Struct(vec![(
+                "when".into(),
+                Value::string("20250101T00:00:00Z")
+            )]))
+        );
+    }
+
+    #[test]
+    fn too_deep_is_refused() {
+        let n = MAX_DEPTH + 1;
+        let inner = "<value><array><data>".repeat(n) + &"</data></array></value>".repeat(n);
+        assert_eq!(
+            decode_response_into::<Value>(wrap(&inner).as_bytes()),
+            Err(WireError::TooDeep)
+        );
+        assert_eq!(
+            decode_response_into::<de::IgnoredAny>(wrap(&inner).as_bytes()),
+            Err(WireError::TooDeep)
+        );
+    }
+}
