@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::xapi::reader::{XapiClass, snapshot};
 use crate::xapi::records::{
-    EventBatch, EventOperation, Host, HostMetrics, Pbd, Pool, Sr, Vbd, Vdi, Vm,
+    EventOperation, Host, HostMetrics, Pbd, Pool, Snapshot, Sr, TypedEvent, TypedEventBatch, Vbd,
+    Vdi, Vm,
 };
 
 /// Event classes the exporter subscribes to.
@@ -77,44 +77,70 @@ impl Drift {
     }
 }
 
-fn upsert<T: XapiClass>(
+/// Inserts a snapshot into the map of its class, or removes a deleted object.
+fn apply_one<T>(
     map: &mut BTreeMap<String, T>,
-    event: &crate::xapi::records::Event,
+    event: &mut TypedEvent,
+    take: impl FnOnce(Snapshot) -> Result<T, Snapshot>,
 ) -> Result<(), Drift> {
-    match event.operation {
-        EventOperation::Del => {
-            map.remove(&event.reference);
+    if event.operation == EventOperation::Del {
+        map.remove(&event.reference);
+        return Ok(());
+    }
+    // An add/mod without a snapshot carries nothing to store.
+    let Some(snapshot) = event.snapshot.take() else {
+        return Ok(());
+    };
+    match take(snapshot) {
+        Ok(record) => {
+            map.insert(std::mem::take(&mut event.reference), record);
             Ok(())
         }
-        _ => match snapshot::<T>(event) {
-            Some(Ok(record)) => {
-                map.insert(event.reference.clone(), record);
-                Ok(())
-            }
-            Some(Err(e)) => Err(Drift::BadSnapshot {
-                class: event.class.clone(),
-                reference: event.reference.clone(),
-                message: e.to_string(),
-            }),
-            // An add/mod without a snapshot carries nothing to store.
-            None => Ok(()),
-        },
+        Err(_) => Err(Drift::BadSnapshot {
+            class: event.class.clone(),
+            reference: event.reference.clone(),
+            message: "snapshot of another class".into(),
+        }),
     }
 }
 
 impl Cache {
-    /// Applies one `event.from` answer, then checks the object counts.
-    pub fn apply(&mut self, batch: &EventBatch) -> Result<(), Drift> {
-        for event in &batch.events {
+    /// Applies one `event.from` answer (consuming its snapshots), then checks the counts.
+    pub fn apply(&mut self, batch: &mut TypedEventBatch) -> Result<(), Drift> {
+        for event in &mut batch.events {
             match event.class.as_str() {
-                "pool" => upsert(&mut self.pools, event)?,
-                "host" => upsert(&mut self.hosts, event)?,
-                "host_metrics" => upsert(&mut self.host_metrics, event)?,
-                "vm" => upsert(&mut self.vms, event)?,
-                "vbd" => upsert(&mut self.vbds, event)?,
-                "vdi" => upsert(&mut self.vdis, event)?,
-                "sr" => upsert(&mut self.srs, event)?,
-                "pbd" => upsert(&mut self.pbds, event)?,
+                "pool" => apply_one(&mut self.pools, event, |s| match s {
+                    Snapshot::Pool(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "host" => apply_one(&mut self.hosts, event, |s| match s {
+                    Snapshot::Host(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "host_metrics" => apply_one(&mut self.host_metrics, event, |s| match s {
+                    Snapshot::HostMetrics(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "vm" => apply_one(&mut self.vms, event, |s| match s {
+                    Snapshot::Vm(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "vbd" => apply_one(&mut self.vbds, event, |s| match s {
+                    Snapshot::Vbd(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "vdi" => apply_one(&mut self.vdis, event, |s| match s {
+                    Snapshot::Vdi(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "sr" => apply_one(&mut self.srs, event, |s| match s {
+                    Snapshot::Sr(r) => Ok(r),
+                    other => Err(other),
+                })?,
+                "pbd" => apply_one(&mut self.pbds, event, |s| match s {
+                    Snapshot::Pbd(r) => Ok(r),
+                    other => Err(other),
+                })?,
                 _ => {}
             }
         }
@@ -160,21 +186,14 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xapi::records::Event;
-    use crate::xapi::typed::to_value;
 
-    fn event<T: serde::Serialize>(
-        class: &str,
-        op: EventOperation,
-        r: &str,
-        record: Option<&T>,
-    ) -> Event {
-        Event {
-            class: class.into(),
+    fn event(op: EventOperation, r: &str, vm: Option<Vm>) -> TypedEvent {
+        TypedEvent {
+            class: "vm".into(),
             operation: op,
             reference: r.into(),
-            snapshot: record.map(|x| to_value(x).unwrap()),
-            ..Event::default()
+            snapshot: vm.map(Snapshot::Vm),
+            ..TypedEvent::default()
         }
     }
 
@@ -185,22 +204,39 @@ mod tests {
             name_label: "a".into(),
             ..Vm::default()
         };
-        let mut batch = EventBatch {
+        let mut batch = TypedEventBatch {
             events: vec![
-                event("vm", EventOperation::Add, "r1", Some(&vm)),
-                event("vm", EventOperation::Add, "r2", Some(&vm)),
+                event(EventOperation::Add, "r1", Some(vm.clone())),
+                event(EventOperation::Add, "r2", Some(vm)),
             ],
             valid_ref_counts: [("vm".to_string(), 2)].into(),
             token: "t".into(),
         };
-        cache.apply(&batch).unwrap();
+        cache.apply(&mut batch).unwrap();
         assert_eq!(cache.vms.len(), 2);
-        batch.events = vec![event::<Vm>("vm", EventOperation::Del, "r1", None)];
+        batch.events = vec![event(EventOperation::Del, "r1", None)];
         batch.valid_ref_counts = [("vm".to_string(), 1)].into();
-        cache.apply(&batch).unwrap();
+        cache.apply(&mut batch).unwrap();
         assert_eq!(cache.vms.keys().collect::<Vec<_>>(), vec!["r2"]);
         batch.events.clear();
         batch.valid_ref_counts = [("vm".to_string(), 5)].into();
-        assert_eq!(cache.apply(&batch).unwrap_err().reason(), "count_mismatch");
+        assert_eq!(
+            cache.apply(&mut batch).unwrap_err().reason(),
+            "count_mismatch"
+        );
+        let mut wrong = TypedEventBatch {
+            events: vec![TypedEvent {
+                class: "vm".into(),
+                operation: EventOperation::Mod,
+                reference: "r2".into(),
+                snapshot: Some(Snapshot::Pool(Pool::default())),
+                ..TypedEvent::default()
+            }],
+            ..TypedEventBatch::default()
+        };
+        assert_eq!(
+            cache.apply(&mut wrong).unwrap_err().reason(),
+            "bad_snapshot"
+        );
     }
 }

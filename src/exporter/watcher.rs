@@ -57,24 +57,23 @@ async fn sync(
     metrics: &SelfMetrics,
     timeout: Duration,
 ) -> Result<&'static str, Error> {
-    let first = reader
-        .event_from(CLASSES, "", timeout, EVENT_MARGIN)
+    let mut first = reader
+        .event_from_typed(CLASSES, "", timeout, EVENT_MARGIN)
         .await?;
     let master = reader.session().master_address().await;
     let mut cache = Cache::default();
-    if let Err(drift) = cache.apply(&first) {
+    if let Err(drift) = cache.apply(&mut first) {
         tracing::warn!(pool = %state.name, %drift, "Full sync inconsistent; resyncing.");
         return Ok(drift.reason());
     }
-    // The full dump is the largest thing the exporter ever holds: keep only the token.
+    // The full dump's snapshots moved into the cache; keep only the token.
     let mut token = first.token;
-    drop(first.events);
     *state.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
     mark_ok(state, master.clone());
     tracing::info!(pool = %state.name, master = master.as_deref().unwrap_or("?"), "Pool state synced.");
     loop {
-        let batch = match reader
-            .event_from(CLASSES, &token, timeout, EVENT_MARGIN)
+        let mut batch = match reader
+            .event_from_typed(CLASSES, &token, timeout, EVENT_MARGIN)
             .await
         {
             Ok(batch) => batch,
@@ -89,7 +88,7 @@ async fn sync(
             .cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .apply(&batch);
+            .apply(&mut batch);
         if let Err(drift) = applied {
             tracing::warn!(pool = %state.name, %drift, "Cache drifted; resyncing.");
             return Ok(drift.reason());

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::Error;
 use super::records::{
-    Event, EventBatch, Host, HostMetrics, Pbd, Pool, Ref, Sr, Task, Vbd, Vdi, Vm,
+    Event, EventBatch, Host, HostMetrics, Pbd, Pool, Ref, Sr, Task, TypedEventBatch, Vbd, Vdi, Vm,
 };
 use super::session::Session;
 use super::typed::from_value;
@@ -60,61 +60,30 @@ impl PoolReader {
         &self.session
     }
 
-    async fn decode<T: DeserializeOwned>(&self, method: &str, value: Value) -> Result<T, Error> {
-        match from_value(value) {
-            Ok(decoded) => Ok(decoded),
-            Err(source) => Err(self.decode_error(method, source).await),
-        }
-    }
-
-    async fn decode_error(&self, method: &str, source: super::wire::WireError) -> Error {
-        Error::Decode {
-            address: self.session.master_address().await.unwrap_or_default(),
-            method: method.to_owned(),
-            source,
-        }
-    }
-
-    /// `<class>.get_all_records`: every object of a class, keyed by reference.
+    /// `<class>.get_all_records`: every object of a class, keyed by reference, in wire order.
     pub async fn all<T: XapiClass>(&self) -> Result<Vec<(Ref<T>, T)>, Error> {
         let method = format!("{}.get_all_records", T::CLASS);
-        let value = self.session.call(&method, &[]).await?;
-        self.records(&method, value).await
+        let list: RecordList<T> = self.session.call_as(&method, &[], None).await?;
+        Ok(list.0)
     }
 
     /// `<class>.get_all_records_where(expr)` (xapi.md §5.2), e.g.
     /// `field "power_state"="Running" and field "is_control_domain"="false"`.
     pub async fn all_where<T: XapiClass>(&self, expr: &str) -> Result<Vec<(Ref<T>, T)>, Error> {
         let method = format!("{}.get_all_records_where", T::CLASS);
-        let value = self.session.call(&method, &[Value::string(expr)]).await?;
-        self.records(&method, value).await
-    }
-
-    async fn records<T: XapiClass>(
-        &self,
-        method: &str,
-        value: Value,
-    ) -> Result<Vec<(Ref<T>, T)>, Error> {
-        let Value::Struct(members) = value else {
-            let source =
-                super::wire::WireError::Type(format!("expected a struct, found {}", value.kind()));
-            return Err(self.decode_error(method, source).await);
-        };
-        let mut out = Vec::with_capacity(members.len());
-        for (reference, record) in members {
-            out.push((Ref::new(reference), self.decode(method, record).await?));
-        }
-        Ok(out)
+        let list: RecordList<T> = self
+            .session
+            .call_as(&method, &[Value::string(expr)], None)
+            .await?;
+        Ok(list.0)
     }
 
     /// `<class>.get_record(ref)`.
     pub async fn record<T: XapiClass>(&self, reference: &Ref<T>) -> Result<T, Error> {
         let method = format!("{}.get_record", T::CLASS);
-        let value = self
-            .session
-            .call(&method, &[Value::string(reference.as_str())])
-            .await?;
-        self.decode(&method, value).await
+        self.session
+            .call_as(&method, &[Value::string(reference.as_str())], None)
+            .await
     }
 
     /// The pool and its record (there is exactly one per database).
@@ -139,16 +108,58 @@ impl PoolReader {
         timeout: Duration,
         margin: Duration,
     ) -> Result<EventBatch, Error> {
-        let params = [
-            Value::Array(classes.iter().map(|c| Value::string(*c)).collect()),
-            Value::string(token),
-            Value::Double(timeout.as_secs_f64()),
-        ];
-        let value = self
-            .session
-            .call_with_timeout("event.from", &params, Some(timeout + margin))
-            .await?;
-        self.decode("event.from", value).await
+        let params = event_params(classes, token, timeout);
+        self.session
+            .call_as("event.from", &params, Some(timeout + margin))
+            .await
+    }
+
+    /// [`PoolReader::event_from`] with every snapshot decoded straight into its typed record.
+    pub async fn event_from_typed(
+        &self,
+        classes: &[&str],
+        token: &str,
+        timeout: Duration,
+        margin: Duration,
+    ) -> Result<TypedEventBatch, Error> {
+        let params = event_params(classes, token, timeout);
+        self.session
+            .call_as("event.from", &params, Some(timeout + margin))
+            .await
+    }
+}
+
+fn event_params(classes: &[&str], token: &str, timeout: Duration) -> [Value; 3] {
+    [
+        Value::Array(classes.iter().map(|c| Value::string(*c)).collect()),
+        Value::string(token),
+        Value::Double(timeout.as_secs_f64()),
+    ]
+}
+
+/// A `get_all_records` answer: a struct of reference -> record, kept in wire order.
+struct RecordList<T>(Vec<(Ref<T>, T)>);
+
+impl<'de, T: XapiClass> serde::Deserialize<'de> for RecordList<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: XapiClass> serde::de::Visitor<'de> for Visit<T> {
+            type Value = RecordList<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a struct of reference to record")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RecordList<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((reference, record)) = map.next_entry::<String, T>()? {
+                    out.push((Ref::new(reference), record));
+                }
+                Ok(RecordList(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
     }
 }
 

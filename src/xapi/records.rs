@@ -534,6 +534,63 @@ mod tests {
     }
 
     #[test]
+    fn typed_events_decode_snapshots_by_class_in_either_order() {
+        use crate::xapi::wire::{Response, decode_response, encode_success};
+        let vm = Vm {
+            uuid: "u1".into(),
+            power_state: PowerState::Running,
+            ..Vm::default()
+        };
+        let snapshot = to_value(&vm).unwrap();
+        let event = |class_first: bool| {
+            let mut members = vec![
+                ("id".to_owned(), Value::string("7")),
+                ("operation".to_owned(), Value::string("mod")),
+            ];
+            let class = ("class".to_owned(), Value::string("vm"));
+            let snap = ("snapshot".to_owned(), snapshot.clone());
+            if class_first {
+                members.push(class);
+                members.push(snap);
+            } else {
+                members.push(snap);
+                members.push(class);
+            }
+            members.push(("ref".to_owned(), Value::string("OpaqueRef:v")));
+            Value::Struct(members)
+        };
+        let batch = Value::Struct(vec![
+            (
+                "events".into(),
+                Value::Array(vec![event(true), event(false)]),
+            ),
+            (
+                "valid_ref_counts".into(),
+                Value::Struct(vec![("vm".into(), Value::Int(1))]),
+            ),
+            ("token".into(), Value::string("t")),
+        ]);
+        let body = encode_success(&batch);
+        let streamed: TypedEventBatch = crate::xapi::stream::decode_response_into(body.as_bytes())
+            .unwrap()
+            .unwrap();
+        let Ok(Response::Success(tree)) = decode_response(body.as_bytes()) else {
+            panic!()
+        };
+        let via_tree: TypedEventBatch = from_value(tree).unwrap();
+        for batch in [streamed, via_tree] {
+            assert_eq!(batch.events.len(), 2);
+            for e in &batch.events {
+                assert_eq!(e.snapshot, Some(Snapshot::Vm(vm.clone())));
+                assert_eq!(
+                    (e.class.as_str(), e.reference.as_str(), e.operation.clone()),
+                    ("vm", "OpaqueRef:v", EventOperation::Mod)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn vdi_attachment_tags() {
         let mut vdi = Vdi::default();
         vdi.sm_config
@@ -541,5 +598,137 @@ mod tests {
         vdi.sm_config.insert("vhd-parent".into(), "x".into());
         let tags: Vec<_> = vdi.attached_hosts().collect();
         assert_eq!(tags, vec![(Ref::new("OpaqueRef:h1"), "RW")]);
+    }
+}
+
+/// An `event.from` snapshot decoded as the record of its event's class.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Snapshot {
+    /// `pool`.
+    Pool(Pool),
+    /// `host`.
+    Host(Host),
+    /// `host_metrics`.
+    HostMetrics(HostMetrics),
+    /// `vm`.
+    Vm(Vm),
+    /// `vbd`.
+    Vbd(Vbd),
+    /// `vdi`.
+    Vdi(Vdi),
+    /// `sr`.
+    Sr(Sr),
+    /// `pbd`.
+    Pbd(Pbd),
+    /// `task`.
+    Task(Task),
+    /// A class without a typed record here.
+    Other(Value),
+}
+
+/// One `event.from` change with a typed snapshot (see [`TypedEventBatch`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TypedEvent {
+    /// Database generation of the change.
+    pub id: String,
+    /// Lower-case class name.
+    pub class: String,
+    /// add, mod or del.
+    pub operation: EventOperation,
+    /// The object.
+    pub reference: String,
+    /// The record after the change; absent for `del`.
+    pub snapshot: Option<Snapshot>,
+}
+
+/// The result of `event.from` with every snapshot decoded straight into its typed record, so
+/// a full dump of a large pool is never held as generic values.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct TypedEventBatch {
+    /// Changes since the token, one per object.
+    pub events: Vec<TypedEvent>,
+    /// Number of live objects per lower-case class, for every table.
+    #[serde(default)]
+    pub valid_ref_counts: BTreeMap<String, i32>,
+    /// Token for the next call.
+    pub token: String,
+}
+
+impl Snapshot {
+    /// Decodes `value` as the record of `class`.
+    fn from_value(class: &str, value: Value) -> Result<Snapshot, super::wire::WireError> {
+        use super::typed::from_value;
+        Ok(match class {
+            "pool" => Snapshot::Pool(from_value(value)?),
+            "host" => Snapshot::Host(from_value(value)?),
+            "host_metrics" => Snapshot::HostMetrics(from_value(value)?),
+            "vm" => Snapshot::Vm(from_value(value)?),
+            "vbd" => Snapshot::Vbd(from_value(value)?),
+            "vdi" => Snapshot::Vdi(from_value(value)?),
+            "sr" => Snapshot::Sr(from_value(value)?),
+            "pbd" => Snapshot::Pbd(from_value(value)?),
+            "task" => Snapshot::Task(from_value(value)?),
+            _ => Snapshot::Other(value),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for TypedEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TypedEventVisitor)
+    }
+}
+
+struct TypedEventVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TypedEventVisitor {
+    type Value = TypedEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event.from event struct")
+    }
+
+    /// xapi writes `class` before `snapshot` (xapi.md §7.1), so the snapshot is decoded
+    /// straight into its record; a snapshot that comes first is decoded generically, then
+    /// converted.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TypedEvent, A::Error> {
+        use serde::de::{Error as _, IgnoredAny};
+        let mut event = TypedEvent::default();
+        let mut early: Option<Value> = None;
+        let mut class_seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" => event.id = map.next_value()?,
+                "class" => {
+                    event.class = map.next_value::<String>()?.to_ascii_lowercase();
+                    class_seen = true;
+                }
+                "operation" => event.operation = map.next_value()?,
+                "ref" => event.reference = map.next_value()?,
+                "snapshot" if class_seen => {
+                    event.snapshot = Some(match event.class.as_str() {
+                        "pool" => Snapshot::Pool(map.next_value()?),
+                        "host" => Snapshot::Host(map.next_value()?),
+                        "host_metrics" => Snapshot::HostMetrics(map.next_value()?),
+                        "vm" => Snapshot::Vm(map.next_value()?),
+                        "vbd" => Snapshot::Vbd(map.next_value()?),
+                        "vdi" => Snapshot::Vdi(map.next_value()?),
+                        "sr" => Snapshot::Sr(map.next_value()?),
+                        "pbd" => Snapshot::Pbd(map.next_value()?),
+                        "task" => Snapshot::Task(map.next_value()?),
+                        _ => Snapshot::Other(map.next_value()?),
+                    });
+                }
+                "snapshot" => early = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(value) = early {
+            event.snapshot =
+                Some(Snapshot::from_value(&event.class, value).map_err(A::Error::custom)?);
+        }
+        Ok(event)
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
 use super::error::{Error, ErrorCode};
@@ -218,6 +219,16 @@ impl Session {
         params: &[Value],
         timeout: Option<Duration>,
     ) -> Result<Value, Error> {
+        self.call_as(method, params, timeout).await
+    }
+
+    /// [`Session::call_with_timeout`], decoding the result straight into `T`.
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &[Value],
+        timeout: Option<Duration>,
+    ) -> Result<T, Error> {
         let (master, session) = self.current().await?;
         match self
             .call_on(&master, &session, method, params, timeout)
@@ -232,18 +243,18 @@ impl Session {
         }
     }
 
-    async fn call_on(
+    async fn call_on<T: DeserializeOwned>(
         &self,
         master: &str,
         session: &str,
         method: &str,
         params: &[Value],
         timeout: Option<Duration>,
-    ) -> Result<Value, Error> {
+    ) -> Result<T, Error> {
         let mut full = Vec::with_capacity(params.len() + 1);
         full.push(Value::string(session));
         full.extend_from_slice(params);
-        self.transport.call(master, method, &full, timeout).await
+        self.transport.call_as(master, method, &full, timeout).await
     }
 
     async fn current(&self) -> Result<(String, String), Error> {
