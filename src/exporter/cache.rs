@@ -81,7 +81,7 @@ impl Drift {
 fn apply_one<T>(
     map: &mut BTreeMap<String, T>,
     event: &mut TypedEvent,
-    take: impl FnOnce(Snapshot) -> Result<T, Snapshot>,
+    take: impl FnOnce(Snapshot) -> Option<T>,
 ) -> Result<(), Drift> {
     if event.operation == EventOperation::Del {
         map.remove(&event.reference);
@@ -92,11 +92,11 @@ fn apply_one<T>(
         return Ok(());
     };
     match take(snapshot) {
-        Ok(record) => {
+        Some(record) => {
             map.insert(std::mem::take(&mut event.reference), record);
             Ok(())
         }
-        Err(_) => Err(Drift::BadSnapshot {
+        None => Err(Drift::BadSnapshot {
             class: event.class.clone(),
             reference: event.reference.clone(),
             message: "snapshot of another class".into(),
@@ -107,42 +107,28 @@ fn apply_one<T>(
 impl Cache {
     /// Applies one `event.from` answer (consuming its snapshots), then checks the counts.
     pub fn apply(&mut self, batch: &mut TypedEventBatch) -> Result<(), Drift> {
+        macro_rules! by_class {
+            ($event:expr, $($class:literal => $map:ident, $variant:ident;)+) => {
+                match $event.class.as_str() {
+                    $($class => apply_one(&mut self.$map, $event, |s| match s {
+                        Snapshot::$variant(r) => Some(r),
+                        _ => None,
+                    })?,)+
+                    _ => {}
+                }
+            };
+        }
         for event in &mut batch.events {
-            match event.class.as_str() {
-                "pool" => apply_one(&mut self.pools, event, |s| match s {
-                    Snapshot::Pool(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "host" => apply_one(&mut self.hosts, event, |s| match s {
-                    Snapshot::Host(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "host_metrics" => apply_one(&mut self.host_metrics, event, |s| match s {
-                    Snapshot::HostMetrics(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "vm" => apply_one(&mut self.vms, event, |s| match s {
-                    Snapshot::Vm(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "vbd" => apply_one(&mut self.vbds, event, |s| match s {
-                    Snapshot::Vbd(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "vdi" => apply_one(&mut self.vdis, event, |s| match s {
-                    Snapshot::Vdi(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "sr" => apply_one(&mut self.srs, event, |s| match s {
-                    Snapshot::Sr(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                "pbd" => apply_one(&mut self.pbds, event, |s| match s {
-                    Snapshot::Pbd(r) => Ok(r),
-                    other => Err(other),
-                })?,
-                _ => {}
-            }
+            by_class!(event,
+                "pool" => pools, Pool;
+                "host" => hosts, Host;
+                "host_metrics" => host_metrics, HostMetrics;
+                "vm" => vms, Vm;
+                "vbd" => vbds, Vbd;
+                "vdi" => vdis, Vdi;
+                "sr" => srs, Sr;
+                "pbd" => pbds, Pbd;
+            );
         }
         self.check_counts(&batch.valid_ref_counts)
     }
