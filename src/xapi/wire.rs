@@ -651,14 +651,35 @@ pub fn encode_value(out: &mut String, value: &Value) {
 
 /// C's `%.16g`-like rendering: integral values without a fraction, others shortest round-trip.
 fn write_double(out: &mut String, d: f64) {
-    if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e16 {
-        let _ = write!(out, "{}", d as i64);
-    } else if d.is_nan() {
+    if d.is_nan() {
         out.push_str("nan");
-    } else if d.is_infinite() {
+        return;
+    }
+    if d.is_infinite() {
         out.push_str(if d > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
+    // C's %.16g: 16 significant digits; fixed notation when the exponent is in [-4, 16),
+    // else exponential with a signed, at least two-digit exponent; trailing zeros removed.
+    let scientific = format!("{d:.15e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..16).contains(&exponent) {
+        let fixed = format!("{d:.*}", (15 - exponent) as usize);
+        out.push_str(trim_fraction(&fixed));
     } else {
-        let _ = write!(out, "{d:e}");
+        out.push_str(trim_fraction(mantissa));
+        let sign = if exponent < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exponent.abs());
+    }
+}
+
+/// Drops trailing zeros of a fraction, and the point if nothing is left after it.
+fn trim_fraction(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
     }
 }
 
@@ -761,6 +782,27 @@ mod tests {
             ("nil".into(), Value::Nil),
         ]);
         assert_eq!(ok(&encode_success(&value)), value);
+    }
+
+    #[test]
+    fn doubles_are_written_like_printf_16g() {
+        for (d, want) in [
+            (0.0, "0"),
+            (1e20, "1e+20"),
+            (-2.5e-7, "-2.5e-07"),
+            (0.5, "0.5"),
+            (0.1, "0.1"),
+            (123456789.125, "123456789.125"),
+            (30.0, "30"),
+            (1e15, "1000000000000000"),
+            (1e16, "1e+16"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+        ] {
+            let mut out = String::new();
+            write_double(&mut out, d);
+            assert_eq!(out, want, "{d}");
+        }
     }
 
     #[test]

@@ -1,0 +1,524 @@
+//! Property tests of the XML-RPC codec (`xenguard::xapi::wire`): hostile or broken input never
+//! panics, truncated answers are errors, encoder output decodes to the same value, and deep or
+//! huge bodies are handled without stack overflow or quadratic work.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use xenguard::xapi::wire::{
+    MAX_DEPTH, Response, Value, WireError, decode_call, decode_response, encode_call,
+    encode_failure, encode_success,
+};
+
+/// Modest (256 cases, or `PROPTEST_CASES` for a longer hunt), so the suite stays fast in debug
+/// builds; no regression files are written into the source tree.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+const FIXTURE_NAMES: &[&str] = &[
+    "login_request.xml",
+    "login_success.xml",
+    "host_is_slave.xml",
+    "session_invalid.xml",
+    "auth_failed.xml",
+    "emergency_host_still_booting.xml",
+    "host_get_all_records.xml",
+    "host_metrics_get_all_records.xml",
+    "vm_get_all_records.xml",
+    "vdi_get_all_records.xml",
+    "event_from.xml",
+    "vm_bad_power_state.xml",
+    "sr_backend_failure_46.xml",
+    "double_exponent.xml",
+    "pretty_printed_response.xml",
+];
+
+/// The fixtures of `tests/fixtures/xapi/`, read once.
+static FIXTURES: LazyLock<Vec<(&'static str, Vec<u8>)>> = LazyLock::new(|| {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xapi");
+    FIXTURE_NAMES
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (*name, body)
+        })
+        .collect()
+});
+
+/// Decodes `body` both ways; the only requirement is returning (no panic).
+fn decode_both(body: &[u8]) {
+    let _ = decode_response(body);
+    let _ = decode_call(body);
+}
+
+/// Decodes a fixture with the decoder matching its kind.
+fn decode_fixture(name: &str, body: &[u8]) -> Result<(), WireError> {
+    if name == "login_request.xml" {
+        decode_call(body).map(drop)
+    } else {
+        decode_response(body).map(drop)
+    }
+}
+
+/// A cut point that leaves the document element unclosed: before the last `>`.
+fn truncation_limit(body: &[u8]) -> usize {
+    body.iter()
+        .rposition(|&b| b == b'>')
+        .expect("fixture has tags")
+}
+
+// ------------------------------------------------------------------------------------------
+// (a) random bytes
+// ------------------------------------------------------------------------------------------
+
+/// Fragments of XML-RPC bodies, so random sequences reach deep into the parser.
+const TOKENS: &[&str] = &[
+    "<?xml version=\"1.0\"?>",
+    "<methodResponse>",
+    "</methodResponse>",
+    "<methodCall>",
+    "</methodCall>",
+    "<methodName>",
+    "</methodName>",
+    "<params>",
+    "</params>",
+    "<param>",
+    "</param>",
+    "<fault>",
+    "</fault>",
+    "<value>",
+    "</value>",
+    "<value/>",
+    "<struct>",
+    "</struct>",
+    "<member>",
+    "</member>",
+    "<name>",
+    "</name>",
+    "<array>",
+    "</array>",
+    "<data>",
+    "</data>",
+    "<string>",
+    "</string>",
+    "<i4>",
+    "</i4>",
+    "<i8>",
+    "</i8>",
+    "<int>",
+    "</int>",
+    "<boolean>",
+    "</boolean>",
+    "<double>",
+    "</double>",
+    "<dateTime.iso8601>",
+    "</dateTime.iso8601>",
+    "<base64>",
+    "</base64>",
+    "<nil/>",
+    "<nil>",
+    "</nil>",
+    "Status",
+    "Success",
+    "Failure",
+    "Value",
+    "ErrorDescription",
+    "faultCode",
+    "faultString",
+    "1",
+    "0",
+    "-1",
+    "1e+20",
+    "nan",
+    "99999999999999999999",
+    "&amp;",
+    "&lt;",
+    "&#x41;",
+    "&#0;",
+    "&#xD800;",
+    "&#1114112;",
+    "&bogus;",
+    "&",
+    "<",
+    ">",
+    "<!-- c -->",
+    "<![CDATA[x]]>",
+    "<?pi x?>",
+    "<!DOCTYPE x [<!ENTITY e \"v\">]>",
+    " ",
+    "\n",
+    "\r\n",
+    "é",
+    "\u{FFFF}",
+    "<value",
+    "</",
+    "<a b=\"c\">",
+    "</a>",
+];
+
+fn token_soup() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop::sample::select(TOKENS), 0..200)
+        .prop_map(|tokens| tokens.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn random_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..4096)) {
+        decode_both(&body);
+    }
+
+    #[test]
+    fn random_token_sequences_never_panic(body in token_soup()) {
+        decode_both(&body);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// (b) mutated fixtures
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    FlipBit(Index, u8),
+    Overwrite(Index, u8),
+    Insert(Index, u8),
+    Delete(Index),
+    /// Copies `len` bytes starting at `from` and inserts them at `at`.
+    Duplicate {
+        from: Index,
+        len: Index,
+        at: Index,
+    },
+}
+
+fn interesting_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        any::<u8>(),
+        prop::sample::select(b"<>&;/\"'=!?[]-#x0123456789 \n\r\t".to_vec()),
+        prop::sample::select(vec![0x00_u8, 0x80, 0xC3, 0xE2, 0xF0, 0xFF]),
+    ]
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<Index>(), 0..8_u8).prop_map(|(i, bit)| Mutation::FlipBit(i, bit)),
+        (any::<Index>(), interesting_byte()).prop_map(|(i, b)| Mutation::Overwrite(i, b)),
+        (any::<Index>(), interesting_byte()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<Index>().prop_map(Mutation::Delete),
+        (any::<Index>(), any::<Index>(), any::<Index>())
+            .prop_map(|(from, len, at)| Mutation::Duplicate { from, len, at }),
+    ]
+}
+
+fn apply(body: &mut Vec<u8>, m: &Mutation) {
+    if body.is_empty() {
+        return;
+    }
+    match m {
+        Mutation::FlipBit(i, bit) => {
+            let i = i.index(body.len());
+            body[i] ^= 1 << bit;
+        }
+        Mutation::Overwrite(i, b) => {
+            let i = i.index(body.len());
+            body[i] = *b;
+        }
+        Mutation::Insert(i, b) => {
+            let i = i.index(body.len() + 1);
+            body.insert(i, *b);
+        }
+        Mutation::Delete(i) => {
+            let i = i.index(body.len());
+            body.remove(i);
+        }
+        Mutation::Duplicate { from, len, at } => {
+            let from = from.index(body.len());
+            let len = len.index((body.len() - from).min(512)) + 1;
+            let slice = body[from..from + len].to_vec();
+            let at = at.index(body.len() + 1);
+            body.splice(at..at, slice);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn mutated_fixtures_decode_or_fail_cleanly(
+        which in any::<Index>(),
+        mutations in prop::collection::vec(mutation(), 1..5),
+    ) {
+        let (_, original) = &FIXTURES[which.index(FIXTURES.len())];
+        let mut body = original.clone();
+        for m in &mutations {
+            apply(&mut body, m);
+        }
+        decode_both(&body);
+    }
+
+    #[test]
+    fn truncated_fixtures_are_errors(which in any::<Index>(), cut in any::<Index>()) {
+        let (name, original) = &FIXTURES[which.index(FIXTURES.len())];
+        let cut = cut.index(truncation_limit(original) + 1);
+        let body = &original[..cut];
+        prop_assert!(decode_fixture(name, body).is_err(), "{} cut at {} decoded", name, cut);
+        decode_both(body);
+    }
+
+    #[test]
+    fn truncated_then_mutated_fixtures_never_panic(
+        which in any::<Index>(),
+        cut in any::<Index>(),
+        mutations in prop::collection::vec(mutation(), 0..3),
+    ) {
+        let (_, original) = &FIXTURES[which.index(FIXTURES.len())];
+        let mut body = original[..cut.index(original.len() + 1)].to_vec();
+        for m in &mutations {
+            apply(&mut body, m);
+        }
+        decode_both(&body);
+    }
+}
+
+/// Every prefix of the small fixtures (all cut points, not a sample) is an error.
+#[test]
+fn every_prefix_of_small_fixtures_is_an_error() {
+    for (name, body) in FIXTURES.iter().filter(|(_, b)| b.len() <= 4096) {
+        decode_fixture(name, body).unwrap_or_else(|e| panic!("{name} itself fails: {e}"));
+        for cut in 0..=truncation_limit(body) {
+            assert!(
+                decode_fixture(name, &body[..cut]).is_err(),
+                "{name} cut at {cut} decoded: {:?}",
+                String::from_utf8_lossy(&body[..cut])
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// (c) encode -> decode round trips of arbitrary values
+// ------------------------------------------------------------------------------------------
+
+/// Text the encoder passes through unchanged: `<>&"` and any Unicode, TAB and LF, but no other
+/// control characters (the encoder drops them, as xapi does) and no CR (XML normalises it).
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        r#"[<>&"' \t\na-z0-9;#éß€😀]{0,24}"#,
+        r"[^\x00-\x08\x0B-\x1F]{0,24}",
+        Just(String::new()),
+        Just("  ".to_owned()),
+    ]
+}
+
+/// Struct member names: xapi writes them unescaped, so they cannot hold `<` or `&`.
+fn member_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z_][A-Za-z0-9_-]{0,20}",
+        r"OpaqueRef:[0-9a-f-]{36}",
+        r#"[^\x00-\x1F<&]{0,16}"#,
+    ]
+}
+
+/// dateTime / base64 text is trimmed on decode: generate it without surrounding whitespace.
+fn trimmed() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[0-9]{8}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",
+        "[A-Za-z0-9+/]{0,40}={0,2}",
+        text().prop_map(|s| s.trim().to_owned()),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => text().prop_map(Value::String),
+        1 => any::<i64>().prop_map(Value::Int),
+        1 => any::<i32>().prop_map(|i| Value::Int(i.into())),
+        1 => any::<bool>().prop_map(Value::Bool),
+        // xapi writes doubles with %.16g, which keeps 16 significant digits (xapi.md §1.2);
+        // values needing 17 do not survive the wire, on xapi either.
+        1 => any::<f64>()
+            .prop_filter("NaN never compares equal", |d| !d.is_nan())
+            .prop_map(|d| Value::Double(format!("{d:.15e}").parse().unwrap_or(d))),
+        1 => trimmed().prop_map(Value::DateTime),
+        1 => trimmed().prop_map(Value::Base64),
+        1 => Just(Value::Nil),
+    ]
+}
+
+/// Arbitrary value trees, at most 6 levels deep.
+fn value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(5, 96, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((member_name(), inner), 0..6).prop_map(Value::Struct),
+        ]
+    })
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Struct(members) => 1 + members.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
+        _ => 1,
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn encoded_success_decodes_to_the_same_value(v in value()) {
+        prop_assert!(depth(&v) <= 6);
+        let body = encode_success(&v);
+        let decoded = decode_response(body.as_bytes());
+        prop_assert_eq!(decoded, Ok(Response::Success(v)), "body: {}", body);
+    }
+
+    #[test]
+    fn encoded_call_decodes_to_the_same_call(
+        method in "[A-Za-z][A-Za-z0-9_.]{0,30}",
+        params in prop::collection::vec(value(), 0..4),
+    ) {
+        let body = encode_call(&method, &params);
+        let call = decode_call(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}: {body}")))?;
+        prop_assert_eq!(call.method, method);
+        prop_assert_eq!(call.params, params);
+    }
+
+    #[test]
+    fn encoded_failure_decodes_to_the_same_description(
+        code in text(),
+        params in prop::collection::vec(text(), 0..5),
+    ) {
+        let body = encode_failure(&code, &params);
+        let mut expected = vec![code];
+        expected.extend(params);
+        prop_assert_eq!(decode_response(body.as_bytes()), Ok(Response::Failure(expected)));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// (d) deep nesting, (e) huge values
+// ------------------------------------------------------------------------------------------
+
+fn wrap_success(value_xml: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name>{value_xml}</member></struct></value></param></params></methodResponse>"
+    )
+}
+
+/// Runs `f` on a thread with a deliberately small stack (half the default), so recursion
+/// proportional to the input's nesting would crash: 10,000 levels need tens of MB. The
+/// decoder's bounded recursion to [`MAX_DEPTH`] needs 256–512 KiB in a debug build (about 4–8
+/// KiB per level) and under 64 KiB in release.
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn ten_thousand_nested_arrays_are_too_deep() {
+    on_small_stack(|| {
+        const N: usize = 10_000;
+        let closed = "<value><array><data>".repeat(N) + &"</data></array></value>".repeat(N);
+        assert_eq!(
+            decode_response(wrap_success(&closed).as_bytes()),
+            Err(WireError::TooDeep)
+        );
+        // Never closed: refused on the way down too.
+        let open = wrap_success(&"<value><array><data>".repeat(N));
+        assert_eq!(decode_response(open.as_bytes()), Err(WireError::TooDeep));
+        // The same through a methodCall parameter.
+        let call = format!(
+            "<methodCall><methodName>VM.get_record</methodName><params><param>{closed}</param></params></methodCall>"
+        );
+        assert_eq!(decode_call(call.as_bytes()), Err(WireError::TooDeep));
+    });
+}
+
+#[test]
+fn ten_thousand_nested_structs_are_too_deep() {
+    on_small_stack(|| {
+        const N: usize = 10_000;
+        let body = "<value><struct><member><name>m</name>".repeat(N)
+            + "<value>leaf</value>"
+            + &"</member></struct></value>".repeat(N);
+        assert_eq!(
+            decode_response(wrap_success(&body).as_bytes()),
+            Err(WireError::TooDeep)
+        );
+    });
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_accepted() {
+    on_small_stack(|| {
+        // The envelope struct is one level; the result may use the rest.
+        let n = MAX_DEPTH - 1;
+        let body = "<value><array><data>".repeat(n - 1)
+            + "<value>x</value>"
+            + &"</data></array></value>".repeat(n - 1);
+        let Ok(Response::Success(mut v)) = decode_response(wrap_success(&body).as_bytes()) else {
+            panic!("nesting of {n} refused");
+        };
+        let mut levels = 1;
+        while let Value::Array(mut items) = v {
+            v = items.pop().unwrap();
+            levels += 1;
+        }
+        assert_eq!(levels, n);
+        assert_eq!(v, Value::string("x"));
+    });
+}
+
+#[test]
+fn fifty_megabyte_string_decodes() {
+    const SIZE: usize = 50 * 1024 * 1024;
+    // Mostly plain text, with an escaped character and a multi-byte one every 4 KiB.
+    let chunk = "x".repeat(4090) + "&" + "é" + "<";
+    let mut expected = String::with_capacity(SIZE + chunk.len());
+    while expected.len() < SIZE {
+        expected.push_str(&chunk);
+    }
+    let body = encode_success(&Value::String(expected.clone()));
+    let started = Instant::now();
+    let decoded = decode_response(body.as_bytes());
+    eprintln!(
+        "decoded a {} MB string value in {:?}",
+        body.len() / 1_000_000,
+        started.elapsed()
+    );
+    match decoded {
+        Ok(Response::Success(Value::String(s))) => {
+            assert_eq!(s.len(), expected.len());
+            assert!(s == expected, "content differs");
+        }
+        other => panic!("unexpected {:?}", other.map(|_| ())),
+    }
+
+    // One untyped value that is only plain text, the cheapest case, for comparison.
+    let plain = wrap_success(&format!("<value>{}</value>", "y".repeat(SIZE)));
+    let started = Instant::now();
+    let decoded = decode_response(plain.as_bytes());
+    eprintln!("decoded a 50 MB plain value in {:?}", started.elapsed());
+    assert!(matches!(decoded, Ok(Response::Success(Value::String(s))) if s.len() == SIZE));
+}
