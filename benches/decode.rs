@@ -13,6 +13,7 @@
 //!
 //! Run with `cargo bench --bench decode`; criterion reports throughput in MiB/s.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -520,7 +521,7 @@ fn bench(c: &mut Criterion) {
     let bytes = body.into_bytes();
     let mut group = c.benchmark_group("vm_get_all_records_5000");
     group
-        .throughput(Throughput::Bytes(bytes.len() as u64))
+        .throughput(Throughput::BytesDecimal(bytes.len() as u64))
         .sample_size(20)
         .measurement_time(Duration::from_secs(15))
         .sampling_mode(SamplingMode::Flat);
@@ -542,6 +543,20 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || (),
             |()| decode_typed(black_box(&bytes)),
+            BatchSize::PerIteration,
+        );
+    });
+    // What the client does: decode straight into typed records, no Value tree.
+    group.bench_function("decode_streaming_typed", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                xenguard::xapi::stream::decode_response_into::<BTreeMap<String, Vm>>(black_box(
+                    &bytes,
+                ))
+                .expect("decodes")
+                .expect("success")
+            },
             BatchSize::PerIteration,
         );
     });
