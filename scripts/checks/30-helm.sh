@@ -20,7 +20,7 @@
 #          resources, liveness /-/healthy and readiness /-/ready on its port;
 #        - Services (9878 http-metrics, 9879 http-webhook) select their pods; standard labels;
 #        - ServiceMonitor and PrometheusRule against the prometheus-operator CRD schemas in
-#          helm/crd-schemas/ (made strict); the PrometheusRule holds exactly the groups of
+#          the check's own schema of the fields the chart renders; the PrometheusRule holds exactly the groups of
 #          alerts/xenguard.rules.yml (every alert name); the dashboard ConfigMaps hold each
 #          dashboards/*.json byte for byte (every uid);
 #        - NetworkPolicies: ingress only on each workload's port from the configured selectors,
