@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::model::{Faults, Role};
+use super::model::{Faults, Model, Role};
 use super::server::Shared;
 
 /// The control API's routes.
@@ -62,6 +62,24 @@ fn not_found(host: &str) -> Response {
         Json(json!({"error": format!("no simulated host {host:?}")})),
     )
         .into_response()
+}
+
+/// Applies `change` to the host named in the path, then answers with every host's new state
+/// once their sockets reflect it (404 for an unknown host).
+async fn change_host(
+    shared: &Arc<Shared>,
+    host: &str,
+    change: impl FnOnce(&mut Model, usize, f64),
+) -> Response {
+    let found = shared.with_model(|m, now| {
+        let i = m.find_host(host)?;
+        change(m, i, now);
+        Some(())
+    });
+    match found {
+        Some(()) => done(shared).await,
+        None => not_found(host),
+    }
 }
 
 /// Answers a change with the hosts' new state, once their sockets reflect it.
@@ -129,19 +147,14 @@ async fn power(
     Path(host): Path<String>,
     Json(req): Json<PowerRequest>,
 ) -> Response {
-    let found = shared.with_model(|m, now| {
-        let i = m.find_host(&host)?;
+    change_host(&shared, &host, |m, i, now| {
         match (req.state, req.graceful) {
             (PowerState::On, _) => m.power_on(i, now),
             (PowerState::Off, true) => m.shutdown(i, now),
             (PowerState::Off, false) => m.power_off(i),
         }
-        Some(())
-    });
-    match found {
-        Some(()) => done(&shared).await,
-        None => not_found(&host),
-    }
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,16 +168,11 @@ async fn network(
     Path(host): Path<String>,
     Json(req): Json<NetworkRequest>,
 ) -> Response {
-    let found = shared.with_model(|m, now| {
-        let i = m.find_host(&host)?;
+    change_host(&shared, &host, |m, i, now| {
         m.hosts[i].network_up = req.connected;
         m.tick(now);
-        Some(())
-    });
-    match found {
-        Some(()) => done(&shared).await,
-        None => not_found(&host),
-    }
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,19 +186,14 @@ async fn xapi(
     Path(host): Path<String>,
     Json(req): Json<XapiRequest>,
 ) -> Response {
-    let found = shared.with_model(|m, now| {
-        let i = m.find_host(&host)?;
+    change_host(&shared, &host, |m, i, now| {
         if req.running {
             m.start_xapi(i, now);
         } else {
             m.stop_xapi(i);
         }
-        Some(())
-    });
-    match found {
-        Some(()) => done(&shared).await,
-        None => not_found(&host),
-    }
+    })
+    .await
 }
 
 async fn set_faults(
@@ -198,27 +201,14 @@ async fn set_faults(
     Path(host): Path<String>,
     Json(faults): Json<Faults>,
 ) -> Response {
-    let found = shared.with_model(|m, _| {
-        let i = m.find_host(&host)?;
-        m.hosts[i].faults = faults;
-        Some(())
-    });
-    match found {
-        Some(()) => done(&shared).await,
-        None => not_found(&host),
-    }
+    change_host(&shared, &host, |m, i, _| m.hosts[i].faults = faults).await
 }
 
 async fn clear_faults(State(shared): State<Arc<Shared>>, Path(host): Path<String>) -> Response {
-    let found = shared.with_model(|m, _| {
-        let i = m.find_host(&host)?;
-        m.hosts[i].faults = Faults::default();
-        Some(())
-    });
-    match found {
-        Some(()) => done(&shared).await,
-        None => not_found(&host),
-    }
+    change_host(&shared, &host, |m, i, _| {
+        m.hosts[i].faults = Faults::default()
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

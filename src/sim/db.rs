@@ -102,6 +102,14 @@ macro_rules! database {
                 }
             }
 
+            /// Whether an object of `class` has this reference.
+            pub fn record_exists(&self, class: &str, reference: &str) -> bool {
+                match class {
+                    $($class => self.$field.rows.contains_key(reference),)+
+                    _ => false,
+                }
+            }
+
             /// Whether `class` is a class of the database.
             pub fn has_class(&self, class: &str) -> bool {
                 CLASSES.iter().any(|(c, _)| *c == class)

@@ -610,14 +610,21 @@ impl Model {
     }
 
     fn require_host(&self, m: usize, params: &[Value]) -> Result<String, Failure> {
-        let host = string_param(params, 0)?;
-        if self.hosts[m].db.host.get(&host).is_none() {
-            return Err(Failure::new(
+        self.require(m, params, "host")
+    }
+
+    /// The first parameter, which must name an object of `class` in `m`'s database
+    /// (`HANDLE_INVALID [class; ref]` otherwise, as xapi answers).
+    fn require(&self, m: usize, params: &[Value], class: &str) -> Result<String, Failure> {
+        let reference = string_param(params, 0)?;
+        if self.hosts[m].db.record_exists(class, &reference) {
+            Ok(reference)
+        } else {
+            Err(Failure::new(
                 ErrorCode::HandleInvalid,
-                vec!["host".into(), host],
-            ));
+                vec![class.into(), reference],
+            ))
         }
-        Ok(host)
     }
 
     /// xapi.md §6.5: resets every resident guest, disables the host, runs `10resetvdis`.
@@ -722,14 +729,7 @@ impl Model {
     // -----------------------------------------------------------------------------------------
 
     fn require_vm(&self, m: usize, params: &[Value]) -> Result<String, Failure> {
-        let vm = string_param(params, 0)?;
-        if self.hosts[m].db.vm.get(&vm).is_none() {
-            return Err(Failure::new(
-                ErrorCode::HandleInvalid,
-                vec!["VM".into(), vm],
-            ));
-        }
-        Ok(vm)
+        self.require(m, params, "VM")
     }
 
     /// xapi.md §5.3.
@@ -1057,14 +1057,7 @@ impl Model {
     }
 
     fn require_vdi(&self, m: usize, params: &[Value]) -> Result<String, Failure> {
-        let vdi = string_param(params, 0)?;
-        if self.hosts[m].db.vdi.get(&vdi).is_none() {
-            return Err(Failure::new(
-                ErrorCode::HandleInvalid,
-                vec!["VDI".into(), vdi],
-            ));
-        }
-        Ok(vdi)
+        self.require(m, params, "VDI")
     }
 
     fn remove_from_sm_config(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
