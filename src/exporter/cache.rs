@@ -21,6 +21,12 @@ pub const CLASSES: &[&str] = &[
     "pbd",
 ];
 
+/// The full sync fetches VMs on their own: they are most of a large pool's bytes, and the
+/// largest answer is what bounds the exporter's peak memory.
+pub const SYNC_FIRST: &[&str] = &["pool", "host", "host_metrics", "vbd", "vdi", "sr", "pbd"];
+/// The second part of the full sync.
+pub const SYNC_SECOND: &[&str] = &["vm"];
+
 /// Objects by reference.
 #[derive(Debug, Clone, Default)]
 pub struct Cache {
@@ -107,6 +113,12 @@ fn apply_one<T>(
 impl Cache {
     /// Applies one `event.from` answer (consuming its snapshots), then checks the counts.
     pub fn apply(&mut self, batch: &mut TypedEventBatch) -> Result<(), Drift> {
+        self.apply_events(batch)?;
+        self.check_counts(&batch.valid_ref_counts, CLASSES)
+    }
+
+    /// Applies one `event.from` answer (consuming its snapshots) without checking counts.
+    pub fn apply_events(&mut self, batch: &mut TypedEventBatch) -> Result<(), Drift> {
         macro_rules! by_class {
             ($event:expr, $($class:literal => $map:ident, $variant:ident;)+) => {
                 match $event.class.as_str() {
@@ -130,10 +142,15 @@ impl Cache {
                 "pbd" => pbds, Pbd;
             );
         }
-        self.check_counts(&batch.valid_ref_counts)
+        Ok(())
     }
 
-    fn check_counts(&self, counts: &BTreeMap<String, i32>) -> Result<(), Drift> {
+    /// Compares the cached object counts of `classes` with the server's `valid_ref_counts`.
+    pub fn check_counts(
+        &self,
+        counts: &BTreeMap<String, i32>,
+        classes: &[&str],
+    ) -> Result<(), Drift> {
         let cached = [
             ("pool", self.pools.len()),
             ("host", self.hosts.len()),
@@ -144,7 +161,7 @@ impl Cache {
             ("sr", self.srs.len()),
             ("pbd", self.pbds.len()),
         ];
-        for (class, cached) in cached {
+        for (class, cached) in cached.into_iter().filter(|(c, _)| classes.contains(c)) {
             if let Some(&server) = counts.get(class)
                 && server as usize != cached
             {

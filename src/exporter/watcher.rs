@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::xapi::{Error, ErrorCode, PoolReader};
 
-use super::cache::{CLASSES, Cache};
+use super::cache::{CLASSES, Cache, SYNC_FIRST, SYNC_SECOND};
 use super::self_metrics::SelfMetrics;
 use super::state::PoolState;
 use super::unix_now;
@@ -57,17 +57,37 @@ async fn sync(
     metrics: &SelfMetrics,
     timeout: Duration,
 ) -> Result<&'static str, Error> {
+    // Two answers instead of one: the largest answer bounds the peak memory. Incremental
+    // updates continue from the first (earlier) token, so changes made between the two calls
+    // arrive again and are applied again, which upserts make harmless.
     let mut first = reader
-        .event_from_typed(CLASSES, "", timeout, EVENT_MARGIN)
+        .event_from_typed(SYNC_FIRST, "", timeout, EVENT_MARGIN)
         .await?;
     let master = reader.session().master_address().await;
     let mut cache = Cache::default();
-    if let Err(drift) = cache.apply(&mut first) {
+    let checked = cache
+        .apply_events(&mut first)
+        .and_then(|()| cache.check_counts(&first.valid_ref_counts, SYNC_FIRST));
+    if let Err(drift) = checked {
         tracing::warn!(pool = %state.name, %drift, "Full sync inconsistent; resyncing.");
         return Ok(drift.reason());
     }
-    // The full dump's snapshots moved into the cache; keep only the token.
-    let mut token = first.token;
+    let mut token = std::mem::take(&mut first.token);
+    drop(first);
+    let mut second = reader
+        .event_from_typed(SYNC_SECOND, "", timeout, EVENT_MARGIN)
+        .await?;
+    let checked = cache
+        .apply_events(&mut second)
+        .and_then(|()| cache.check_counts(&second.valid_ref_counts, SYNC_SECOND));
+    if let Err(drift) = checked {
+        tracing::warn!(pool = %state.name, %drift, "Full sync inconsistent; resyncing.");
+        return Ok(drift.reason());
+    }
+    drop(second);
+    if reader.session().master_address().await != master {
+        return Ok("master_change");
+    }
     *state.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
     mark_ok(state, master.clone());
     tracing::info!(pool = %state.name, master = master.as_deref().unwrap_or("?"), "Pool state synced.");
