@@ -1,5 +1,5 @@
-//! The README's first command works: `xenguard demo` serves a simulated pool and the
-//! exporter's metrics on the documented ports, and stops on SIGTERM.
+//! The README's first command works: `xenguard demo` serves a simulated pool, the exporter's
+//! metrics and the receiver on the documented ports, and stops on SIGTERM.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ fn demo_serves_the_pool_and_its_metrics() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let truth = http_get("127.0.0.1:9880", "/truth").unwrap_or_default();
+    let remediations = http_get("127.0.0.1:9879", "/remediations").unwrap_or_default();
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -34,6 +35,10 @@ fn demo_serves_the_pool_and_its_metrics() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(truth.contains("\"double_running_vms\":0"), "{truth}");
+    assert!(
+        remediations.starts_with("HTTP/1.0 200") && remediations.ends_with("[]"),
+        "the receiver answers with an empty journal: {remediations}"
+    );
     assert!(
         stdout.contains("http://127.0.0.1:9878/metrics") && stdout.contains("Ctrl-C stops it"),
         "{stdout}"
