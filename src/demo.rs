@@ -228,3 +228,28 @@ fn print_banner(sim: &RunningSim, exporter: SocketAddr, receiver: SocketAddr, au
     }
     println!("No Prometheus or Alertmanager is needed. Ctrl-C stops it.");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stuck_vms_from_the_exposition() {
+        let text = "xen_host_stuck_vms{pool=\"demo\",host_uuid=\"a\"} 2\nxen_host_stuck_vms{pool=\"demo\",host_uuid=\"b\"} 0\nxen_host_stuck_vms{pool=\"other\",host_uuid=\"c\"} 5\n";
+        let stuck = stuck_hosts(text);
+        assert_eq!(
+            stuck.into_iter().collect::<Vec<_>>(),
+            vec![("a".to_owned(), 2), ("b".to_owned(), 0)]
+        );
+    }
+
+    #[test]
+    fn starts_at_is_rfc3339() {
+        let t = rfc3339_now();
+        assert_eq!(
+            (t.len(), &t[4..5], &t[7..8], &t[10..11], &t[19..]),
+            (20, "-", "-", "T", "Z"),
+            "{t}"
+        );
+    }
+}
