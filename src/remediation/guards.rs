@@ -1,0 +1,446 @@
+//! The interlocks that stand between a plan and any action (DESIGN.md §6). Each guard is a
+//! small pure function of [`Facts`] gathered fresh at action time, returning allow or block
+//! with a reason; a fact that could not be established blocks (fail closed).
+//!
+//! # Guarantees
+//! - [`decide`] allows only when every guard allows; it reports every blocking reason, not just
+//!   the first, so the journal says everything that stood in the way.
+//! - An unknown fact (`None`) never allows.
+//!
+//! # Caveats
+//! Not yet wired to an executor: this version of the receiver only plans (observe mode).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::Mode;
+
+/// Facts about one pending action, gathered at action time. `None` means it could not be
+/// established, which blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// Unix time now.
+    pub now: f64,
+    /// The receiver's mode.
+    pub mode: Mode,
+    /// An operator approved this remediation (`xenguard journal approve ID`).
+    pub approved: bool,
+    /// The kill-switch file exists.
+    pub kill_switch: Option<bool>,
+    /// XAPI HA is enabled on the pool (xapi then fences and restarts by itself).
+    pub ha_enabled: Option<bool>,
+    /// Other hosts of the pool the receiver reached itself, and how many other hosts there are.
+    pub others_reachable: Option<(usize, usize)>,
+    /// Another remediation of this pool that is acting, by id.
+    pub other_active: Option<Option<i64>>,
+    /// Fences of this pool within the budget window.
+    pub fences_in_window: Option<u32>,
+    /// Unix time of the last remediation of this host that acted.
+    pub last_action_on_host: Option<Option<f64>>,
+    /// The alert behind the plan is still firing.
+    pub alert_firing: Option<bool>,
+    /// Unix time the receiver started.
+    pub started_at: f64,
+    /// The host is in maintenance mode (`other_config:maintenance_mode`).
+    pub host_in_maintenance: Option<bool>,
+}
+
+/// Limits the guards apply (from `receiver.*` in the configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Fences allowed per pool per window.
+    pub max_fences: u32,
+    /// Length of that window.
+    pub fence_window: Duration,
+    /// No second action on the same host within this time.
+    pub host_cooldown: Duration,
+    /// No action this soon after the receiver starts.
+    pub startup_quiet: Duration,
+}
+
+/// Why an action is blocked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// `observe` mode: plans are journaled, never acted on.
+    ObserveMode,
+    /// `approve` mode and no approval yet.
+    AwaitingApproval,
+    /// The kill-switch file exists.
+    KillSwitch,
+    /// XAPI HA is on: xapi owns recovery.
+    HaEnabled,
+    /// The receiver does not see a strict majority of the other hosts: it may be the one cut off.
+    NoQuorum {
+        /// Other hosts reached.
+        reachable: usize,
+        /// Other hosts in the pool.
+        total: usize,
+    },
+    /// Another remediation of the pool is acting.
+    AnotherRemediationActive {
+        /// Its id.
+        id: i64,
+    },
+    /// The pool's fence budget for the window is spent.
+    FenceBudgetSpent {
+        /// Fences in the window.
+        used: u32,
+        /// Allowed.
+        max: u32,
+    },
+    /// The host was acted on too recently (it flaps).
+    HostCooldown {
+        /// Seconds left.
+        remaining: f64,
+    },
+    /// The alert is no longer firing.
+    AlertNotFiring,
+    /// The receiver started too recently to trust its view.
+    StartupQuiet {
+        /// Seconds left.
+        remaining: f64,
+    },
+    /// The host is in maintenance.
+    HostInMaintenance,
+    /// A fact could not be established.
+    Unknown(&'static str),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ObserveMode => f.write_str("observe mode: plans are journaled, never acted on"),
+            Reason::AwaitingApproval => {
+                f.write_str("approve mode: waiting for `xenguard journal approve`")
+            }
+            Reason::KillSwitch => f.write_str("the kill-switch file exists"),
+            Reason::HaEnabled => f.write_str("XAPI HA is enabled: xapi owns recovery"),
+            Reason::NoQuorum { reachable, total } => write!(
+                f,
+                "no quorum: reached {reachable} of {total} other hosts; the receiver may be the one cut off"
+            ),
+            Reason::AnotherRemediationActive { id } => {
+                write!(f, "remediation {id} of this pool is acting")
+            }
+            Reason::FenceBudgetSpent { used, max } => {
+                write!(f, "fence budget spent: {used} of {max} in the window")
+            }
+            Reason::HostCooldown { remaining } => write!(f, "host cooldown: {remaining:.0} s left"),
+            Reason::AlertNotFiring => f.write_str("the alert is no longer firing"),
+            Reason::StartupQuiet { remaining } => write!(
+                f,
+                "receiver started recently: {remaining:.0} s of quiet left"
+            ),
+            Reason::HostInMaintenance => f.write_str("the host is in maintenance mode"),
+            Reason::Unknown(what) => write!(f, "cannot establish {what}: failing closed"),
+        }
+    }
+}
+
+/// A guard's answer.
+pub type Verdict = Result<(), Reason>;
+
+fn known<T: Copy>(fact: Option<T>, what: &'static str) -> Result<T, Reason> {
+    fact.ok_or(Reason::Unknown(what))
+}
+
+/// observe never acts; approve acts once approved; auto acts.
+pub fn mode(f: &Facts) -> Verdict {
+    match (f.mode, f.approved) {
+        (Mode::Observe, _) => Err(Reason::ObserveMode),
+        (Mode::Approve, false) => Err(Reason::AwaitingApproval),
+        _ => Ok(()),
+    }
+}
+
+/// The kill switch.
+pub fn kill_switch(f: &Facts) -> Verdict {
+    if known(f.kill_switch, "the kill switch")? {
+        Err(Reason::KillSwitch)
+    } else {
+        Ok(())
+    }
+}
+
+/// XAPI HA armed.
+pub fn ha(f: &Facts) -> Verdict {
+    if known(f.ha_enabled, "the pool's HA state")? {
+        Err(Reason::HaEnabled)
+    } else {
+        Ok(())
+    }
+}
+
+/// A strict majority of the other hosts must be reachable from the receiver. A two-host pool
+/// has one other host, which must be reachable.
+pub fn quorum(f: &Facts) -> Verdict {
+    let (reachable, total) = known(f.others_reachable, "which hosts the receiver reaches")?;
+    if total > 0 && reachable * 2 > total {
+        Ok(())
+    } else {
+        Err(Reason::NoQuorum { reachable, total })
+    }
+}
+
+/// One acting remediation per pool.
+pub fn single_flight(f: &Facts) -> Verdict {
+    match known(f.other_active, "the pool's other remediations")? {
+        Some(id) => Err(Reason::AnotherRemediationActive { id }),
+        None => Ok(()),
+    }
+}
+
+/// Fences per pool per window.
+pub fn fence_budget(f: &Facts, limits: &Limits) -> Verdict {
+    let used = known(f.fences_in_window, "the pool's recent fences")?;
+    if used < limits.max_fences {
+        Ok(())
+    } else {
+        Err(Reason::FenceBudgetSpent {
+            used,
+            max: limits.max_fences,
+        })
+    }
+}
+
+/// Per-host cooldown after an action.
+pub fn cooldown(f: &Facts, limits: &Limits) -> Verdict {
+    match known(f.last_action_on_host, "the host's last remediation")? {
+        Some(at) if f.now - at < limits.host_cooldown.as_secs_f64() => Err(Reason::HostCooldown {
+            remaining: limits.host_cooldown.as_secs_f64() - (f.now - at),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The alert must still be firing at action time.
+pub fn still_firing(f: &Facts) -> Verdict {
+    if known(f.alert_firing, "whether the alert still fires")? {
+        Ok(())
+    } else {
+        Err(Reason::AlertNotFiring)
+    }
+}
+
+/// No action right after the receiver starts.
+pub fn startup_quiet(f: &Facts, limits: &Limits) -> Verdict {
+    let elapsed = f.now - f.started_at;
+    let quiet = limits.startup_quiet.as_secs_f64();
+    if elapsed >= quiet {
+        Ok(())
+    } else {
+        Err(Reason::StartupQuiet {
+            remaining: quiet - elapsed,
+        })
+    }
+}
+
+/// Hosts in maintenance are left alone.
+pub fn maintenance(f: &Facts) -> Verdict {
+    if known(f.host_in_maintenance, "the host's maintenance state")? {
+        Err(Reason::HostInMaintenance)
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs every guard; `Ok` only if all allow, else every reason.
+pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
+    let verdicts = [
+        mode(f),
+        kill_switch(f),
+        ha(f),
+        quorum(f),
+        single_flight(f),
+        fence_budget(f, limits),
+        cooldown(f, limits),
+        still_firing(f),
+        startup_quiet(f, limits),
+        maintenance(f),
+    ];
+    let reasons: Vec<Reason> = verdicts.into_iter().filter_map(Result::err).collect();
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_fences: 1,
+            fence_window: Duration::from_secs(3600),
+            host_cooldown: Duration::from_secs(3600),
+            startup_quiet: Duration::from_secs(120),
+        }
+    }
+
+    fn clear() -> Facts {
+        Facts {
+            now: 10_000.0,
+            mode: Mode::Auto,
+            approved: false,
+            kill_switch: Some(false),
+            ha_enabled: Some(false),
+            others_reachable: Some((2, 2)),
+            other_active: Some(None),
+            fences_in_window: Some(0),
+            last_action_on_host: Some(None),
+            alert_firing: Some(true),
+            started_at: 0.0,
+            host_in_maintenance: Some(false),
+        }
+    }
+
+    #[test]
+    fn all_clear_allows() {
+        assert_eq!(decide(&clear(), &limits()), Ok(()));
+    }
+
+    #[test]
+    fn each_guard_blocks_on_its_own() {
+        let cases: Vec<(Facts, Reason)> = vec![
+            (
+                Facts {
+                    mode: Mode::Observe,
+                    ..clear()
+                },
+                Reason::ObserveMode,
+            ),
+            (
+                Facts {
+                    mode: Mode::Approve,
+                    ..clear()
+                },
+                Reason::AwaitingApproval,
+            ),
+            (
+                Facts {
+                    kill_switch: Some(true),
+                    ..clear()
+                },
+                Reason::KillSwitch,
+            ),
+            (
+                Facts {
+                    ha_enabled: Some(true),
+                    ..clear()
+                },
+                Reason::HaEnabled,
+            ),
+            (
+                Facts {
+                    others_reachable: Some((1, 2)),
+                    ..clear()
+                },
+                Reason::NoQuorum {
+                    reachable: 1,
+                    total: 2,
+                },
+            ),
+            (
+                Facts {
+                    other_active: Some(Some(7)),
+                    ..clear()
+                },
+                Reason::AnotherRemediationActive { id: 7 },
+            ),
+            (
+                Facts {
+                    fences_in_window: Some(1),
+                    ..clear()
+                },
+                Reason::FenceBudgetSpent { used: 1, max: 1 },
+            ),
+            (
+                Facts {
+                    last_action_on_host: Some(Some(9_000.0)),
+                    ..clear()
+                },
+                Reason::HostCooldown { remaining: 2_600.0 },
+            ),
+            (
+                Facts {
+                    alert_firing: Some(false),
+                    ..clear()
+                },
+                Reason::AlertNotFiring,
+            ),
+            (
+                Facts {
+                    started_at: 9_950.0,
+                    ..clear()
+                },
+                Reason::StartupQuiet { remaining: 70.0 },
+            ),
+            (
+                Facts {
+                    host_in_maintenance: Some(true),
+                    ..clear()
+                },
+                Reason::HostInMaintenance,
+            ),
+        ];
+        for (facts, reason) in cases {
+            assert_eq!(decide(&facts, &limits()), Err(vec![reason]));
+        }
+        assert_eq!(
+            decide(
+                &Facts {
+                    mode: Mode::Approve,
+                    approved: true,
+                    ..clear()
+                },
+                &limits()
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn unknown_facts_fail_closed_and_every_reason_is_reported() {
+        let unknown = Facts {
+            kill_switch: None,
+            ha_enabled: None,
+            others_reachable: None,
+            other_active: None,
+            fences_in_window: None,
+            last_action_on_host: None,
+            alert_firing: None,
+            host_in_maintenance: None,
+            ..clear()
+        };
+        let reasons = decide(&unknown, &limits()).unwrap_err();
+        assert_eq!(reasons.len(), 8);
+        assert!(
+            reasons.iter().all(|r| matches!(r, Reason::Unknown(_))),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn quorum_needs_a_strict_majority_of_the_others() {
+        let with = |reachable, total| {
+            quorum(&Facts {
+                others_reachable: Some((reachable, total)),
+                ..clear()
+            })
+        };
+        assert!(
+            with(1, 1).is_ok(),
+            "two-host pool: the survivor must be reachable"
+        );
+        assert!(with(0, 1).is_err());
+        assert!(with(2, 3).is_ok());
+        assert!(with(1, 3).is_err());
+        assert!(with(2, 4).is_err(), "half is not a majority");
+        assert!(
+            with(0, 0).is_err(),
+            "a single-host pool has no one to confirm with"
+        );
+    }
+}
