@@ -259,6 +259,17 @@ async fn read_bounded(
     Ok(body)
 }
 
+/// Whether `e` is a rustls error, possibly wrapped in (nested) io::Errors, whose `source()`
+/// skips the error they wrap.
+fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    e.downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| is_rustls(inner))
+}
+
 /// Sorts a reqwest error into the kinds a caller reasons about. reqwest itself only times out
 /// connections (`connect_limit`); whole-call limits are enforced around it.
 fn classify(address: &str, method: &str, connect_limit: Duration, e: reqwest::Error) -> Error {
@@ -268,7 +279,7 @@ fn classify(address: &str, method: &str, connect_limit: Duration, e: reqwest::Er
     let mut tls = false;
     while let Some(s) = source {
         message = format!("{message}: {s}");
-        tls |= s.downcast_ref::<rustls::Error>().is_some();
+        tls |= is_rustls(s);
         source = s.source();
     }
     if tls {
