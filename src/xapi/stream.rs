@@ -216,15 +216,15 @@ fn empty_element(p: &Parser<'_>) -> WireError {
 }
 
 fn local(e: &BytesStart<'_>) -> String {
-    e.local_name().as_ref().to_owned()
+    e.name().as_ref().to_owned()
 }
 
 /// The next tag, skipping the prolog, comments and whitespace (as `wire`'s `next_tag`).
 fn next_tag(p: &mut Parser<'_>) -> Result<Tag, WireError> {
     loop {
         match p.event()? {
-            Xml::Start(e) => return Ok(Tag::Start(Elem::of(e.local_name().as_ref()))),
-            Xml::End(e) => return Ok(Tag::End(Elem::of(e.local_name().as_ref()))),
+            Xml::Start(e) => return Ok(Tag::Start(Elem::of(e.name().as_ref()))),
+            Xml::End(e) => return Ok(Tag::End(Elem::of(e.name().as_ref()))),
             Xml::Text(t) if is_blank(&t) => {}
             Xml::Text(_) | Xml::CData(_) | Xml::GeneralRef(_) => return Ok(Tag::Text),
             Xml::Decl(_) | Xml::Comment(_) | Xml::PI(_) | Xml::DocType(_) => {}
@@ -283,9 +283,9 @@ fn text_until_end<'a>(
                     text.to_mut().push(c);
                 }
             }
-            Xml::End(e) if e.local_name().as_ref() == end => return Ok(text),
+            Xml::End(e) if e.name().as_ref() == end => return Ok(text),
             Xml::End(e) => {
-                let name = e.local_name().as_ref().to_owned();
+                let name = e.name().as_ref().to_owned();
                 return Err(p.structure(format!("expected </{end}>, found </{name}>")));
             }
             Xml::Start(e) => {
@@ -388,19 +388,19 @@ fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, WireError> {
                 }
             }
             Xml::Comment(_) | Xml::PI(_) => {}
-            Xml::End(e) if e.local_name().as_ref() == "value" => {
+            Xml::End(e) if e.name().as_ref() == "value" => {
                 p.depth -= 1;
                 return Ok(Opened::Str(text));
             }
             Xml::End(e) => {
-                let name = e.local_name().as_ref().to_owned();
+                let name = e.name().as_ref().to_owned();
                 return Err(p.structure(format!("expected </value>, found </{name}>")));
             }
             Xml::Start(e) => {
                 if !blank {
                     return Err(p.structure("text mixed with a typed value".into()));
                 }
-                break match e.local_name().as_ref() {
+                break match e.name().as_ref() {
                     "string" => Typed::String,
                     "int" => Typed::Int("int"),
                     "i4" => Typed::Int("i4"),

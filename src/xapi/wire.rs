@@ -307,8 +307,8 @@ impl<'a> Parser<'a> {
     fn next_tag(&mut self) -> Result<Tag, WireError> {
         loop {
             match self.event()? {
-                Event::Start(e) => return Ok(Tag::Start(e.local_name().as_ref().to_owned())),
-                Event::End(e) => return Ok(Tag::End(e.local_name().as_ref().to_owned())),
+                Event::Start(e) => return Ok(Tag::Start(e.name().as_ref().to_owned())),
+                Event::End(e) => return Ok(Tag::End(e.name().as_ref().to_owned())),
                 Event::Text(t) if is_blank(&t) => {}
                 Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => return Ok(Tag::Text),
                 Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
@@ -359,13 +359,13 @@ impl<'a> Parser<'a> {
                 Event::CData(c) => text.push_str(&c.xml10_content()),
                 Event::GeneralRef(r) => self.push_reference(&mut text, &r)?,
                 Event::Comment(_) | Event::PI(_) => {}
-                Event::End(e) if e.local_name().as_ref() == end => return Ok(text),
+                Event::End(e) if e.name().as_ref() == end => return Ok(text),
                 Event::End(e) => {
-                    let name = e.local_name().as_ref().to_owned();
+                    let name = e.name().as_ref().to_owned();
                     return Err(self.structure(format!("expected </{end}>, found </{name}>")));
                 }
                 Event::Start(e) => {
-                    let name = e.local_name().as_ref().to_owned();
+                    let name = e.name().as_ref().to_owned();
                     return Err(self.structure(format!("unexpected <{name}> inside <{end}>")));
                 }
                 Event::Eof => return Err(self.structure(format!("document ends inside <{end}>"))),
@@ -429,20 +429,20 @@ impl<'a> Parser<'a> {
                 Event::CData(c) => text.push_str(&c.xml10_content()),
                 Event::GeneralRef(r) => self.push_reference(&mut text, &r)?,
                 Event::Comment(_) | Event::PI(_) => {}
-                Event::End(e) if e.local_name().as_ref() == "value" => {
+                Event::End(e) if e.name().as_ref() == "value" => {
                     break Value::String(text);
                 }
                 Event::Start(e) => {
                     if !is_blank(&text) {
                         return Err(self.structure("text mixed with a typed value".into()));
                     }
-                    let tag = e.local_name().as_ref().to_owned();
+                    let tag = e.name().as_ref().to_owned();
                     let value = self.typed(&tag)?;
                     self.expect_end("value")?;
                     break value;
                 }
                 Event::End(e) => {
-                    let name = e.local_name().as_ref().to_owned();
+                    let name = e.name().as_ref().to_owned();
                     return Err(self.structure(format!("expected </value>, found </{name}>")));
                 }
                 Event::Eof => return Err(self.structure("document ends inside <value>".into())),
