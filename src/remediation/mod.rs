@@ -18,6 +18,7 @@
 //! Alertmanager delivers duplicates and whole groups by design; handling is idempotent.
 
 pub mod alert;
+pub mod fence;
 pub mod guards;
 pub mod journal;
 pub mod policy;
