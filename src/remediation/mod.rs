@@ -21,6 +21,7 @@ pub mod alert;
 pub mod fence;
 pub mod guards;
 pub mod journal;
+pub mod machine;
 pub mod policy;
 pub mod webhook;
 

@@ -1,0 +1,373 @@
+//! The remediation state machine (DESIGN.md §6): a pure function from (phase, event) to the
+//! next phase and the effects to perform. It never performs anything: the executor does, and
+//! journals each phase before issuing its effects.
+//!
+//! # Expected flow
+//! `Planned` → (`AwaitingApproval`) → `Confirming` → `Fencing` → (`Promoting` →
+//! `RecoveringSlaves` for a dead master) → `ResettingVms` → `ReleasingLocks` →
+//! `ClearingAffinity` → `StartingVms` → `Verifying` → `Done`.
+//!
+//! # Guarantees
+//! - Nothing after `Fencing` is reachable without `FenceConfirmedOff` or an operator's
+//!   attestation: no reset, unlock or start of a host that is not known to be off.
+//! - A resolved alert aborts a remediation only before it acts (up to `Confirming`); once the
+//!   fence is issued the recovery is finished, not abandoned half-way.
+//! - On resume after a crash, a remediation that was `Fencing` never issues the fence again: it
+//!   reads the BMC back and continues only if the host is off; every later step is re-checked
+//!   against live state by its effect (starts check the VM is halted first).
+//! - Unexpected events leave the phase unchanged and say so; they never skip a step.
+
+use serde::Serialize;
+
+use super::guards::Reason;
+
+/// Where a remediation stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "phase", content = "detail", rename_all = "snake_case")]
+pub enum Phase {
+    /// Journaled plan, nothing done.
+    Planned,
+    /// `approve` mode: waiting for an operator.
+    AwaitingApproval,
+    /// Fresh probes over the confirmation window, quorum, HA, BMC status, guards.
+    Confirming,
+    /// The fence agent's `off` was issued; the BMC is read back until off.
+    Fencing,
+    /// `emergency_transition_to_master` on a survivor, waiting for its restart.
+    Promoting,
+    /// `pool.recover_slaves`, compared with the expected survivors.
+    RecoveringSlaves,
+    /// `host.declare_dead` / `VM.power_state_reset` of the dead host's VMs.
+    ResettingVms,
+    /// `VDI.remove_from_sm_config` of the dead host's tags.
+    ReleasingLocks,
+    /// Affinity pointing at the dead host cleared.
+    ClearingAffinity,
+    /// The VMs that were running started elsewhere.
+    StartingVms,
+    /// Each VM runs exactly once, or the reason it cannot.
+    Verifying,
+    /// Finished.
+    Done,
+    /// Stopped before acting (alert resolved, operator abort).
+    Aborted(String),
+    /// A guard or the confirmation said no; nothing was done.
+    Blocked(Vec<String>),
+    /// A step failed after the fence; an operator must look.
+    Failed(String),
+}
+
+impl Phase {
+    /// Whether nothing more will happen.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Phase::Done | Phase::Aborted(_) | Phase::Blocked(_) | Phase::Failed(_)
+        )
+    }
+
+    /// Whether the remediation may still be abandoned without leaving the pool half-recovered.
+    pub fn before_acting(&self) -> bool {
+        matches!(
+            self,
+            Phase::Planned | Phase::AwaitingApproval | Phase::Confirming
+        )
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The receiver is in `auto` mode, or an approval arrived.
+    Go,
+    /// The receiver is in `approve` mode and the plan waits.
+    NeedsApproval,
+    /// The alert resolved.
+    Resolved,
+    /// An operator aborted it.
+    OperatorAbort,
+    /// Guards and confirmation passed: the host is down as far as the receiver can tell.
+    Confirmed,
+    /// Guards or confirmation said no.
+    Refused(Vec<Reason>),
+    /// The BMC read back off after the fence.
+    FenceConfirmedOff,
+    /// An operator attested the host is off (instead of a fence).
+    Attested,
+    /// The fence agent failed or the BMC did not read back off.
+    FenceFailed(String),
+    /// The current step succeeded.
+    StepDone,
+    /// The current step failed.
+    StepFailed(String),
+    /// The receiver restarted and found the remediation in this phase.
+    Resumed,
+    /// On resume in `Fencing`: what the BMC reports now.
+    BmcReads(bool),
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Gather facts, run the guards and the confirmation check.
+    Confirm,
+    /// Run the fence agent's `off`, then read back `status` until off.
+    Fence,
+    /// Read the BMC's power status only (never power anything).
+    ReadBmc,
+    /// Promote the deterministic survivor and wait for its restart.
+    Promote,
+    /// `pool.recover_slaves` and compare with the expected survivors.
+    RecoverSlaves,
+    /// Reset the dead host's VMs.
+    ResetVms,
+    /// Release their VDI tags.
+    ReleaseLocks,
+    /// Clear affinity pointing at the dead host.
+    ClearAffinity,
+    /// Start, by priority and order, the VMs that were running and are halted now.
+    StartVms,
+    /// Check each VM runs exactly once.
+    Verify,
+}
+
+/// Whether the plan is for a dead master (promotion and slave recovery come first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A slave.
+    Slave,
+    /// The master.
+    Master,
+}
+
+/// The next phase and its effects; `None` when the event does not apply in this phase (the
+/// phase stays, and the caller journals the ignored event).
+pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase, Vec<Effect>)> {
+    use Event as E;
+    use Phase as P;
+    let next = |p: Phase, effects: &[Effect]| Some((p, effects.to_vec()));
+    match (phase, event) {
+        (p, E::Resolved) if p.before_acting() => {
+            next(P::Aborted("alert resolved before acting".into()), &[])
+        }
+        (p, E::OperatorAbort) if p.before_acting() => {
+            next(P::Aborted("aborted by an operator".into()), &[])
+        }
+        (P::Planned, E::NeedsApproval) => next(P::AwaitingApproval, &[]),
+        (P::Planned | P::AwaitingApproval, E::Go) => next(P::Confirming, &[Effect::Confirm]),
+        (P::Confirming, E::Confirmed) => next(P::Fencing, &[Effect::Fence]),
+        (P::Confirming, E::Attested) => after_fence(target),
+        (P::Confirming, E::Refused(reasons)) => next(
+            P::Blocked(reasons.iter().map(ToString::to_string).collect()),
+            &[],
+        ),
+        (P::Fencing, E::FenceConfirmedOff) | (P::Fencing, E::Attested) => after_fence(target),
+        (P::Fencing, E::FenceFailed(why)) => next(
+            P::Failed(format!("fence failed: {why}; nothing was reset or started")),
+            &[],
+        ),
+        (P::Fencing, E::Resumed) => next(P::Fencing, &[Effect::ReadBmc]),
+        (P::Fencing, E::BmcReads(off)) => {
+            if *off {
+                after_fence(target)
+            } else {
+                next(P::Failed("resumed after a crash during the fence and the BMC reads on: not fencing again".into()), &[])
+            }
+        }
+        (P::Promoting, E::StepDone) => next(P::RecoveringSlaves, &[Effect::RecoverSlaves]),
+        (P::RecoveringSlaves, E::StepDone) => next(P::ResettingVms, &[Effect::ResetVms]),
+        (P::ResettingVms, E::StepDone) => next(P::ReleasingLocks, &[Effect::ReleaseLocks]),
+        (P::ReleasingLocks, E::StepDone) => next(P::ClearingAffinity, &[Effect::ClearAffinity]),
+        (P::ClearingAffinity, E::StepDone) => next(P::StartingVms, &[Effect::StartVms]),
+        (P::StartingVms, E::StepDone) => next(P::Verifying, &[Effect::Verify]),
+        (P::Verifying, E::StepDone) => next(P::Done, &[]),
+        (p, E::StepFailed(why)) if step_effect(p).is_some() => next(P::Failed(why.clone()), &[]),
+        // Every step re-checks live state, so it is repeated on resume, never skipped.
+        (p, E::Resumed) if step_effect(p).is_some() => next(p.clone(), &[step_effect(p)?]),
+        (p @ (P::Confirming | P::Planned | P::AwaitingApproval), E::Resumed) => {
+            // Before acting, a restart re-confirms from scratch (or keeps waiting).
+            match p {
+                P::AwaitingApproval => next(P::AwaitingApproval, &[]),
+                _ => next(P::Confirming, &[Effect::Confirm]),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn after_fence(target: Target) -> Option<(Phase, Vec<Effect>)> {
+    Some(match target {
+        Target::Master => (Phase::Promoting, vec![Effect::Promote]),
+        Target::Slave => (Phase::ResettingVms, vec![Effect::ResetVms]),
+    })
+}
+
+/// The effect a recovery step performs.
+fn step_effect(phase: &Phase) -> Option<Effect> {
+    Some(match phase {
+        Phase::Promoting => Effect::Promote,
+        Phase::RecoveringSlaves => Effect::RecoverSlaves,
+        Phase::ResettingVms => Effect::ResetVms,
+        Phase::ReleasingLocks => Effect::ReleaseLocks,
+        Phase::ClearingAffinity => Effect::ClearAffinity,
+        Phase::StartingVms => Effect::StartVms,
+        Phase::Verifying => Effect::Verify,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(target: Target, events: &[Event]) -> (Phase, Vec<Effect>) {
+        let mut phase = Phase::Planned;
+        let mut effects = Vec::new();
+        for event in events {
+            if let Some((next, mut issued)) = transition(&phase, event, target) {
+                phase = next;
+                effects.append(&mut issued);
+            }
+        }
+        (phase, effects)
+    }
+
+    #[test]
+    fn a_dead_slave_is_fenced_before_anything_is_reset_or_started() {
+        let steps = [Event::Go, Event::Confirmed, Event::FenceConfirmedOff];
+        let mut events = steps.to_vec();
+        events.extend(std::iter::repeat_n(Event::StepDone, 5));
+        let (phase, effects) = run(Target::Slave, &events);
+        assert_eq!(phase, Phase::Done);
+        assert_eq!(
+            effects,
+            vec![
+                Effect::Confirm,
+                Effect::Fence,
+                Effect::ResetVms,
+                Effect::ReleaseLocks,
+                Effect::ClearAffinity,
+                Effect::StartVms,
+                Effect::Verify
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dead_master_is_replaced_before_its_vms_are_touched() {
+        let mut events = vec![Event::Go, Event::Confirmed, Event::FenceConfirmedOff];
+        events.extend(std::iter::repeat_n(Event::StepDone, 7));
+        let (phase, effects) = run(Target::Master, &events);
+        assert_eq!(phase, Phase::Done);
+        assert_eq!(&effects[2..4], &[Effect::Promote, Effect::RecoverSlaves]);
+    }
+
+    #[test]
+    fn no_reset_or_start_without_a_confirmed_power_off() {
+        // Every event but the fence confirmation or an attestation, from every phase up to
+        // Fencing: no recovery effect may ever come out.
+        let others = [
+            Event::Go,
+            Event::Confirmed,
+            Event::StepDone,
+            Event::Resumed,
+            Event::BmcReads(false),
+            Event::FenceFailed("x".into()),
+            Event::Resolved,
+        ];
+        for first in &others {
+            for second in &others {
+                for third in &others {
+                    let (_, effects) = run(
+                        Target::Slave,
+                        &[first.clone(), second.clone(), third.clone()],
+                    );
+                    assert!(
+                        effects.iter().all(|e| matches!(
+                            e,
+                            Effect::Confirm | Effect::Fence | Effect::ReadBmc
+                        )),
+                        "{first:?} {second:?} {third:?} -> {effects:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_operator_attestation_replaces_the_fence() {
+        let (phase, effects) = run(Target::Slave, &[Event::Go, Event::Attested]);
+        assert_eq!(phase, Phase::ResettingVms);
+        assert_eq!(
+            effects,
+            vec![Effect::Confirm, Effect::ResetVms],
+            "no fence agent run"
+        );
+    }
+
+    #[test]
+    fn resolved_aborts_only_before_acting() {
+        assert_eq!(
+            run(Target::Slave, &[Event::Go, Event::Resolved]).0,
+            Phase::Aborted("alert resolved before acting".into())
+        );
+        let (phase, _) = run(
+            Target::Slave,
+            &[Event::Go, Event::Confirmed, Event::Resolved],
+        );
+        assert_eq!(
+            phase,
+            Phase::Fencing,
+            "the fence is under way: resolved does not abandon it"
+        );
+    }
+
+    #[test]
+    fn resuming_during_the_fence_never_fences_again() {
+        let (phase, effects) = run(
+            Target::Slave,
+            &[Event::Go, Event::Confirmed, Event::Resumed],
+        );
+        assert_eq!(
+            (phase, effects.last()),
+            (Phase::Fencing, Some(&Effect::ReadBmc))
+        );
+        let on = transition(&Phase::Fencing, &Event::BmcReads(false), Target::Slave).unwrap();
+        assert!(matches!(on.0, Phase::Failed(_)) && on.1.is_empty());
+        let off = transition(&Phase::Fencing, &Event::BmcReads(true), Target::Slave).unwrap();
+        assert_eq!(off, (Phase::ResettingVms, vec![Effect::ResetVms]));
+        assert_eq!(
+            transition(&Phase::StartingVms, &Event::Resumed, Target::Slave).unwrap(),
+            (Phase::StartingVms, vec![Effect::StartVms]),
+            "a step is re-checked on resume, never skipped"
+        );
+    }
+
+    #[test]
+    fn refusals_and_failures_end_without_effects() {
+        let (phase, effects) = run(
+            Target::Slave,
+            &[Event::Go, Event::Refused(vec![Reason::HaEnabled])],
+        );
+        assert!(
+            matches!(phase, Phase::Blocked(ref r) if r[0].contains("HA")),
+            "{phase:?}"
+        );
+        assert_eq!(effects, vec![Effect::Confirm]);
+        let (phase, _) = run(
+            Target::Slave,
+            &[
+                Event::Go,
+                Event::Confirmed,
+                Event::FenceFailed("timeout".into()),
+            ],
+        );
+        assert!(matches!(phase, Phase::Failed(ref why) if why.contains("nothing was reset")));
+        assert_eq!(
+            run(Target::Slave, &[Event::NeedsApproval]).0,
+            Phase::AwaitingApproval
+        );
+        assert!(transition(&Phase::Done, &Event::Go, Target::Slave).is_none());
+    }
+}
