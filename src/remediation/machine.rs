@@ -33,6 +33,9 @@ pub enum Phase {
     Confirming,
     /// The fence agent's `off` was issued; the BMC is read back until off.
     Fencing,
+    /// No fence agent is configured for the host: only an operator's attestation that it is
+    /// off lets the recovery go on.
+    AwaitingAttestation,
     /// `emergency_transition_to_master` on a survivor, waiting for its restart.
     Promoting,
     /// `pool.recover_slaves`, compared with the expected survivors.
@@ -70,7 +73,10 @@ impl Phase {
     pub fn before_acting(&self) -> bool {
         matches!(
             self,
-            Phase::Planned | Phase::AwaitingApproval | Phase::Confirming
+            Phase::Planned
+                | Phase::AwaitingApproval
+                | Phase::Confirming
+                | Phase::AwaitingAttestation
         )
     }
 }
@@ -92,6 +98,8 @@ pub enum Event {
     Refused(Vec<Reason>),
     /// The BMC read back off after the fence.
     FenceConfirmedOff,
+    /// No fence agent is configured for the host.
+    NoFenceAgent,
     /// An operator attested the host is off (instead of a fence).
     Attested,
     /// The fence agent failed or the BMC did not read back off.
@@ -157,7 +165,8 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
         (P::Planned, E::NeedsApproval) => next(P::AwaitingApproval, &[]),
         (P::Planned | P::AwaitingApproval, E::Go) => next(P::Confirming, &[Effect::Confirm]),
         (P::Confirming, E::Confirmed) => next(P::Fencing, &[Effect::Fence]),
-        (P::Confirming, E::Attested) => after_fence(target),
+        (P::Fencing, E::NoFenceAgent) => next(P::AwaitingAttestation, &[]),
+        (P::AwaitingAttestation, E::Attested) => after_fence(target),
         (P::Confirming, E::Refused(reasons)) => next(
             P::Blocked(reasons.iter().map(ToString::to_string).collect()),
             &[],
@@ -185,10 +194,13 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
         (p, E::StepFailed(why)) if step_effect(p).is_some() => next(P::Failed(why.clone()), &[]),
         // Every step re-checks live state, so it is repeated on resume, never skipped.
         (p, E::Resumed) if step_effect(p).is_some() => next(p.clone(), &[step_effect(p)?]),
-        (p @ (P::Confirming | P::Planned | P::AwaitingApproval), E::Resumed) => {
+        (
+            p @ (P::Confirming | P::Planned | P::AwaitingApproval | P::AwaitingAttestation),
+            E::Resumed,
+        ) => {
             // Before acting, a restart re-confirms from scratch (or keeps waiting).
             match p {
-                P::AwaitingApproval => next(P::AwaitingApproval, &[]),
+                P::AwaitingApproval | P::AwaitingAttestation => next(p.clone(), &[]),
                 _ => next(P::Confirming, &[Effect::Confirm]),
             }
         }
@@ -297,12 +309,22 @@ mod tests {
 
     #[test]
     fn an_operator_attestation_replaces_the_fence() {
-        let (phase, effects) = run(Target::Slave, &[Event::Go, Event::Attested]);
+        let early = run(Target::Slave, &[Event::Go, Event::Attested]).0;
+        assert_eq!(early, Phase::Confirming, "not before confirmation");
+        let events = [Event::Go, Event::Confirmed, Event::NoFenceAgent];
+        assert_eq!(run(Target::Slave, &events).0, Phase::AwaitingAttestation);
+        let attested = [events.as_slice(), &[Event::Attested]].concat();
+        let (phase, effects) = run(Target::Slave, &attested);
         assert_eq!(phase, Phase::ResettingVms);
         assert_eq!(
             effects,
-            vec![Effect::Confirm, Effect::ResetVms],
-            "no fence agent run"
+            vec![Effect::Confirm, Effect::Fence, Effect::ResetVms]
+        );
+        let resolved = [events.as_slice(), &[Event::Resolved]].concat();
+        let aborted = run(Target::Slave, &resolved).0;
+        assert!(
+            matches!(aborted, Phase::Aborted(_)),
+            "nothing was done yet: {aborted:?}"
         );
     }
 
