@@ -822,32 +822,7 @@ impl Model {
             .or_default()
             .insert(uuid);
         let domid = self.next_domid();
-        let db = Arc::make_mut(&mut self.hosts[m].db);
-        Db::update(
-            |d| &mut d.vm,
-            db,
-            &vm,
-            |v| {
-                v.power_state = PowerState::Running;
-                v.resident_on = Ref::new(&target);
-                v.domid = domid;
-            },
-        );
-        for vbd in &record.vbds {
-            Db::update(
-                |d| &mut d.vbd,
-                db,
-                vbd.as_str(),
-                |b| b.currently_attached = true,
-            );
-        }
-        Db::update(
-            |d| &mut d.host,
-            db,
-            &target,
-            |h| h.resident_vms.push(Ref::new(&vm)),
-        );
-        self.refresh_memory_free(m, &target);
+        self.set_residence(m, &vm, Some((&target, domid)));
         Some(void())
     }
 

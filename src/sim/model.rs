@@ -848,21 +848,38 @@ impl Model {
 
     /// `force_state_reset ~value:Halted` in `m`'s database (xapi.md §5.3 step 4). VDI tags stay.
     pub fn reset_vm_record(&mut self, m: usize, vm: &str) {
+        self.set_residence(m, vm, None);
+    }
+
+    /// Records in `m`'s database that `vm` runs on `host` (with domain `domid`), or, with
+    /// `None`, that it is halted: power state, residence, VBD attachment, the host's
+    /// `resident_VMs` and free memory change together.
+    pub fn set_residence(&mut self, m: usize, vm: &str, on: Option<(&str, i64)>) {
         let db = Arc::make_mut(&mut self.hosts[m].db);
         let Some(record) = db.vm.get(vm).cloned() else {
             return;
         };
-        let host = record.resident_on.as_str().to_owned();
+        let host = match on {
+            Some((host, _)) => host.to_owned(),
+            None => record.resident_on.as_str().to_owned(),
+        };
         Db::update(
             |d| &mut d.vm,
             db,
             vm,
-            |v| {
-                v.power_state = PowerState::Halted;
-                v.resident_on = Ref::null();
-                v.scheduled_to_be_resident_on = Ref::null();
-                v.domid = -1;
-                v.current_operations.clear();
+            |v| match on {
+                Some((host, domid)) => {
+                    v.power_state = PowerState::Running;
+                    v.resident_on = Ref::new(host);
+                    v.domid = domid;
+                }
+                None => {
+                    v.power_state = PowerState::Halted;
+                    v.resident_on = Ref::null();
+                    v.scheduled_to_be_resident_on = Ref::null();
+                    v.domid = -1;
+                    v.current_operations.clear();
+                }
             },
         );
         for vbd in &record.vbds {
@@ -870,14 +887,17 @@ impl Model {
                 |d| &mut d.vbd,
                 db,
                 vbd.as_str(),
-                |b| b.currently_attached = false,
+                |b| b.currently_attached = on.is_some(),
             );
         }
         Db::update(
             |d| &mut d.host,
             db,
             &host,
-            |h| h.resident_vms.retain(|r| r.as_str() != vm),
+            |h| match on {
+                Some(_) => h.resident_vms.push(Ref::new(vm)),
+                None => h.resident_vms.retain(|r| r.as_str() != vm),
+            },
         );
         self.refresh_memory_free(m, &host);
     }
