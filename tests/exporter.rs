@@ -23,16 +23,10 @@ struct Harness {
 /// An exporter watching the simulated pool, probing every second.
 async fn harness(hosts: usize, vms: usize) -> Harness {
     let sim = start_sim(hosts, vms).await;
-    let mut password = tempfile::NamedTempFile::new().unwrap();
-    writeln!(password, "xenguard").unwrap();
-    let addresses: Vec<String> = sim
-        .host_addresses()
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect();
+    let password = common::password_file();
     let yaml = format!(
         "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
-        addresses.join(", "),
+        common::hosts_yaml(&sim),
         sim.port(),
         password.path().display()
     );
@@ -378,16 +372,10 @@ fn promtool_check(text: &str) {
 #[tokio::test]
 async fn pools_are_isolated_and_http_endpoints_answer() {
     let sim = start_sim(2, 1).await;
-    let mut password = tempfile::NamedTempFile::new().unwrap();
-    writeln!(password, "xenguard").unwrap();
-    let good: Vec<String> = sim
-        .host_addresses()
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect();
+    let password = common::password_file();
     let yaml = format!(
         "pools:\n  - name: good\n    hosts: [{}]\n    scheme: http\n    port: {port}\n    password_file: {pw}\n  - name: dead\n    hosts: [\"127.0.0.2\"]\n    scheme: http\n    port: {port}\n    password_file: {pw}\n    timeouts: {{connect_seconds: 1, call_seconds: 1}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
-        good.join(", "),
+        common::hosts_yaml(&sim),
         port = sim.port(),
         pw = password.path().display()
     );

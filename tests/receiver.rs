@@ -32,14 +32,9 @@ fn write(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
 fn config_yaml(sim: &RunningSim, dir: &tempfile::TempDir, mode: &str) -> String {
     let password = write(dir, "pool.pw", "xenguard");
     let token = write(dir, "token", "s3cret-token");
-    let hosts: Vec<String> = sim
-        .host_addresses()
-        .iter()
-        .map(|a| format!("\"{a}\""))
-        .collect();
     format!(
         "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\nreceiver:\n  mode: {mode}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  max_body_bytes: 65536\n",
-        hosts.join(", "),
+        common::hosts_yaml(sim),
         sim.port(),
         dir.path().join("journal.db").display()
     )

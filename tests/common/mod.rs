@@ -74,3 +74,21 @@ pub fn session(sim: &RunningSim) -> Session {
 pub fn control_url(sim: &RunningSim) -> String {
     format!("http://{}", sim.control_addr())
 }
+
+/// The pool's host addresses as a YAML flow list (`"127.x.y.11", "127.x.y.12"`).
+pub fn hosts_yaml(sim: &RunningSim) -> String {
+    let quoted: Vec<String> = sim
+        .host_addresses()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    quoted.join(", ")
+}
+
+/// A temporary file holding the simulated pool's password.
+pub fn password_file() -> tempfile::NamedTempFile {
+    use std::io::Write as _;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "xenguard").unwrap();
+    file
+}
