@@ -111,14 +111,19 @@ pub enum JournalAction {
         /// Remediation id.
         id: u64,
     },
-    /// Abort a remediation that has not finished.
+    /// Abort a remediation that has not acted yet (before the fence).
     Abort {
         /// Remediation id.
         id: u64,
     },
-    /// Record an operator's attestation that the host is powered off (instead of a fence).
+    /// Record an operator's attestation that the host is powered off (instead of a fence);
+    /// only for a remediation waiting for it (no fence agent configured for the host).
     Attest {
         /// Remediation id.
         id: u64,
+        /// Required: you checked (console, BMC, power strip) that the host is powered off.
+        /// Starting its VMs elsewhere while it still runs them corrupts their disks.
+        #[arg(long)]
+        host_is_powered_off: bool,
     },
 }

@@ -131,14 +131,57 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
                 )?
             );
         }
-        JournalAction::Approve { .. }
-        | JournalAction::Abort { .. }
-        | JournalAction::Attest { .. } => {
-            anyhow::bail!(
-                "approve, abort and attest act on remediations, which the receiver does not perform yet (issue 5); it only plans in observe mode"
-            );
+        JournalAction::Approve { id } => request(&journal, id, "approve", "awaiting_approval")?,
+        JournalAction::Abort { id } => request(&journal, id, "abort", "")?,
+        JournalAction::Attest {
+            id,
+            host_is_powered_off,
+        } => {
+            if !host_is_powered_off {
+                anyhow::bail!(
+                    "an attestation replaces the fence: check on the console, BMC or power strip that the host is powered off, then run again with --host-is-powered-off"
+                );
+            }
+            request(&journal, id, "attest", "awaiting_attestation")?
         }
     }
+    Ok(())
+}
+
+/// Writes an operator request for the receiver, then waits a little for its answer.
+fn request(
+    journal: &xenguard::remediation::journal::Journal,
+    id: u64,
+    kind: &str,
+    phase: &str,
+) -> anyhow::Result<()> {
+    let Some(r) = journal.remediation(id as i64)? else {
+        anyhow::bail!("no remediation {id}");
+    };
+    if !phase.is_empty() && r.phase != phase {
+        anyhow::bail!(
+            "remediation {id} is {} ({}), not {phase}: nothing to {kind}",
+            r.phase,
+            r.reason
+        );
+    }
+    let operator = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    let now = xenguard::remediation::unix_now();
+    let request = journal.add_request(id as i64, kind, &operator, now)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(result) = journal.request_result(request)? {
+            println!("remediation {id}: {kind} by {operator}: {result}");
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    println!(
+        "remediation {id}: {kind} by {operator} recorded; the receiver has not picked it up within 10 s (is it running?) and will when it does"
+    );
     Ok(())
 }
 

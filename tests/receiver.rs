@@ -293,16 +293,27 @@ async fn duplicates_make_one_plan_and_resolved_aborts_it() {
 }
 
 #[tokio::test]
-async fn acting_modes_are_refused_until_the_executor_exists() {
+async fn acting_modes_need_webhook_authentication() {
     let sim = start_sim(1, 0).await;
     let dir = tempfile::tempdir().unwrap();
     for mode in ["auto", "approve"] {
-        let config = xenguard::config::parse(&config_yaml(&sim, &dir, mode), "t.yml").unwrap();
-        let err = Receiver::start(&config).unwrap_err().to_string();
+        let yaml = config_yaml(&sim, &dir, mode);
+        let without_auth: String = yaml
+            .lines()
+            .filter(|l| !l.contains("auth:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let err = xenguard::config::parse(&without_auth, "t.yml")
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("not available yet") && err.contains("observe"),
+            err.contains(&format!("`mode: {mode}` needs `receiver.auth`")),
             "{err}"
         );
+        let config = xenguard::config::parse(&yaml, "t.yml").unwrap();
+        Receiver::start(&config)
+            .unwrap_or_else(|e| panic!("{mode} with auth: {e}"))
+            .shutdown();
     }
 }
 

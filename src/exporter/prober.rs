@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
+use crate::xapi::Credentials;
 use crate::xapi::transport::Transport;
-use crate::xapi::wire::Value;
-use crate::xapi::{Credentials, Error, ErrorCode, LocalSession};
 
 use super::self_metrics::SelfMetrics;
-use super::state::{PoolState, Probe, Role};
+use super::state::{PoolState, Probe};
 use super::unix_now;
 
 /// `originator` of probe sessions (xapi groups sessions by it, xapi.md §2.5).
@@ -57,22 +56,12 @@ pub async fn probe_all(
         let Ok((address, mut probe, took)) = joined else {
             continue;
         };
-        metrics.probed(&state.name, outcome(&probe.role), took);
+        metrics.probed(&state.name, probe.role.as_str(), took);
         let mut probes = state.probes.write().unwrap_or_else(|p| p.into_inner());
         if probe.last_seen.is_none() {
             probe.last_seen = probes.get(&address).and_then(|p| p.last_seen);
         }
         probes.insert(address, probe);
-    }
-}
-
-fn outcome(role: &Role) -> &'static str {
-    match role {
-        Role::Master => "master",
-        Role::Slave(_) => "slave",
-        Role::Emergency(_) => "emergency",
-        Role::Other(_) => "other",
-        Role::Unreachable => "unreachable",
     }
 }
 
@@ -83,62 +72,13 @@ pub async fn probe(
     credentials: &Credentials,
     timeout: Duration,
 ) -> Probe {
-    let login = [
-        Value::string(&credentials.username),
-        Value::string(credentials.password.expose()),
-        Value::string("1.1"),
-        Value::string(ORIGINATOR),
-    ];
-    let role = match transport
-        .call(
-            address,
-            "session.login_with_password",
-            &login,
-            Some(timeout),
-        )
-        .await
-    {
-        Ok(Value::String(session)) => {
-            let _ = transport
-                .call(
-                    address,
-                    "session.logout",
-                    &[Value::String(session)],
-                    Some(timeout),
-                )
-                .await;
-            Role::Master
-        }
-        Ok(other) => Role::Other(format!("login answered a {}", other.kind())),
-        Err(Error::Api(f)) if f.code == ErrorCode::HostIsSlave => {
-            Role::Slave(f.params.first().cloned().unwrap_or_default())
-        }
-        Err(Error::Api(f)) if f.code.is_emergency_mode_error() => {
-            Role::Emergency(f.code.to_string())
-        }
-        Err(Error::Api(f)) => Role::Other(f.code.to_string()),
-        Err(e) => {
-            return Probe {
-                role: Role::Unreachable,
-                emergency: None,
-                last_seen: None,
-                error: Some(e.kind()),
-            };
-        }
-    };
-    let emergency = match LocalSession::login(transport, address, credentials, Some(timeout)).await
-    {
-        Ok(local) => {
-            let answer = local.is_in_emergency_mode(Some(timeout)).await.ok();
-            local.logout(Some(timeout)).await;
-            answer
-        }
-        Err(_) => None,
-    };
+    let answer =
+        crate::xapi::probe::probe(transport, address, credentials, ORIGINATOR, timeout).await;
+    let last_seen = answer.role.answered().then(unix_now);
     Probe {
-        role,
-        emergency,
-        last_seen: Some(unix_now()),
-        error: None,
+        role: answer.role,
+        emergency: answer.emergency,
+        last_seen,
+        error: answer.error,
     }
 }

@@ -20,20 +20,7 @@ pub struct WatchStatus {
     pub last_error: Option<String>,
 }
 
-/// What a host said when probed directly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
-    /// Accepted a pool login: it believes it is master.
-    Master,
-    /// Answered `HOST_IS_SLAVE [address]`.
-    Slave(String),
-    /// Rejected the login with an emergency-mode error (xapi.md §3.2).
-    Emergency(String),
-    /// Answered, but neither of the above (e.g. wrong credentials).
-    Other(String),
-    /// Gave no well-formed XAPI answer.
-    Unreachable,
-}
+pub use crate::xapi::probe::Role;
 
 /// The latest probe of one host address.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,6 @@
 //!   the first, so the journal says everything that stood in the way.
 //! - An unknown fact (`None`) never allows.
 //!
-//! # Caveats
-//! Not yet wired to an executor: this version of the receiver only plans (observe mode).
 
 use std::fmt;
 use std::time::Duration;
@@ -43,6 +41,8 @@ pub struct Facts {
     pub started_at: f64,
     /// The host is in maintenance mode (`other_config:maintenance_mode`).
     pub host_in_maintenance: Option<bool>,
+    /// Fresh probes of the suspect host: (how many got a XAPI answer, how many were made).
+    pub suspect_answers: Option<(u32, u32)>,
 }
 
 /// Limits the guards apply (from `receiver.*` in the configuration).
@@ -102,6 +102,13 @@ pub enum Reason {
     },
     /// The host is in maintenance.
     HostInMaintenance,
+    /// The suspect host answered at least one of the fresh probes: it is not down.
+    HostAnswers {
+        /// Probes it answered.
+        answered: u32,
+        /// Probes made.
+        probes: u32,
+    },
     /// A fact could not be established.
     Unknown(&'static str),
 }
@@ -132,8 +139,51 @@ impl fmt::Display for Reason {
                 "receiver started recently: {remaining:.0} s of quiet left"
             ),
             Reason::HostInMaintenance => f.write_str("the host is in maintenance mode"),
+            Reason::HostAnswers { answered, probes } => write!(
+                f,
+                "the host answered {answered} of {probes} fresh probes: it is not down"
+            ),
             Reason::Unknown(what) => write!(f, "cannot establish {what}: failing closed"),
         }
+    }
+}
+
+impl Reason {
+    /// Every [`Reason::code`], for metric labels present from start.
+    pub const CODES: [&'static str; 13] = [
+        "observe_mode",
+        "awaiting_approval",
+        "kill_switch",
+        "ha_enabled",
+        "no_quorum",
+        "another_remediation_active",
+        "fence_budget_spent",
+        "host_cooldown",
+        "alert_not_firing",
+        "startup_quiet",
+        "host_in_maintenance",
+        "host_answers",
+        "unknown_fact",
+    ];
+
+    /// A short stable name for metric labels.
+    pub fn code(&self) -> &'static str {
+        let i = match self {
+            Reason::ObserveMode => 0,
+            Reason::AwaitingApproval => 1,
+            Reason::KillSwitch => 2,
+            Reason::HaEnabled => 3,
+            Reason::NoQuorum { .. } => 4,
+            Reason::AnotherRemediationActive { .. } => 5,
+            Reason::FenceBudgetSpent { .. } => 6,
+            Reason::HostCooldown { .. } => 7,
+            Reason::AlertNotFiring => 8,
+            Reason::StartupQuiet { .. } => 9,
+            Reason::HostInMaintenance => 10,
+            Reason::HostAnswers { .. } => 11,
+            Reason::Unknown(_) => 12,
+        };
+        Reason::CODES[i]
     }
 }
 
@@ -244,6 +294,16 @@ pub fn maintenance(f: &Facts) -> Verdict {
     }
 }
 
+/// The suspect host must have answered none of the fresh probes (and some were made).
+pub fn suspect_down(f: &Facts) -> Verdict {
+    let (answered, probes) = known(f.suspect_answers, "whether the host answers")?;
+    if answered == 0 && probes > 0 {
+        Ok(())
+    } else {
+        Err(Reason::HostAnswers { answered, probes })
+    }
+}
+
 /// Runs every guard; `Ok` only if all allow, else every reason.
 pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
     let verdicts = [
@@ -257,6 +317,7 @@ pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
         still_firing(f),
         startup_quiet(f, limits),
         maintenance(f),
+        suspect_down(f),
     ];
     let reasons: Vec<Reason> = verdicts.into_iter().filter_map(Result::err).collect();
     if reasons.is_empty() {
@@ -293,6 +354,7 @@ mod tests {
             alert_firing: Some(true),
             started_at: 0.0,
             host_in_maintenance: Some(false),
+            suspect_answers: Some((0, 3)),
         }
     }
 
@@ -384,6 +446,16 @@ mod tests {
                 },
                 Reason::HostInMaintenance,
             ),
+            (
+                Facts {
+                    suspect_answers: Some((1, 3)),
+                    ..clear()
+                },
+                Reason::HostAnswers {
+                    answered: 1,
+                    probes: 3,
+                },
+            ),
         ];
         for (facts, reason) in cases {
             assert_eq!(decide(&facts, &limits()), Err(vec![reason]));
@@ -412,10 +484,11 @@ mod tests {
             last_action_on_host: None,
             alert_firing: None,
             host_in_maintenance: None,
+            suspect_answers: None,
             ..clear()
         };
         let reasons = decide(&unknown, &limits()).unwrap_err();
-        assert_eq!(reasons.len(), 8);
+        assert_eq!(reasons.len(), 9);
         assert!(
             reasons.iter().all(|r| matches!(r, Reason::Unknown(_))),
             "{reasons:?}"

@@ -81,6 +81,21 @@ pub struct Remediation {
     pub reason: String,
 }
 
+/// An operator's request, written by `xenguard journal approve|abort|attest`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Request {
+    /// Row id.
+    pub id: i64,
+    /// The remediation it is for.
+    pub remediation_id: i64,
+    /// Unix time it was made.
+    pub at: f64,
+    /// `approve`, `abort` or `attest`.
+    pub kind: String,
+    /// Who made it (the operator's user name).
+    pub operator: String,
+}
+
 /// One journaled step or piece of evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
@@ -134,6 +149,23 @@ CREATE TABLE IF NOT EXISTS remediations (
     reason TEXT NOT NULL,
     UNIQUE (fingerprint, starts_at)
 );
+CREATE TABLE IF NOT EXISTS fences (
+    id INTEGER PRIMARY KEY,
+    remediation_id INTEGER NOT NULL REFERENCES remediations(id),
+    at REAL NOT NULL,
+    pool TEXT NOT NULL,
+    host_uuid TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    remediation_id INTEGER NOT NULL REFERENCES remediations(id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    handled_at REAL,
+    result TEXT
+);
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY,
     remediation_id INTEGER NOT NULL REFERENCES remediations(id),
@@ -161,6 +193,15 @@ impl Journal {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        let has_state: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('remediations') WHERE name = 'state'")?
+            .exists([])?;
+        if !has_state {
+            // Journals written before the executor existed: their plans carry no run state.
+            conn.execute_batch(
+                "ALTER TABLE remediations ADD COLUMN state TEXT NOT NULL DEFAULT '{}'",
+            )?;
+        }
         Ok(Journal {
             conn: Mutex::new(conn),
         })
@@ -329,6 +370,178 @@ impl Journal {
             })?
             .collect::<Result<_, _>>()?;
         Ok(Some((remediation, steps)))
+    }
+
+    /// The run state of a remediation (JSON written by the executor; `{}` before it ran).
+    pub fn state(&self, id: i64) -> Result<serde_json::Value, JournalError> {
+        let text: String = self.conn().query_row(
+            "SELECT state FROM remediations WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Replaces the run state of a remediation.
+    pub fn set_state(
+        &self,
+        id: i64,
+        state: &serde_json::Value,
+        now: f64,
+    ) -> Result<(), JournalError> {
+        self.conn().execute(
+            "UPDATE remediations SET state = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, state.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Remediations whose phase is one of `phases`, oldest first.
+    pub fn in_phases(&self, phases: &[&str]) -> Result<Vec<Remediation>, JournalError> {
+        let conn = self.conn();
+        let list = phases
+            .iter()
+            .map(|p| format!("'{}'", p.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut stmt = conn.prepare(&format!("{SELECT} WHERE phase IN ({list}) ORDER BY id"))?;
+        let rows = stmt.query_map([], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a fence attempt (`issued`, `confirmed_off`, `failed`) of a pool's host.
+    pub fn record_fence(
+        &self,
+        id: i64,
+        pool: &str,
+        host_uuid: &str,
+        outcome: &str,
+        now: f64,
+    ) -> Result<(), JournalError> {
+        self.conn().execute(
+            "INSERT INTO fences (remediation_id, at, pool, host_uuid, outcome) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, now, pool, host_uuid, outcome],
+        )?;
+        Ok(())
+    }
+
+    /// Fences issued in `pool` since `since` (Unix time).
+    pub fn fences_since(&self, pool: &str, since: f64) -> Result<u32, JournalError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM fences WHERE pool = ?1 AND outcome = 'issued' AND at >= ?2",
+            params![pool, since],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32)
+    }
+
+    /// Unix time of the last fence issued at a host, if any.
+    pub fn last_fence_of(&self, pool: &str, host_uuid: &str) -> Result<Option<f64>, JournalError> {
+        Ok(self.conn().query_row(
+            "SELECT MAX(at) FROM fences WHERE pool = ?1 AND host_uuid = ?2 AND outcome = 'issued'",
+            params![pool, host_uuid],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records an operator's request (`approve`, `abort`, `attest`) for the receiver to act on.
+    pub fn add_request(
+        &self,
+        id: i64,
+        kind: &str,
+        operator: &str,
+        now: f64,
+    ) -> Result<i64, JournalError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO requests (remediation_id, at, kind, operator) VALUES (?1, ?2, ?3, ?4)",
+            params![id, now, kind, operator],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Requests not handled yet, oldest first.
+    pub fn pending_requests(&self) -> Result<Vec<Request>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, remediation_id, at, kind, operator FROM requests WHERE handled_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Request {
+                id: r.get(0)?,
+                remediation_id: r.get(1)?,
+                at: r.get(2)?,
+                kind: r.get(3)?,
+                operator: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a request handled, with what came of it.
+    pub fn handle_request(&self, id: i64, result: &str, now: f64) -> Result<(), JournalError> {
+        self.conn().execute(
+            "UPDATE requests SET handled_at = ?2, result = ?3 WHERE id = ?1",
+            params![id, now, result],
+        )?;
+        Ok(())
+    }
+
+    /// What came of a request (`None` while the receiver has not handled it).
+    pub fn request_result(&self, id: i64) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT result FROM requests WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Whether a `resolved` notification arrived for this firing.
+    pub fn alert_resolved(&self, fingerprint: &str, starts_at: &str) -> Result<bool, JournalError> {
+        Ok(self
+            .conn()
+            .prepare(
+                "SELECT 1 FROM alerts WHERE fingerprint = ?1 AND starts_at = ?2 AND status = 'resolved'",
+            )?
+            .exists(params![fingerprint, starts_at])?)
+    }
+
+    /// Records which host a remediation is about, once confirmation named it.
+    pub fn set_host(&self, id: i64, host_uuid: &str) -> Result<(), JournalError> {
+        self.conn().execute(
+            "UPDATE remediations SET host_uuid = ?2 WHERE id = ?1",
+            params![id, host_uuid],
+        )?;
+        Ok(())
+    }
+
+    /// A remediation of this host, other than `except`, that finished `done` since `since`.
+    pub fn done_for_host(
+        &self,
+        pool: &str,
+        host_uuid: &str,
+        since: f64,
+        except: i64,
+    ) -> Result<Option<i64>, JournalError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM remediations WHERE pool = ?1 AND host_uuid = ?2 AND phase = 'done' AND updated_at >= ?3 AND id != ?4 ORDER BY id DESC LIMIT 1",
+                params![pool, host_uuid, since, except],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// One remediation.
+    pub fn remediation(&self, id: i64) -> Result<Option<Remediation>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("{SELECT} WHERE id = ?1"))?;
+        Ok(stmt.query_row(params![id], row).optional()?)
     }
 
     /// Counts of journaled rows: (notifications, alerts, rejections, remediations).

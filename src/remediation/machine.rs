@@ -69,6 +69,87 @@ impl Phase {
         )
     }
 
+    /// Every phase name, as journaled.
+    pub const NAMES: [&'static str; 16] = [
+        "planned",
+        "awaiting_approval",
+        "confirming",
+        "fencing",
+        "awaiting_attestation",
+        "promoting",
+        "recovering_slaves",
+        "resetting_vms",
+        "releasing_locks",
+        "clearing_affinity",
+        "starting_vms",
+        "verifying",
+        "done",
+        "aborted",
+        "blocked",
+        "failed",
+    ];
+
+    /// The phase's name in the journal (`fencing`, `done`, …).
+    pub fn name(&self) -> &'static str {
+        let i = match self {
+            Phase::Planned => 0,
+            Phase::AwaitingApproval => 1,
+            Phase::Confirming => 2,
+            Phase::Fencing => 3,
+            Phase::AwaitingAttestation => 4,
+            Phase::Promoting => 5,
+            Phase::RecoveringSlaves => 6,
+            Phase::ResettingVms => 7,
+            Phase::ReleasingLocks => 8,
+            Phase::ClearingAffinity => 9,
+            Phase::StartingVms => 10,
+            Phase::Verifying => 11,
+            Phase::Done => 12,
+            Phase::Aborted(_) => 13,
+            Phase::Blocked(_) => 14,
+            Phase::Failed(_) => 15,
+        };
+        Phase::NAMES[i]
+    }
+
+    /// The why of a terminal phase (empty for the others).
+    pub fn detail(&self) -> String {
+        match self {
+            Phase::Aborted(why) | Phase::Failed(why) => why.clone(),
+            Phase::Blocked(reasons) => reasons.join("; "),
+            _ => String::new(),
+        }
+    }
+
+    /// The phase a journal row names; `None` for a name this version does not know.
+    pub fn from_journal(name: &str, detail: &str) -> Option<Phase> {
+        let i = Phase::NAMES.iter().position(|n| *n == name)?;
+        Some(match i {
+            0 => Phase::Planned,
+            1 => Phase::AwaitingApproval,
+            2 => Phase::Confirming,
+            3 => Phase::Fencing,
+            4 => Phase::AwaitingAttestation,
+            5 => Phase::Promoting,
+            6 => Phase::RecoveringSlaves,
+            7 => Phase::ResettingVms,
+            8 => Phase::ReleasingLocks,
+            9 => Phase::ClearingAffinity,
+            10 => Phase::StartingVms,
+            11 => Phase::Verifying,
+            12 => Phase::Done,
+            13 => Phase::Aborted(detail.to_owned()),
+            14 => Phase::Blocked(detail.split("; ").map(str::to_owned).collect()),
+            _ => Phase::Failed(detail.to_owned()),
+        })
+    }
+
+    /// Whether the remediation holds its pool: it is acting on it or waits for an
+    /// attestation after confirming the host down.
+    pub fn holds_pool(&self) -> bool {
+        !self.is_terminal() && !matches!(self, Phase::Planned | Phase::AwaitingApproval)
+    }
+
     /// Whether the remediation may still be abandoned without leaving the pool half-recovered.
     pub fn before_acting(&self) -> bool {
         matches!(
@@ -92,6 +173,8 @@ pub enum Event {
     Resolved,
     /// An operator aborted it.
     OperatorAbort,
+    /// An earlier remediation already recovered the host.
+    Superseded(String),
     /// Guards and confirmation passed: the host is down as far as the receiver can tell.
     Confirmed,
     /// Guards or confirmation said no.
@@ -162,6 +245,7 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
         (p, E::OperatorAbort) if p.before_acting() => {
             next(P::Aborted("aborted by an operator".into()), &[])
         }
+        (p, E::Superseded(why)) if p.before_acting() => next(P::Aborted(why.clone()), &[]),
         (P::Planned, E::NeedsApproval) => next(P::AwaitingApproval, &[]),
         (P::Planned | P::AwaitingApproval, E::Go) => next(P::Confirming, &[Effect::Confirm]),
         (P::Confirming, E::Confirmed) => next(P::Fencing, &[Effect::Fence]),
@@ -364,6 +448,27 @@ mod tests {
             (Phase::StartingVms, vec![Effect::StartVms]),
             "a step is re-checked on resume, never skipped"
         );
+    }
+
+    #[test]
+    fn every_phase_survives_the_journal() {
+        let phases = [
+            Phase::Planned,
+            Phase::Verifying,
+            Phase::Aborted("why".into()),
+            Phase::Blocked(vec!["a".into(), "b".into()]),
+            Phase::Failed("f".into()),
+        ];
+        for phase in phases {
+            assert_eq!(
+                Phase::from_journal(phase.name(), &phase.detail()),
+                Some(phase)
+            );
+        }
+        for name in Phase::NAMES {
+            assert_eq!(Phase::from_journal(name, "x").unwrap().name(), name);
+        }
+        assert_eq!(Phase::from_journal("exploded", ""), None);
     }
 
     #[test]

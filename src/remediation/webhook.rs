@@ -200,7 +200,9 @@ pub async fn alertmanager(
     let new = received.new.len();
     for alert in received.new {
         // The engine outlives every request; a send can only fail during shutdown.
-        let _ = receiver.engine.send(alert);
+        let _ = receiver
+            .executor
+            .send(super::executor::Command::Alert(alert));
     }
     receiver.metrics.webhook(200);
     (

@@ -5,6 +5,7 @@
 
 pub mod actuator;
 pub mod error;
+pub mod probe;
 pub mod reader;
 pub mod records;
 pub mod session;

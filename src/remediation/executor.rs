@@ -1,0 +1,707 @@
+//! The executor: the one place that moves remediations through the [state machine](super::machine)
+//! and performs their effects. It owns every phase change, so alerts, operator requests and
+//! finished effects never race each other.
+//!
+//! # Expected flow
+//! A new firing alert that the policy maps to a plan becomes a journaled remediation. In
+//! `observe` mode that is all. In `approve` mode it waits for `xenguard journal approve`; in
+//! `auto` mode it goes to `Confirming` at once. Each effect runs as its own task and reports an
+//! [`Event`] back; the resulting phase is journaled before the next effect is issued.
+//!
+//! # Guarantees
+//! - One remediation per pool holds the pool (from confirmation to its end, or while it waits
+//!   for an attestation); others of that pool queue before confirming.
+//! - On start, remediations left mid-way are resumed through [`Event::Resumed`]: a fence is
+//!   never issued again (the BMC is read back), later steps re-check live state.
+//! - Operator requests are read from the journal (written by `xenguard journal`), handled once,
+//!   and answered in the journal.
+//! - A journal write that fails stops that remediation where it stands (nothing further is
+//!   issued) and counts in `xenguard_remediation_journal_errors_total`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::alert::Status;
+use super::confirm::confirm;
+use super::fence::FenceAgent;
+use super::guards::{self, Facts, Limits};
+use super::inventory::{KnownHost, PoolClient};
+use super::journal::{Journal, JournalError, NewAlert, Remediation};
+use super::machine::{Effect, Event, Phase, Target, transition};
+use super::metrics::ReceiverMetrics;
+use super::policy::intent_for;
+use super::recovery::{self, RunState};
+use super::unix_now;
+use crate::config::{Config, Mode};
+
+/// How often operator requests are read from the journal.
+const REQUEST_POLL: Duration = Duration::from_millis(500);
+/// Status reads after a fence's `off` before it counts as failed.
+const FENCE_READS: u32 = 10;
+/// Pause between those reads.
+const FENCE_READ_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the executor is told.
+#[derive(Debug)]
+pub enum Command {
+    /// An alert journaled for the first time in its status.
+    Alert(NewAlert),
+    /// An effect finished.
+    Finished {
+        /// Remediation id.
+        id: i64,
+        /// What came of it.
+        event: Event,
+    },
+}
+
+/// What effects need: configuration, journal, metrics, pool clients.
+#[derive(Debug)]
+pub struct Context {
+    /// The configuration.
+    pub config: Config,
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// The receiver's metrics.
+    pub metrics: ReceiverMetrics,
+    /// Clients per pool name.
+    pub pools: BTreeMap<String, Arc<PoolClient>>,
+    /// Unix time the receiver started.
+    pub started_at: f64,
+}
+
+impl Context {
+    fn limits(&self) -> Limits {
+        let r = &self.config.receiver;
+        Limits {
+            max_fences: r.fence_budget.max_fences,
+            fence_window: r.fence_budget.window,
+            host_cooldown: r.host_cooldown,
+            startup_quiet: r.startup_quiet,
+        }
+    }
+
+    /// The fence agent configured for a host (matched by uuid, name label or address).
+    fn fence_agent(&self, pool: &str, host: &KnownHost) -> Result<Option<FenceAgent>, String> {
+        let fencing = &self.config.fencing;
+        let entry = [&host.uuid, &host.name_label, &host.address]
+            .into_iter()
+            .find_map(|key| fencing.for_host(pool, key));
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        let password = entry
+            .password()
+            .map_err(|e| format!("fence password: {e}"))?
+            .map(|s| s.expose().to_owned());
+        Ok(Some(FenceAgent {
+            program: entry.agent.clone(),
+            args: entry.args.clone(),
+            password,
+            timeout: fencing.agent_timeout,
+        }))
+    }
+}
+
+/// The executor's state: who holds each pool, who queues for it.
+pub struct Executor {
+    ctx: Arc<Context>,
+    tx: mpsc::UnboundedSender<Command>,
+    owners: BTreeMap<String, i64>,
+    queues: BTreeMap<String, VecDeque<i64>>,
+    busy: BTreeSet<i64>,
+}
+
+impl Executor {
+    /// Runs until the command channel closes: resumes what the journal left mid-way, then
+    /// handles alerts, finished effects and operator requests.
+    pub async fn run(
+        ctx: Arc<Context>,
+        tx: mpsc::UnboundedSender<Command>,
+        mut inbox: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let mut executor = Executor {
+            ctx,
+            tx,
+            owners: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            busy: BTreeSet::new(),
+        };
+        executor.guarded(|e| e.resume());
+        let mut poll = tokio::time::interval(REQUEST_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = inbox.recv() => match command {
+                    None => return,
+                    Some(Command::Alert(alert)) => executor.guarded(|e| e.alert(&alert)),
+                    Some(Command::Finished { id, event }) => {
+                        executor.busy.remove(&id);
+                        executor.guarded(|e| e.apply(id, event));
+                    }
+                },
+                _ = poll.tick() => executor.guarded(|e| e.requests()),
+            }
+        }
+    }
+
+    fn guarded(&mut self, f: impl FnOnce(&mut Self) -> Result<(), JournalError>) {
+        if let Err(e) = f(self) {
+            self.ctx.metrics.journal_error();
+            tracing::error!(error = %e, "Journal write failed: the remediation stops where it stands.");
+        }
+    }
+
+    fn journal(&self) -> &Journal {
+        &self.ctx.journal
+    }
+
+    /// Resumes remediations a previous run left mid-way (not observe-mode plans).
+    fn resume(&mut self) -> Result<(), JournalError> {
+        let open: Vec<&str> = Phase::NAMES[..12].to_vec();
+        let mut pending = self.journal().in_phases(&open)?;
+        // Those that hold their pool first, so queued ones wait behind them.
+        pending.sort_by_key(|r| {
+            let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
+            (!phase.holds_pool() || phase == Phase::Confirming, r.id)
+        });
+        for r in pending {
+            let state = self.state(r.id)?;
+            if r.phase == "planned" && state.mode != Mode::Auto.as_str() {
+                continue;
+            }
+            tracing::warn!(id = r.id, phase = %r.phase, "Resuming a remediation left mid-way.");
+            self.journal()
+                .add_step(r.id, "resumed", &json!({"phase": r.phase}), unix_now())?;
+            let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
+            if phase.holds_pool() && phase != Phase::Confirming {
+                self.owners.insert(r.pool.clone(), r.id);
+            }
+            self.apply(r.id, Event::Resumed)?;
+        }
+        Ok(())
+    }
+
+    fn state(&self, id: i64) -> Result<RunState, JournalError> {
+        Ok(serde_json::from_value(self.journal().state(id)?).unwrap_or_default())
+    }
+
+    fn alert(&mut self, new: &NewAlert) -> Result<(), JournalError> {
+        let now = unix_now();
+        match new.status {
+            Status::Resolved => {
+                if let Some(r) = self
+                    .journal()
+                    .remediation_for(&new.fingerprint, &new.starts_at)?
+                {
+                    self.apply(r.id, Event::Resolved)?;
+                }
+                Ok(())
+            }
+            Status::Firing => {
+                let probe = super::alert::Alert {
+                    status: new.status,
+                    labels: new.labels.clone(),
+                    annotations: Default::default(),
+                    starts_at: new.starts_at.clone(),
+                    ends_at: String::new(),
+                    generator_url: String::new(),
+                    fingerprint: new.fingerprint.clone(),
+                };
+                let Ok(Some(intent)) = intent_for(&probe) else {
+                    return Ok(());
+                };
+                let mode = self.ctx.config.receiver.mode;
+                let kind = intent.kind.as_str();
+                let reason = match mode {
+                    Mode::Observe => "observe mode: plan journaled, nothing done",
+                    Mode::Approve => "waiting for `xenguard journal approve`",
+                    Mode::Auto => "",
+                };
+                let Some(id) = self.journal().create_remediation(
+                    &intent.pool,
+                    &intent.host_uuid,
+                    kind,
+                    probe.name(),
+                    &new.fingerprint,
+                    &new.starts_at,
+                    Phase::Planned.name(),
+                    reason,
+                    now,
+                )?
+                else {
+                    return Ok(());
+                };
+                let state = RunState {
+                    mode: mode.as_str().to_owned(),
+                    ..RunState::default()
+                };
+                self.journal().set_state(id, &json!(state), now)?;
+                self.journal().add_step(
+                    id,
+                    "planned",
+                    &json!({"mode": mode.as_str(), "steps": intent.kind.steps(), "labels": new.labels}),
+                    now,
+                )?;
+                self.ctx.metrics.plan(&intent.pool, kind, "planned");
+                tracing::info!(id, pool = %intent.pool, host = %intent.host_uuid, kind, mode = %mode, "Remediation planned.");
+                match mode {
+                    Mode::Observe => Ok(()),
+                    Mode::Approve => self.apply(id, Event::NeedsApproval),
+                    Mode::Auto => self.apply(id, Event::Go),
+                }
+            }
+        }
+    }
+
+    /// Handles operator requests written by `xenguard journal`.
+    fn requests(&mut self) -> Result<(), JournalError> {
+        for request in self.journal().pending_requests()? {
+            let now = unix_now();
+            let Some(r) = self.journal().remediation(request.remediation_id)? else {
+                self.journal()
+                    .handle_request(request.id, "no such remediation", now)?;
+                continue;
+            };
+            let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
+            let event = match (request.kind.as_str(), &phase) {
+                ("approve", Phase::AwaitingApproval) => Some(Event::Go),
+                ("attest", Phase::AwaitingAttestation) => Some(Event::Attested),
+                ("abort", p) if p.before_acting() => Some(Event::OperatorAbort),
+                _ => None,
+            };
+            let Some(event) = event else {
+                let why = format!(
+                    "refused: {} does not apply in phase {}",
+                    request.kind, r.phase
+                );
+                self.journal().handle_request(request.id, &why, now)?;
+                continue;
+            };
+            let mut state = self.state(r.id)?;
+            match request.kind.as_str() {
+                "approve" => state.approved_by = Some(request.operator.clone()),
+                "attest" => state.attested_by = Some(request.operator.clone()),
+                _ => {}
+            }
+            self.journal().set_state(r.id, &json!(state), now)?;
+            self.journal().add_step(
+                r.id,
+                &request.kind,
+                &json!({"operator": request.operator, "requested_at": request.at}),
+                now,
+            )?;
+            self.journal().handle_request(request.id, "done", now)?;
+            tracing::info!(id = r.id, kind = %request.kind, operator = %request.operator, "Operator request handled.");
+            self.apply(r.id, event)?;
+        }
+        Ok(())
+    }
+
+    /// Applies an event to a remediation: journals the new phase, then issues its effects.
+    fn apply(&mut self, id: i64, event: Event) -> Result<(), JournalError> {
+        let Some(r) = self.journal().remediation(id)? else {
+            return Ok(());
+        };
+        let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
+        let state = self.state(id)?;
+        let target = match state.target.as_deref() {
+            Some("master") => Target::Master,
+            _ => Target::Slave,
+        };
+        let now = unix_now();
+        let Some((next, effects)) = transition(&phase, &event, target) else {
+            self.journal().add_step(
+                id,
+                "ignored",
+                &json!({"phase": r.phase, "event": format!("{event:?}")}),
+                now,
+            )?;
+            return Ok(());
+        };
+        let reason = match &next {
+            Phase::Done => state.summary.clone().unwrap_or_default(),
+            Phase::AwaitingApproval => "waiting for `xenguard journal approve`".into(),
+            Phase::AwaitingAttestation => {
+                "no fence agent for this host: waiting for `xenguard journal attest` that it is powered off".into()
+            }
+            other => other.detail(),
+        };
+        self.journal().set_phase(id, next.name(), &reason, now)?;
+        self.journal().add_step(
+            id,
+            "phase",
+            &json!({"from": r.phase, "to": next.name(), "event": format!("{event:?}"), "reason": reason}),
+            now,
+        )?;
+        if next != phase {
+            tracing::info!(id, pool = %r.pool, from = %r.phase, to = next.name(), %reason, "Remediation phase.");
+        }
+        match &next {
+            Phase::Done => self.ctx.metrics.plan(&r.pool, &r.kind, "done"),
+            Phase::Aborted(_) => self.ctx.metrics.plan(&r.pool, &r.kind, "aborted"),
+            Phase::Failed(_) => self.ctx.metrics.plan(&r.pool, &r.kind, "failed"),
+            Phase::Blocked(_) => {
+                self.ctx.metrics.plan(&r.pool, &r.kind, "blocked");
+                if let Event::Refused(reasons) = &event {
+                    self.ctx.metrics.blocked(&r.pool, reasons);
+                }
+            }
+            _ => {}
+        }
+        if next.is_terminal() || matches!(next, Phase::AwaitingApproval) {
+            self.release(&r.pool, id);
+        }
+        for effect in effects {
+            self.issue(&r, effect);
+        }
+        self.gauges(&r.pool)
+    }
+
+    /// Frees the pool if `id` holds it, and starts the next queued confirmation.
+    fn release(&mut self, pool: &str, id: i64) {
+        if let Some(queue) = self.queues.get_mut(pool) {
+            queue.retain(|q| *q != id);
+        }
+        if self.owners.get(pool) == Some(&id) {
+            self.owners.remove(pool);
+            let next = self.queues.get_mut(pool).and_then(VecDeque::pop_front);
+            if let Some(next) = next {
+                self.owners.insert(pool.to_owned(), next);
+                self.spawn(next, Effect::Confirm);
+            }
+        }
+    }
+
+    fn issue(&mut self, r: &Remediation, effect: Effect) {
+        if effect == Effect::Confirm {
+            match self.owners.get(&r.pool) {
+                Some(owner) if *owner != r.id => {
+                    tracing::info!(id = r.id, owner, pool = %r.pool, "Another remediation holds the pool: queued.");
+                    self.queues
+                        .entry(r.pool.clone())
+                        .or_default()
+                        .push_back(r.id);
+                    return;
+                }
+                _ => {
+                    self.owners.insert(r.pool.clone(), r.id);
+                }
+            }
+        }
+        self.spawn(r.id, effect);
+    }
+
+    fn spawn(&mut self, id: i64, effect: Effect) {
+        if !self.busy.insert(id) {
+            tracing::warn!(
+                id,
+                ?effect,
+                "An effect of this remediation is still running: not issuing another."
+            );
+            return;
+        }
+        let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let event = perform(&ctx, id, effect).await;
+            let _ = tx.send(Command::Finished { id, event });
+        });
+    }
+
+    fn gauges(&self, pool: &str) -> Result<(), JournalError> {
+        let active: Vec<&str> = Phase::NAMES[1..12].to_vec();
+        let open = self.journal().in_phases(&active)?;
+        let count = |phase: &str| {
+            open.iter()
+                .filter(|r| r.pool == pool && r.phase == phase)
+                .count() as i64
+        };
+        let approval = count("awaiting_approval");
+        let attestation = count("awaiting_attestation");
+        let in_flight =
+            open.iter().filter(|r| r.pool == pool).count() as i64 - approval - attestation;
+        self.ctx
+            .metrics
+            .set_pool_gauges(pool, in_flight, approval, attestation);
+        Ok(())
+    }
+}
+
+/// Performs one effect and says what came of it. Evidence goes to the journal as it is found.
+async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
+    let step = effect_name(&effect);
+    let result = perform_inner(ctx, id, &effect).await;
+    let (event, evidence) = match result {
+        Ok(outcome) => outcome,
+        Err(e) => (
+            Event::StepFailed(format!("{step}: {e}")),
+            json!({"error": e}),
+        ),
+    };
+    let ok = !matches!(
+        event,
+        Event::StepFailed(_) | Event::FenceFailed(_) | Event::Refused(_)
+    );
+    ctx.metrics.step(step, ok);
+    if let Err(e) = ctx.journal.add_step(id, step, &evidence, unix_now()) {
+        ctx.metrics.journal_error();
+        tracing::error!(id, error = %e, "Cannot journal a step's evidence.");
+    }
+    event
+}
+
+fn effect_name(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::Confirm => "confirm",
+        Effect::Fence | Effect::ReadBmc => "fence",
+        Effect::Promote => "promote",
+        Effect::RecoverSlaves => "recover_slaves",
+        Effect::ResetVms => "reset_vms",
+        Effect::ReleaseLocks => "release_locks",
+        Effect::ClearAffinity => "clear_affinity",
+        Effect::StartVms => "start_vms",
+        Effect::Verify => "verify",
+    }
+}
+
+type Outcome = Result<(Event, serde_json::Value), String>;
+
+async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
+    let journal_err = |e: JournalError| e.to_string();
+    let r = ctx
+        .journal
+        .remediation(id)
+        .map_err(journal_err)?
+        .ok_or("remediation vanished from the journal")?;
+    let mut state: RunState =
+        serde_json::from_value(ctx.journal.state(id).map_err(journal_err)?).unwrap_or_default();
+    let client = ctx
+        .pools
+        .get(&r.pool)
+        .ok_or_else(|| format!("pool {} is no longer configured", r.pool))?
+        .clone();
+    if *effect == Effect::Confirm {
+        return confirm_step(ctx, &r, &client, state).await;
+    }
+    let dead = state
+        .suspect
+        .clone()
+        .ok_or("no confirmed host in the run state")?;
+    let save = |state: &RunState| {
+        ctx.journal
+            .set_state(id, &json!(state), unix_now())
+            .map_err(journal_err)
+    };
+    match effect {
+        Effect::Confirm => unreachable!("handled above"),
+        Effect::Fence => fence_step(ctx, &r, &dead).await,
+        Effect::ReadBmc => {
+            let Some(agent) = ctx.fence_agent(&r.pool, &dead)? else {
+                return Ok((
+                    Event::FenceFailed("no fence agent configured to read the BMC".into()),
+                    json!({}),
+                ));
+            };
+            match agent.status().await {
+                Ok((power, run)) => Ok((
+                    Event::BmcReads(power == super::fence::Power::Off),
+                    json!({"resumed_read": run}),
+                )),
+                Err(e) => Ok((
+                    Event::FenceFailed(e.to_string()),
+                    json!({"error": e.to_string()}),
+                )),
+            }
+        }
+        Effect::Promote => {
+            let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
+            let evidence = recovery::promote(&client, &survivor, &dead).await?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::RecoverSlaves => {
+            let survivor = state.survivor.as_ref().map(|h| h.uuid.clone());
+            let expected: Vec<KnownHost> = state
+                .answering
+                .iter()
+                .filter(|h| Some(&h.uuid) != survivor.as_ref())
+                .cloned()
+                .collect();
+            let evidence = recovery::recover_slaves(&client, &expected).await?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::ResetVms => {
+            let now_resident = recovery::resident_vms(&client, &dead).await?;
+            for vm in now_resident {
+                if !state.vms.iter().any(|v| v.uuid == vm.uuid) {
+                    state.vms.push(vm);
+                }
+            }
+            // Where they ran is gone after the reset: the list is journaled first.
+            save(&state)?;
+            let mut evidence = recovery::reset_vms(&client, &dead, &state.vms).await?;
+            evidence["vms"] = json!(state.vms.iter().map(|v| &v.name_label).collect::<Vec<_>>());
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::ReleaseLocks => Ok((
+            Event::StepDone,
+            recovery::release_locks(&client, &dead).await?,
+        )),
+        Effect::ClearAffinity => Ok((
+            Event::StepDone,
+            recovery::clear_affinity(&client, &dead).await?,
+        )),
+        Effect::StartVms => {
+            let evidence = recovery::start_vms(&client, &dead, &mut state.vms).await?;
+            save(&state)?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::Verify => {
+            let (summary, evidence) = recovery::verify(&client, &dead, &state.vms).await?;
+            state.summary = Some(summary);
+            save(&state)?;
+            Ok((Event::StepDone, evidence))
+        }
+    }
+}
+
+async fn confirm_step(
+    ctx: &Context,
+    r: &Remediation,
+    client: &PoolClient,
+    mut state: RunState,
+) -> Outcome {
+    let receiver = &ctx.config.receiver;
+    let journal_err = |e: JournalError| e.to_string();
+    // The agent for the alert's host, if named; a master alert names it after the probes.
+    let named = client
+        .inventory()
+        .and_then(|i| i.find(&r.host_uuid).cloned());
+    let agent = match named.as_ref().filter(|_| !r.host_uuid.is_empty()) {
+        Some(host) => ctx.fence_agent(&r.pool, host)?,
+        None => None,
+    };
+    let findings = confirm(
+        client,
+        &r.host_uuid,
+        receiver.confirm_window,
+        receiver.confirm_probes,
+        agent.as_ref(),
+    )
+    .await;
+    let now = unix_now();
+    let mut evidence = findings.evidence.clone();
+    if let Some(suspect) = &findings.suspect {
+        let window_start = now - receiver.host_cooldown.as_secs_f64();
+        if let Some(earlier) = ctx
+            .journal
+            .done_for_host(&r.pool, &suspect.uuid, window_start, r.id)
+            .map_err(journal_err)?
+        {
+            let why = format!("host already recovered by remediation {earlier}");
+            return Ok((Event::Superseded(why), evidence));
+        }
+    }
+    let kill_switch = match &receiver.kill_switch_file {
+        None => Some(false),
+        Some(path) => path.try_exists().ok(),
+    };
+    let suspect_uuid = findings.suspect.as_ref().map(|h| h.uuid.clone());
+    let last_action = match &suspect_uuid {
+        Some(uuid) => Some(
+            ctx.journal
+                .last_fence_of(&r.pool, uuid)
+                .map_err(journal_err)?,
+        ),
+        None => None,
+    };
+    let facts = Facts {
+        now,
+        mode: receiver.mode,
+        approved: state.approved_by.is_some(),
+        kill_switch,
+        ha_enabled: findings.ha_enabled,
+        others_reachable: findings.others_reachable,
+        other_active: Some(None),
+        fences_in_window: Some(
+            ctx.journal
+                .fences_since(&r.pool, now - receiver.fence_budget.window.as_secs_f64())
+                .map_err(journal_err)?,
+        ),
+        last_action_on_host: last_action,
+        alert_firing: Some(
+            !ctx.journal
+                .alert_resolved(&r.fingerprint, &r.starts_at)
+                .map_err(journal_err)?,
+        ),
+        started_at: ctx.started_at,
+        host_in_maintenance: findings.in_maintenance,
+        suspect_answers: findings.suspect_answers,
+    };
+    let mut reasons = guards::decide(&facts, &ctx.limits())
+        .err()
+        .unwrap_or_default();
+    reasons.extend(findings.problems.iter().cloned());
+    evidence["guards"] = json!(if reasons.is_empty() {
+        vec!["all allow".to_owned()]
+    } else {
+        reasons.iter().map(ToString::to_string).collect()
+    });
+    if !reasons.is_empty() {
+        return Ok((Event::Refused(reasons), evidence));
+    }
+    let suspect = findings
+        .suspect
+        .clone()
+        .ok_or("confirmed without a suspect")?;
+    ctx.journal
+        .set_host(r.id, &suspect.uuid)
+        .map_err(journal_err)?;
+    state.target = Some(match findings.target {
+        Target::Master => "master".into(),
+        Target::Slave => "slave".into(),
+    });
+    state.suspect = Some(suspect);
+    state.survivor = findings.survivor.clone();
+    state.answering = findings.answering.clone();
+    ctx.journal
+        .set_state(r.id, &json!(state), now)
+        .map_err(journal_err)?;
+    Ok((Event::Confirmed, evidence))
+}
+
+async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome {
+    let journal_err = |e: JournalError| e.to_string();
+    let Some(agent) = ctx.fence_agent(&r.pool, dead)? else {
+        return Ok((
+            Event::NoFenceAgent,
+            json!({"fence": "no fence agent configured for this host"}),
+        ));
+    };
+    ctx.journal
+        .record_fence(r.id, &r.pool, &dead.uuid, "issued", unix_now())
+        .map_err(journal_err)?;
+    tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, agent = %agent.program, "Fencing: power off through the BMC.");
+    let result = agent
+        .power_off_confirmed(FENCE_READS, FENCE_READ_PAUSE)
+        .await;
+    let confirmed = result.is_ok();
+    ctx.metrics.fence(&r.pool, confirmed);
+    let outcome = if confirmed { "confirmed_off" } else { "failed" };
+    ctx.journal
+        .record_fence(r.id, &r.pool, &dead.uuid, outcome, unix_now())
+        .map_err(journal_err)?;
+    match result {
+        Ok(runs) => Ok((
+            Event::FenceConfirmedOff,
+            json!({"agent": agent.program, "runs": runs}),
+        )),
+        Err(e) => Ok((
+            Event::FenceFailed(e.to_string()),
+            json!({"agent": agent.program, "error": e.to_string()}),
+        )),
+    }
+}

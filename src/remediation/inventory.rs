@@ -1,0 +1,191 @@
+//! What the receiver knows about each configured pool: its XAPI clients and the host
+//! inventory (reference, uuid, name, address, maintenance) read from the master now and then.
+//!
+//! # Guarantees
+//! - The inventory is used to name hosts (which address a uuid has, which reference), never as
+//!   evidence that a host is up or down: that comes from fresh probes at action time.
+//! - A failed refresh keeps the last inventory and its read time, so callers can judge its age.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::PoolConfig;
+use crate::pools::{PoolSetupError, credentials, transport_options};
+use crate::xapi::records::{Host, Pool, Ref};
+use crate::xapi::transport::Transport;
+use crate::xapi::{Credentials, Error, PoolActuator, PoolReader, Session};
+
+/// `originator` of the receiver's sessions (xapi groups sessions by it).
+pub const ORIGINATOR: &str = "xenguard-receiver";
+
+/// One host of a pool, as last read from the master.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownHost {
+    /// Host reference.
+    pub reference: Ref<Host>,
+    /// Host uuid.
+    pub uuid: String,
+    /// Name label.
+    pub name_label: String,
+    /// Management address.
+    pub address: String,
+    /// `other_config:maintenance_mode` is `true`.
+    pub in_maintenance: bool,
+}
+
+/// A pool's hosts and settings at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    /// Hosts, in address order.
+    pub hosts: Vec<KnownHost>,
+    /// The master according to the pool record.
+    pub master: Ref<Host>,
+    /// `pool.ha_enabled`.
+    pub ha_enabled: bool,
+    /// Unix time it was read.
+    pub read_at: f64,
+}
+
+impl Inventory {
+    /// Builds the inventory from the pool and host records.
+    pub fn from_records(pool: &Pool, hosts: Vec<(Ref<Host>, Host)>, read_at: f64) -> Inventory {
+        let mut hosts: Vec<KnownHost> = hosts
+            .into_iter()
+            .map(|(reference, h)| KnownHost {
+                in_maintenance: h
+                    .other_config
+                    .get("maintenance_mode")
+                    .is_some_and(|v| v == "true"),
+                reference,
+                uuid: h.uuid,
+                name_label: h.name_label,
+                address: h.address,
+            })
+            .collect();
+        hosts.sort_by(|a, b| a.address.cmp(&b.address).then(a.uuid.cmp(&b.uuid)));
+        Inventory {
+            hosts,
+            master: pool.master.clone(),
+            ha_enabled: pool.ha_enabled,
+            read_at,
+        }
+    }
+
+    /// The host with this uuid, reference, address or name label.
+    pub fn find(&self, key: &str) -> Option<&KnownHost> {
+        self.hosts.iter().find(|h| {
+            h.uuid == key || h.reference.as_str() == key || h.address == key || h.name_label == key
+        })
+    }
+}
+
+/// One configured pool's clients and inventory.
+#[derive(Debug)]
+pub struct PoolClient {
+    /// Pool name from the configuration.
+    pub name: String,
+    /// Pool session (follows the master).
+    pub session: Arc<Session>,
+    /// Transport for direct per-host probes.
+    pub transport: Transport,
+    /// Credentials for those probes and local sessions.
+    pub credentials: Credentials,
+    /// Timeout of one probe or ordinary call.
+    pub call_timeout: Duration,
+    /// Timeout of one `Async.VM.start`.
+    pub start_timeout: Duration,
+    inventory: RwLock<Option<Inventory>>,
+}
+
+impl PoolClient {
+    /// Clients for a configured pool (no network yet).
+    pub fn new(pool: &PoolConfig) -> Result<PoolClient, PoolSetupError> {
+        let transport = Transport::new(transport_options(pool)?).map_err(|e| PoolSetupError {
+            pool: pool.name.clone(),
+            message: e.to_string(),
+        })?;
+        let credentials = credentials(pool)?;
+        let session = Session::new(
+            transport.clone(),
+            credentials.clone(),
+            ORIGINATOR,
+            pool.hosts.clone(),
+        );
+        Ok(PoolClient {
+            name: pool.name.clone(),
+            session: Arc::new(session),
+            transport,
+            credentials,
+            call_timeout: pool.timeouts.call,
+            start_timeout: pool.timeouts.start_vm,
+            inventory: RwLock::new(None),
+        })
+    }
+
+    /// Read-only access through the pool session.
+    pub fn reader(&self) -> PoolReader {
+        PoolReader::new(self.session.clone())
+    }
+
+    /// Mutating access; only the executor's recovery steps call this.
+    pub(crate) fn actuator(&self) -> PoolActuator {
+        PoolActuator::new(self.session.clone())
+    }
+
+    /// Reads the pool and host records from the master and keeps them.
+    pub async fn refresh(&self, now: f64) -> Result<Inventory, Error> {
+        let reader = self.reader();
+        let (_, pool) = reader.pool().await?;
+        let hosts = reader.all::<Host>().await?;
+        let inventory = Inventory::from_records(&pool, hosts, now);
+        *self.inventory.write().unwrap_or_else(|e| e.into_inner()) = Some(inventory.clone());
+        Ok(inventory)
+    }
+
+    /// The last inventory read, if any.
+    pub fn inventory(&self) -> Option<Inventory> {
+        self.inventory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_found_by_any_name_and_sorted_by_address() {
+        let host = |uuid: &str, address: &str, maintenance: bool| {
+            let mut h = Host {
+                uuid: uuid.into(),
+                name_label: format!("name-{uuid}"),
+                address: address.into(),
+                ..Host::default()
+            };
+            if maintenance {
+                h.other_config
+                    .insert("maintenance_mode".into(), "true".into());
+            }
+            (Ref::new(format!("OpaqueRef:{uuid}")), h)
+        };
+        let pool = Pool {
+            master: Ref::new("OpaqueRef:b"),
+            ..Pool::default()
+        };
+        let inventory = Inventory::from_records(
+            &pool,
+            vec![host("b", "10.0.0.2", true), host("a", "10.0.0.1", false)],
+            5.0,
+        );
+        assert_eq!(inventory.hosts[0].uuid, "a");
+        assert!(inventory.hosts[1].in_maintenance);
+        for key in ["b", "OpaqueRef:b", "10.0.0.2", "name-b"] {
+            assert_eq!(inventory.find(key).unwrap().uuid, "b");
+        }
+        assert!(inventory.find("c").is_none());
+    }
+}

@@ -1,0 +1,203 @@
+//! The receiver's own metrics (`xenguard_remediation_*`). Every label value is created at
+//! start (each configured pool × each kind, outcome, reason, step), so a rate or an alert on
+//! any of them works before the first event.
+
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+use super::guards::Reason;
+
+/// Plan outcomes counted by `xenguard_remediation_plans_total`.
+pub const PLAN_OUTCOMES: [&str; 5] = ["planned", "done", "aborted", "blocked", "failed"];
+/// Plan kinds.
+pub const KINDS: [&str; 2] = ["recover_host", "recover_master"];
+/// Recovery steps counted by `xenguard_remediation_steps_total`.
+pub const STEPS: [&str; 9] = [
+    "confirm",
+    "fence",
+    "promote",
+    "recover_slaves",
+    "reset_vms",
+    "release_locks",
+    "clear_affinity",
+    "start_vms",
+    "verify",
+];
+/// Fence outcomes.
+pub const FENCE_OUTCOMES: [&str; 2] = ["confirmed_off", "failed"];
+/// What a remediation can wait for.
+pub const WAITING_FOR: [&str; 2] = ["approval", "attestation"];
+
+/// Handles to every `xenguard_remediation_*` family.
+#[derive(Debug, Clone)]
+pub struct ReceiverMetrics {
+    registry: Registry,
+    webhooks: IntCounterVec,
+    alerts: IntCounterVec,
+    plans: IntCounterVec,
+    blocks: IntCounterVec,
+    steps: IntCounterVec,
+    fences: IntCounterVec,
+    in_flight: IntGaugeVec,
+    waiting: IntGaugeVec,
+    journal_errors: IntCounter,
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+impl ReceiverMetrics {
+    /// Registers every family, with every label value of `pools`.
+    pub fn new(pools: &[String]) -> ReceiverMetrics {
+        let metrics = ReceiverMetrics {
+            registry: Registry::new(),
+            webhooks: counter(
+                "xenguard_remediation_webhooks_total",
+                "Webhook requests by HTTP status answered.",
+                &["code"],
+            ),
+            alerts: counter(
+                "xenguard_remediation_alerts_total",
+                "Alerts received, new or duplicate (fingerprint, startsAt, status).",
+                &["result"],
+            ),
+            plans: counter(
+                "xenguard_remediation_plans_total",
+                "Remediations by pool, kind and outcome: planned (created), done, aborted (resolved or operator), blocked (a guard or the confirmation said no; nothing done), failed (a fence or a step after it failed).",
+                &["pool", "kind", "outcome"],
+            ),
+            blocks: counter(
+                "xenguard_remediation_blocks_total",
+                "Reasons remediations were blocked, by pool (one remediation can count several reasons).",
+                &["pool", "reason"],
+            ),
+            steps: counter(
+                "xenguard_remediation_steps_total",
+                "Remediation steps performed, by step and outcome (ok, failed).",
+                &["step", "outcome"],
+            ),
+            fences: counter(
+                "xenguard_remediation_fences_total",
+                "Fences by pool and outcome: confirmed_off (the BMC read back off) or failed (no recovery followed).",
+                &["pool", "outcome"],
+            ),
+            in_flight: gauge(
+                "xenguard_remediation_in_flight",
+                "Remediations of the pool that are confirming, fencing or recovering now.",
+                &["pool"],
+            ),
+            waiting: gauge(
+                "xenguard_remediation_waiting",
+                "Remediations waiting for an operator: approval (`xenguard journal approve`) or attestation (`xenguard journal attest`).",
+                &["pool", "for"],
+            ),
+            journal_errors: IntCounter::new(
+                "xenguard_remediation_journal_errors_total",
+                "Journal writes that failed (each one answered 503 or stopped a remediation).",
+            )
+            .expect("valid metric"),
+        };
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+            Box::new(metrics.webhooks.clone()),
+            Box::new(metrics.alerts.clone()),
+            Box::new(metrics.plans.clone()),
+            Box::new(metrics.blocks.clone()),
+            Box::new(metrics.steps.clone()),
+            Box::new(metrics.fences.clone()),
+            Box::new(metrics.in_flight.clone()),
+            Box::new(metrics.waiting.clone()),
+            Box::new(metrics.journal_errors.clone()),
+        ];
+        for c in collectors {
+            metrics.registry.register(c).expect("unique metric");
+        }
+        for result in ["new", "duplicate"] {
+            metrics.alerts.with_label_values(&[result]);
+        }
+        for step in STEPS {
+            for outcome in ["ok", "failed"] {
+                metrics.steps.with_label_values(&[step, outcome]);
+            }
+        }
+        for pool in pools {
+            for kind in KINDS {
+                for outcome in PLAN_OUTCOMES {
+                    metrics.plans.with_label_values(&[pool, kind, outcome]);
+                }
+            }
+            for reason in Reason::CODES {
+                metrics.blocks.with_label_values(&[pool, reason]);
+            }
+            for outcome in FENCE_OUTCOMES {
+                metrics.fences.with_label_values(&[pool, outcome]);
+            }
+            metrics.in_flight.with_label_values(&[pool]);
+            for what in WAITING_FOR {
+                metrics.waiting.with_label_values(&[pool, what]);
+            }
+        }
+        metrics
+    }
+
+    /// A webhook answered with `code`.
+    pub fn webhook(&self, code: u16) {
+        self.webhooks.with_label_values(&[&code.to_string()]).inc();
+    }
+
+    /// Alerts journaled from one notification.
+    pub fn alerts(&self, new: usize, duplicates: usize) {
+        self.alerts.with_label_values(&["new"]).inc_by(new as u64);
+        self.alerts
+            .with_label_values(&["duplicate"])
+            .inc_by(duplicates as u64);
+    }
+
+    /// A remediation was created or reached an outcome.
+    pub fn plan(&self, pool: &str, kind: &str, outcome: &str) {
+        self.plans.with_label_values(&[pool, kind, outcome]).inc();
+    }
+
+    /// A remediation was blocked for these reasons.
+    pub fn blocked(&self, pool: &str, reasons: &[Reason]) {
+        for reason in reasons {
+            self.blocks.with_label_values(&[pool, reason.code()]).inc();
+        }
+    }
+
+    /// A step finished.
+    pub fn step(&self, step: &str, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.steps.with_label_values(&[step, outcome]).inc();
+    }
+
+    /// A fence finished.
+    pub fn fence(&self, pool: &str, confirmed_off: bool) {
+        let outcome = FENCE_OUTCOMES[usize::from(!confirmed_off)];
+        self.fences.with_label_values(&[pool, outcome]).inc();
+    }
+
+    /// Sets the in-flight and waiting gauges of a pool.
+    pub fn set_pool_gauges(&self, pool: &str, in_flight: i64, approval: i64, attestation: i64) {
+        self.in_flight.with_label_values(&[pool]).set(in_flight);
+        self.waiting
+            .with_label_values(&[pool, "approval"])
+            .set(approval);
+        self.waiting
+            .with_label_values(&[pool, "attestation"])
+            .set(attestation);
+    }
+
+    /// A journal write failed.
+    pub fn journal_error(&self) {
+        self.journal_errors.inc();
+    }
+
+    /// The current values.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+}

@@ -1,0 +1,523 @@
+//! The recovery steps after the fence (DESIGN.md §6), each re-reading live state first so that
+//! a step repeated after a crash does only what is still left: promote, recover the slaves,
+//! reset the dead host's VMs, release their disk locks, clear affinity, start them elsewhere,
+//! verify. Every mutating call goes through the [`PoolActuator`](crate::xapi::PoolActuator).
+//!
+//! # Guarantees
+//! - The list of VMs to restart is journaled ([`RunState::vms`]) before anything resets them,
+//!   since a reset erases where they ran.
+//! - A VM is started only while XAPI says it is halted; one already running is left alone.
+//! - A VM that cannot be started (its disks on storage no survivor sees, no host with room, the
+//!   start failing) is recorded with the reason; the others still start.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::inventory::{KnownHost, ORIGINATOR, PoolClient};
+use crate::xapi::probe::{self, Role};
+use crate::xapi::records::{
+    Host, HostMetrics, Pbd, PowerState, Ref, SM_CONFIG_HOST_PREFIX, Sr, Vbd, Vdi, Vm,
+};
+use crate::xapi::{Error, ErrorCode};
+
+/// Longest wait for a promoted host to restart as master (xapi's fuse is 10 s, plus start-up).
+pub const PROMOTION_WAIT: Duration = Duration::from_secs(180);
+/// `recover_slaves` attempts while expected slaves are missing from its answer.
+const RECOVER_ATTEMPTS: u32 = 3;
+/// Pause between those attempts and between checks of a restarting master.
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// What the executor keeps about a remediation between steps (journaled as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// The receiver's mode when the plan was made.
+    pub mode: String,
+    /// `master` or `slave`, once confirmed.
+    pub target: Option<String>,
+    /// The host being recovered.
+    pub suspect: Option<KnownHost>,
+    /// The host to promote (dead master).
+    pub survivor: Option<KnownHost>,
+    /// Other hosts that answered at confirmation.
+    pub answering: Vec<KnownHost>,
+    /// The VMs that ran on the dead host, recorded before they are reset.
+    pub vms: Vec<PlannedVm>,
+    /// Who approved it (`approve` mode).
+    pub approved_by: Option<String>,
+    /// Who attested the host off instead of a fence.
+    pub attested_by: Option<String>,
+    /// The verification's summary, once done.
+    pub summary: Option<String>,
+}
+
+/// One VM to bring back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedVm {
+    /// VM reference.
+    pub reference: Ref<Vm>,
+    /// VM uuid.
+    pub uuid: String,
+    /// Name label.
+    pub name_label: String,
+    /// `ha_restart_priority` (`restart`, `best-effort`, empty).
+    pub priority: String,
+    /// `order` (lower starts first).
+    pub order: i64,
+    /// `memory_static_max`, bytes.
+    pub memory: i64,
+    /// Where it was started, or why not (filled by the start step).
+    pub outcome: Option<String>,
+}
+
+/// Evidence of one step, for the journal.
+pub type StepResult = Result<serde_json::Value, String>;
+
+fn xapi(what: &str, e: Error) -> String {
+    format!("{what}: {e}")
+}
+
+/// Restart order: `restart` before `best-effort` before unprotected, then by `order`, then by
+/// name so that the order is deterministic.
+pub fn restart_order(vms: &mut [PlannedVm]) {
+    let class = |p: &str| match p {
+        "restart" => 0,
+        "best-effort" => 1,
+        _ => 2,
+    };
+    vms.sort_by(|a, b| {
+        (class(&a.priority), a.order, &a.name_label, &a.uuid).cmp(&(
+            class(&b.priority),
+            b.order,
+            &b.name_label,
+            &b.uuid,
+        ))
+    });
+}
+
+/// A host a VM may start on: its free memory and the SRs it has plugged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Host reference.
+    pub host: Ref<Host>,
+    /// Free memory, bytes (lowered as VMs are placed).
+    pub free: i64,
+    /// SRs with a plugged PBD on the host.
+    pub srs: BTreeSet<Ref<Sr>>,
+}
+
+/// The candidate with the most free memory that sees every SR in `needs` and has `memory`
+/// free; `Err` says why none fits.
+pub fn place<'a>(
+    candidates: &'a mut [Candidate],
+    needs: &BTreeSet<Ref<Sr>>,
+    memory: i64,
+) -> Result<&'a mut Candidate, String> {
+    let seeing: Vec<usize> = (0..candidates.len())
+        .filter(|&i| needs.is_subset(&candidates[i].srs))
+        .collect();
+    if seeing.is_empty() {
+        return Err("its disks are on storage no surviving host has plugged (e.g. the dead host's local SR)".into());
+    }
+    let best = seeing
+        .into_iter()
+        .filter(|&i| candidates[i].free >= memory)
+        .max_by_key(|&i| candidates[i].free);
+    match best {
+        Some(i) => Ok(&mut candidates[i]),
+        None => Err(format!(
+            "no surviving host has {} MiB free",
+            memory / (1024 * 1024)
+        )),
+    }
+}
+
+/// Promotes the chosen survivor unless a host already answers as master, then waits until it
+/// accepts a pool login as master.
+pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost) -> StepResult {
+    let already = probe_master(client, survivor).await == Role::Master;
+    let mut evidence = json!({"survivor": survivor, "already_master": already});
+    if !already {
+        client
+            .actuator()
+            .emergency_transition_to_master(&survivor.address)
+            .await
+            .map_err(|e| xapi("pool.emergency_transition_to_master", e))?;
+    }
+    let deadline = tokio::time::Instant::now() + PROMOTION_WAIT;
+    loop {
+        let role = probe_master(client, survivor).await;
+        if role == Role::Master {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{} did not restart as master within {} s (last answer: {})",
+                survivor.address,
+                PROMOTION_WAIT.as_secs(),
+                role.as_str()
+            ));
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+    client.session.reset().await;
+    evidence["dead_master"] = json!(dead.uuid);
+    Ok(evidence)
+}
+
+async fn probe_master(client: &PoolClient, host: &KnownHost) -> Role {
+    probe::probe(
+        &client.transport,
+        &host.address,
+        &client.credentials,
+        ORIGINATOR,
+        client.call_timeout,
+    )
+    .await
+    .role
+}
+
+/// `pool.recover_slaves` until it returns every expected survivor (a few attempts); the hosts
+/// still missing are reported, not fatal: their VMs keep running, they stay in emergency mode.
+pub async fn recover_slaves(client: &PoolClient, expected: &[KnownHost]) -> StepResult {
+    let want: BTreeSet<Ref<Host>> = expected.iter().map(|h| h.reference.clone()).collect();
+    let mut missing = want.clone();
+    let mut answers = Vec::new();
+    for attempt in 1..=RECOVER_ATTEMPTS {
+        let got = client
+            .actuator()
+            .recover_slaves()
+            .await
+            .map_err(|e| xapi("pool.recover_slaves", e))?;
+        answers.push(got.iter().map(ToString::to_string).collect::<Vec<_>>());
+        for host in &got {
+            missing.remove(host);
+        }
+        if missing.is_empty() || attempt == RECOVER_ATTEMPTS {
+            break;
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+    Ok(json!({
+        "expected": want.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "answers": answers,
+        "missing": missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    }))
+}
+
+/// The VMs XAPI records as running on `dead` (guests only).
+pub async fn resident_vms(client: &PoolClient, dead: &KnownHost) -> Result<Vec<PlannedVm>, String> {
+    let vms = client
+        .reader()
+        .all::<Vm>()
+        .await
+        .map_err(|e| xapi("VM.get_all_records", e))?;
+    Ok(vms
+        .into_iter()
+        .filter(|(_, vm)| {
+            vm.is_guest()
+                && vm.resident_on == dead.reference
+                && matches!(vm.power_state, PowerState::Running | PowerState::Paused)
+        })
+        .map(|(reference, vm)| PlannedVm {
+            reference,
+            uuid: vm.uuid,
+            name_label: vm.name_label,
+            priority: vm.ha_restart_priority,
+            order: vm.order,
+            memory: vm.memory_static_max,
+            outcome: None,
+        })
+        .collect())
+}
+
+/// `host.declare_dead`, or `VM.power_state_reset` per VM when that fails for another reason
+/// than the host being live; then checks each VM reads halted.
+pub async fn reset_vms(client: &PoolClient, dead: &KnownHost, vms: &[PlannedVm]) -> StepResult {
+    let actuator = client.actuator();
+    let declared = actuator.declare_dead(&dead.reference).await;
+    let mut evidence = json!({"declare_dead": declared.as_ref().map(|_| "ok".to_owned()).map_err(ToString::to_string)});
+    match declared {
+        Ok(()) => {}
+        Err(Error::Api(f)) if f.code == ErrorCode::HostIsLive => {
+            return Err(format!(
+                "xapi says host {} is live (it answered the master): nothing reset",
+                dead.address
+            ));
+        }
+        Err(_) => {
+            let mut resets = BTreeMap::new();
+            for vm in vms {
+                let result = actuator.power_state_reset(&vm.reference).await;
+                if let Err(Error::Api(f)) = &result
+                    && f.code == ErrorCode::HostIsLive
+                {
+                    return Err(format!(
+                        "VM.power_state_reset {}: host is live",
+                        vm.name_label
+                    ));
+                }
+                resets.insert(vm.uuid.clone(), result.map_err(|e| e.to_string()).err());
+            }
+            evidence["power_state_reset"] = json!(resets);
+        }
+    }
+    let still = resident_vms(client, dead).await?;
+    if !still.is_empty() {
+        return Err(format!(
+            "{} VMs still recorded running on the dead host after the reset",
+            still.len()
+        ));
+    }
+    Ok(evidence)
+}
+
+/// Removes the dead host's `host_<ref>` tag from every VDI that carries it (what `resetvdis`
+/// does for the host), then checks none is left.
+pub async fn release_locks(client: &PoolClient, dead: &KnownHost) -> StepResult {
+    let key = format!("{SM_CONFIG_HOST_PREFIX}{}", dead.reference);
+    let tagged = |vdis: &[(Ref<Vdi>, Vdi)]| -> Vec<Ref<Vdi>> {
+        vdis.iter()
+            .filter(|(_, v)| v.sm_config.contains_key(&key))
+            .map(|(r, _)| r.clone())
+            .collect()
+    };
+    let reader = client.reader();
+    let vdis = reader
+        .all::<Vdi>()
+        .await
+        .map_err(|e| xapi("VDI.get_all_records", e))?;
+    let released = tagged(&vdis);
+    for vdi in &released {
+        client
+            .actuator()
+            .remove_from_sm_config(vdi, &key)
+            .await
+            .map_err(|e| xapi("VDI.remove_from_sm_config", e))?;
+    }
+    let vdis = reader
+        .all::<Vdi>()
+        .await
+        .map_err(|e| xapi("VDI.get_all_records", e))?;
+    let left = tagged(&vdis);
+    if !left.is_empty() {
+        return Err(format!("{} VDIs still carry {key}", left.len()));
+    }
+    Ok(
+        json!({"key": key, "released": released.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+    )
+}
+
+/// Clears `affinity` of every VM whose home server is the dead host.
+pub async fn clear_affinity(client: &PoolClient, dead: &KnownHost) -> StepResult {
+    let vms = client
+        .reader()
+        .all::<Vm>()
+        .await
+        .map_err(|e| xapi("VM.get_all_records", e))?;
+    let mut cleared = Vec::new();
+    for (reference, vm) in vms.iter().filter(|(_, vm)| vm.affinity == dead.reference) {
+        client
+            .actuator()
+            .set_affinity(reference, &Ref::null())
+            .await
+            .map_err(|e| xapi("VM.set_affinity", e))?;
+        cleared.push(vm.uuid.clone());
+    }
+    Ok(json!({"cleared": cleared}))
+}
+
+/// Starts, in restart order, each planned VM that is halted, on a surviving host that sees its
+/// storage and has room; records each outcome in `vms`.
+pub async fn start_vms(client: &PoolClient, dead: &KnownHost, vms: &mut [PlannedVm]) -> StepResult {
+    let reader = client.reader();
+    let read = |e: Error| xapi("reading the pool", e);
+    let hosts = reader.all::<Host>().await.map_err(read)?;
+    let metrics: BTreeMap<Ref<HostMetrics>, HostMetrics> = reader
+        .all::<HostMetrics>()
+        .await
+        .map_err(read)?
+        .into_iter()
+        .collect();
+    let pbds = reader.all::<Pbd>().await.map_err(read)?;
+    let vbds: BTreeMap<Ref<Vbd>, Vbd> = reader
+        .all::<Vbd>()
+        .await
+        .map_err(read)?
+        .into_iter()
+        .collect();
+    let vdis: BTreeMap<Ref<Vdi>, Vdi> = reader
+        .all::<Vdi>()
+        .await
+        .map_err(read)?
+        .into_iter()
+        .collect();
+    let mut candidates: Vec<Candidate> = hosts
+        .iter()
+        .filter(|(r, h)| *r != dead.reference && h.enabled)
+        .map(|(r, h)| Candidate {
+            host: r.clone(),
+            free: metrics.get(&h.metrics).map_or(0, |m| m.memory_free),
+            srs: pbds
+                .iter()
+                .filter(|(_, p)| p.host == *r && p.currently_attached)
+                .map(|(_, p)| p.sr.clone())
+                .collect(),
+        })
+        .collect();
+    let names: BTreeMap<Ref<Host>, String> = hosts
+        .iter()
+        .map(|(r, h)| (r.clone(), h.name_label.clone()))
+        .collect();
+    restart_order(vms);
+    for vm in vms.iter_mut() {
+        let record = match reader.record::<Vm>(&vm.reference).await {
+            Ok(record) => record,
+            Err(e) => {
+                vm.outcome = Some(format!("not started: cannot read it ({e})"));
+                continue;
+            }
+        };
+        if record.power_state != PowerState::Halted {
+            let on = names.get(&record.resident_on).cloned().unwrap_or_default();
+            vm.outcome = Some(format!(
+                "already {} on {on}",
+                record.power_state.as_str().to_lowercase()
+            ));
+            continue;
+        }
+        let needs: BTreeSet<Ref<Sr>> = record
+            .vbds
+            .iter()
+            .filter_map(|b| vbds.get(b))
+            .filter(|b| !b.empty)
+            .filter_map(|b| vdis.get(&b.vdi))
+            .map(|d| d.sr.clone())
+            .collect();
+        let host = match place(&mut candidates, &needs, vm.memory) {
+            Ok(c) => {
+                c.free -= vm.memory;
+                c.host.clone()
+            }
+            Err(why) => {
+                vm.outcome = Some(format!("not started: {why}"));
+                continue;
+            }
+        };
+        let name = names.get(&host).cloned().unwrap_or_default();
+        vm.outcome = Some(
+            match client
+                .actuator()
+                .start_on(&vm.reference, &host, client.start_timeout)
+                .await
+            {
+                Ok(()) => format!("started on {name}"),
+                Err(e) => format!("not started: Async.VM.start_on {name}: {e}"),
+            },
+        );
+    }
+    Ok(json!({"vms": vms}))
+}
+
+/// Checks each planned VM runs on a host other than the dead one; the summary names those
+/// that do not and why.
+pub async fn verify(
+    client: &PoolClient,
+    dead: &KnownHost,
+    vms: &[PlannedVm],
+) -> Result<(String, serde_json::Value), String> {
+    let all: BTreeMap<Ref<Vm>, Vm> = client
+        .reader()
+        .all::<Vm>()
+        .await
+        .map_err(|e| xapi("VM.get_all_records", e))?
+        .into_iter()
+        .collect();
+    let mut running = 0;
+    let mut not = Vec::new();
+    for vm in vms {
+        match all.get(&vm.reference) {
+            Some(r)
+                if r.power_state == PowerState::Running
+                    && r.resident_on != dead.reference
+                    && !r.resident_on.is_null() =>
+            {
+                running += 1
+            }
+            other => not.push(format!(
+                "{}: {} ({})",
+                vm.name_label,
+                other.map_or("gone", |r| r.power_state.as_str()),
+                vm.outcome.as_deref().unwrap_or("no start attempted")
+            )),
+        }
+    }
+    let summary = if not.is_empty() {
+        format!(
+            "{running} of {} VMs running again; not running: {}",
+            vms.len(),
+            not.join("; ")
+        )
+    } else {
+        format!("all {} VMs running again", vms.len())
+    };
+    Ok((
+        summary.clone(),
+        json!({"running": running, "planned": vms.len(), "not_running": not}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm(name: &str, priority: &str, order: i64) -> PlannedVm {
+        PlannedVm {
+            reference: Ref::new(format!("OpaqueRef:{name}")),
+            uuid: name.into(),
+            name_label: name.into(),
+            priority: priority.into(),
+            order,
+            memory: 2 << 30,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn restart_priority_then_order_then_name() {
+        let mut vms = vec![
+            vm("c", "", 0),
+            vm("b", "best-effort", 0),
+            vm("a2", "restart", 2),
+            vm("a1", "restart", 2),
+            vm("a0", "restart", 1),
+        ];
+        restart_order(&mut vms);
+        let names: Vec<&str> = vms.iter().map(|v| v.name_label.as_str()).collect();
+        assert_eq!(names, ["a0", "a1", "a2", "b", "c"]);
+    }
+
+    #[test]
+    fn placement_needs_storage_then_room_and_prefers_the_freest() {
+        let shared = Ref::<Sr>::new("OpaqueRef:shared");
+        let local = Ref::<Sr>::new("OpaqueRef:local-dead");
+        let candidate = |name: &str, free: i64| Candidate {
+            host: Ref::new(format!("OpaqueRef:{name}")),
+            free,
+            srs: [shared.clone()].into(),
+        };
+        let mut hosts = vec![candidate("h2", 3 << 30), candidate("h3", 5 << 30)];
+        let needs: BTreeSet<_> = [shared.clone()].into();
+        assert_eq!(
+            place(&mut hosts, &needs, 2 << 30).unwrap().host.as_str(),
+            "OpaqueRef:h3"
+        );
+        let too_big = place(&mut hosts, &needs, 6 << 30).unwrap_err();
+        assert!(too_big.contains("6144 MiB"), "{too_big}");
+        let on_local: BTreeSet<_> = [local].into();
+        let unseen = place(&mut hosts, &on_local, 1).unwrap_err();
+        assert!(unseen.contains("storage"), "{unseen}");
+    }
+}
