@@ -454,7 +454,7 @@ pub async fn verify(
             )),
         }
     }
-    let summary = if not.is_empty() {
+    let summary = if !not.is_empty() {
         format!(
             "{running} of {} VMs running again; not running: {}",
             vms.len(),

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod bmc;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;

@@ -1,0 +1,530 @@
+//! Fenced recovery end to end, in process: the receiver in `auto` or `approve` mode against the
+//! simulator, each simulated host with a real BMC (`ipmi_sim`, wired to the simulator's power
+//! control) fenced by the real `fence_ipmilan`. Webhooks are posted directly (the Alertmanager
+//! path is tested in `receiver.rs` and the drills). Throughout, the simulator's ground truth
+//! must never show a VM running twice.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::bmc::Bmcs;
+use serde_json::{Value, json};
+use xenguard::remediation::Receiver;
+use xenguard::sim::RunningSim;
+
+const TOKEN: &str = "recovery-test-token";
+/// Simulated seconds per real second: the 10 s fuse of a promotion passes in half a second.
+const TIME_SCALE: f64 = 20.0;
+
+struct Pool {
+    sim: Arc<RunningSim>,
+    bmcs: Bmcs,
+    dir: tempfile::TempDir,
+    receiver: Arc<Receiver>,
+    address: SocketAddr,
+    max_double: Arc<AtomicUsize>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.watcher.abort();
+        self.receiver.shutdown();
+    }
+}
+
+/// Options of a test pool.
+struct Setup {
+    hosts: usize,
+    vms: usize,
+    mode: &'static str,
+    /// Hosts whose BMC is left out of the `fencing:` section.
+    unfenced: &'static [&'static str],
+    extra: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            hosts: 3,
+            vms: 2,
+            mode: "auto",
+            unfenced: &[],
+            extra: String::new(),
+        }
+    }
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("{content}\n")).unwrap();
+    path.display().to_string()
+}
+
+impl Pool {
+    async fn start(setup: Setup) -> Pool {
+        let sim = Arc::new(common::start_sim(setup.hosts, setup.vms).await);
+        let bmcs = Bmcs::start(&sim);
+        let dir = tempfile::tempdir().unwrap();
+        let password = write(&dir, "pool.pw", "xenguard");
+        let token = write(&dir, "token", TOKEN);
+        let fencing: String = {
+            // Drop the entries of unfenced hosts (each entry is five lines).
+            let full = bmcs.fencing_yaml("sim");
+            let mut out = Vec::new();
+            let mut skip = 0;
+            for line in full.lines() {
+                if line.starts_with("    - pool:") {
+                    skip = 0;
+                }
+                if line.trim_start().starts_with("host:")
+                    && setup.unfenced.iter().any(|h| {
+                        line.trim_end().ends_with(&format!("\"{h}\""))
+                            || line.trim_end().ends_with(h)
+                    })
+                {
+                    out.pop();
+                    skip = 4;
+                    continue;
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                out.push(line.to_owned());
+            }
+            out.join("\n")
+        };
+        let yaml = format!(
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  startup_quiet_seconds: 0\n{}{}\n",
+            common::hosts_yaml(&sim),
+            sim.port(),
+            setup.mode,
+            dir.path().join("journal.db").display(),
+            setup.extra,
+            fencing,
+        );
+        let config =
+            xenguard::config::parse(&yaml, "test.yml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let receiver = Receiver::start(&config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = receiver.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let max_double = Arc::new(AtomicUsize::new(0));
+        let watcher = {
+            let (sim, max) = (sim.clone(), max_double.clone());
+            tokio::spawn(async move {
+                loop {
+                    let now = sim.with_model(|m, _| m.double_running());
+                    max.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let pool = Pool {
+            sim,
+            bmcs,
+            dir,
+            receiver,
+            address,
+            max_double,
+            watcher,
+        };
+        pool.control("clock/scale", json!({"scale": TIME_SCALE}))
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !pool.receiver.hosts_known("sim") {
+            assert!(
+                Instant::now() < deadline,
+                "the receiver never read the pool"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pool
+    }
+
+    async fn control(&self, path: &str, body: Value) {
+        let url = format!("{}/{path}", common::control_url(&self.sim));
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+    }
+
+    fn uuid(&self, host: &str) -> String {
+        self.sim.with_model(|m, _| {
+            let i = m.find_host(host).unwrap();
+            m.hosts[i].uuid.clone()
+        })
+    }
+
+    /// Guest uuid -> the host uuids it really runs on.
+    fn truth(&self) -> BTreeMap<String, Vec<String>> {
+        self.sim.with_model(|m, _| {
+            m.guests
+                .keys()
+                .map(|uuid| {
+                    let on = m
+                        .running
+                        .get(uuid)
+                        .map(|s| s.iter().cloned().collect())
+                        .unwrap_or_default();
+                    (uuid.clone(), on)
+                })
+                .collect()
+        })
+    }
+
+    fn guests_on(&self, host: &str) -> Vec<String> {
+        let uuid = self.uuid(host);
+        self.truth()
+            .into_iter()
+            .filter(|(_, on)| on.contains(&uuid))
+            .map(|(vm, _)| vm)
+            .collect()
+    }
+
+    async fn post(&self, status: &str, alerts: &[(&str, &str, &str)]) {
+        let alerts: Vec<Value> = alerts
+            .iter()
+            .map(|(alertname, host_uuid, fingerprint)| {
+                json!({
+                    "status": status,
+                    "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid, "severity": "critical"},
+                    "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "", "fingerprint": fingerprint
+                })
+            })
+            .collect();
+        let body = json!({
+            "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": status,
+            "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://am:9093", "alerts": alerts
+        });
+        let response = reqwest::Client::new()
+            .post(format!("http://{}/alertmanager", self.address))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+
+    async fn remediations(&self) -> Vec<Value> {
+        reqwest::get(format!("http://{}/remediations", self.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn show(&self, id: i64) -> Value {
+        reqwest::get(format!("http://{}/remediations/{id}", self.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.address))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `count` remediations exist and each is in one of `phases`.
+    async fn wait_for(&self, count: usize, phases: &[&str]) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let list = self.remediations().await;
+            if list.len() >= count
+                && list
+                    .iter()
+                    .all(|r| phases.contains(&r["phase"].as_str().unwrap_or("")))
+            {
+                return list;
+            }
+            if Instant::now() > deadline {
+                let mut shown = Vec::new();
+                for r in &list {
+                    shown.push(self.show(r["id"].as_i64().unwrap()).await);
+                }
+                panic!("remediations never reached {phases:?}: {shown:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asserts the journal of remediation `id` holds these step kinds, in this order.
+    async fn assert_steps(&self, id: i64, kinds: &[&str]) {
+        let shown = self.show(id).await;
+        let steps: Vec<&str> = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["kind"].as_str().unwrap())
+            .filter(|k| *k != "phase")
+            .collect();
+        assert_eq!(steps, kinds, "{shown:#}");
+    }
+}
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name_and_labels)
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no {name_and_labels} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_slave_is_fenced_then_its_vms_run_once_on_survivors() {
+    let p = Pool::start(Setup::default()).await;
+    let host3 = p.uuid("host3");
+    let before = p.guests_on("host3");
+    assert_eq!(before.len(), 2);
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-slave")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(list[0]["phase"], "done", "{:#}", p.show(id).await);
+    assert_eq!(list[0]["reason"], "all 2 VMs running again");
+    p.assert_steps(
+        id,
+        &[
+            "planned",
+            "confirm",
+            "fence",
+            "reset_vms",
+            "release_locks",
+            "clear_affinity",
+            "start_vms",
+            "verify",
+        ],
+    )
+    .await;
+    let truth = p.truth();
+    for vm in &before {
+        assert_eq!(truth[vm].len(), 1, "{vm} runs on {:?}", truth[vm]);
+        assert_ne!(truth[vm][0], host3);
+    }
+    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    // The host had lost power: the agent found it off and never powered anything on.
+    let log = p.bmcs.power_log("host3");
+    assert!(
+        p.bmcs.power_offs("host3") <= 1 && !log.iter().any(|l| l == "set power 1"),
+        "{log:?}"
+    );
+    for other in ["host1", "host2"] {
+        assert_eq!(p.bmcs.power_offs(other), 0, "{other} was fenced");
+    }
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "xenguard_remediation_fences_total{outcome=\"confirmed_off\",pool=\"sim\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "xenguard_remediation_plans_total{kind=\"recover_host\",outcome=\"done\",pool=\"sim\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&metrics, "xenguard_remediation_in_flight{pool=\"sim\"}"),
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_whose_xapi_died_is_powered_off_before_its_vms_start_elsewhere() {
+    let p = Pool::start(Setup::default()).await;
+    let host2 = p.uuid("host2");
+    let before = p.guests_on("host2");
+    p.control("hosts/host2/xapi", json!({"running": false}))
+        .await;
+    assert_eq!(p.guests_on("host2"), before, "its VMs keep running");
+    p.post("firing", &[("XenVmsStuckOnDeadHost", &host2, "fp-xapi")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    assert_eq!(
+        list[0]["phase"],
+        "done",
+        "{:#}",
+        p.show(list[0]["id"].as_i64().unwrap()).await
+    );
+    assert_eq!(
+        p.bmcs.power_offs("host2"),
+        1,
+        "{:?}",
+        p.bmcs.power_log("host2")
+    );
+    let truth = p.truth();
+    for vm in &before {
+        assert_eq!(truth[vm].len(), 1);
+        assert_ne!(truth[vm][0], host2);
+    }
+    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_master_is_replaced_and_its_vms_restart_once() {
+    let p = Pool::start(Setup::default()).await;
+    let host1 = p.uuid("host1");
+    let before = p.guests_on("host1");
+    p.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    // Three alerts about the same death in one notification: one recovery, the others stand down.
+    p.post(
+        "firing",
+        &[
+            ("XenPoolMasterUnreachable", "", "fp-master"),
+            ("XenHostUnreachable", &host1, "fp-host1"),
+            ("XenVmsStuckOnDeadHost", &host1, "fp-stuck"),
+        ],
+    )
+    .await;
+    let list = p
+        .wait_for(3, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let done: Vec<&Value> = list.iter().filter(|r| r["phase"] == "done").collect();
+    assert_eq!(done.len(), 1, "{list:#?}");
+    for r in list.iter().filter(|r| r["phase"] != "done") {
+        assert_eq!(r["phase"], "aborted", "{r:#}");
+        assert!(
+            r["reason"].as_str().unwrap().contains("already recovered"),
+            "{r:#}"
+        );
+    }
+    let id = done[0]["id"].as_i64().unwrap();
+    p.assert_steps(
+        id,
+        &[
+            "planned",
+            "confirm",
+            "fence",
+            "promote",
+            "recover_slaves",
+            "reset_vms",
+            "release_locks",
+            "clear_affinity",
+            "start_vms",
+            "verify",
+        ],
+    )
+    .await;
+    // host2 (the first survivor by address) is master; host3 follows it.
+    let roles = p.sim.with_model(|m, _| {
+        m.hosts
+            .iter()
+            .map(|h| format!("{}:{:?}", h.name, h.role))
+            .collect::<Vec<_>>()
+    });
+    assert!(roles[1].contains("Master"), "{roles:?}");
+    assert!(roles[2].contains(&p.sim.host_addresses()[1]), "{roles:?}");
+    // Every VM of the dead master runs once elsewhere, except the one on its local storage.
+    let truth = p.truth();
+    let local = before.iter().filter(|vm| truth[*vm].is_empty()).count();
+    assert_eq!(local, 1, "{truth:?}");
+    for vm in before.iter().filter(|vm| !truth[*vm].is_empty()) {
+        assert_eq!(truth[vm].len(), 1);
+        assert_ne!(truth[vm][0], host1);
+    }
+    let reason = done[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("1 of 2 VMs running again") && reason.contains("storage"),
+        "{reason}"
+    );
+    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    assert!(p.bmcs.power_offs("host1") <= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fence_that_fails_blocks_every_reset_and_start() {
+    let mut p = Pool::start(Setup::default()).await;
+    let host3 = p.uuid("host3");
+    let before = p.guests_on("host3");
+    p.bmcs.stop("host3");
+    p.control("hosts/host3/xapi", json!({"running": false}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-nobmc")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let r = &list[0];
+    assert_eq!(r["phase"], "failed", "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("fence failed"),
+        "{r:#}"
+    );
+    p.assert_steps(r["id"].as_i64().unwrap(), &["planned", "confirm", "fence"])
+        .await;
+    assert_eq!(
+        p.guests_on("host3"),
+        before,
+        "its VMs still run where they ran, once"
+    );
+    // Nothing was reset: XAPI still records them running on host3.
+    let reader = xenguard::xapi::PoolReader::new(Arc::new(common::session(&p.sim)));
+    let host3_ref = reader
+        .all::<xenguard::xapi::records::Host>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, h)| h.uuid == host3)
+        .unwrap()
+        .0;
+    let recorded = reader
+        .all::<xenguard::xapi::records::Vm>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, vm)| vm.resident_on == host3_ref && vm.is_guest())
+        .count();
+    assert_eq!(recorded, before.len());
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "xenguard_remediation_fences_total{outcome=\"failed\",pool=\"sim\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "xenguard_remediation_plans_total{kind=\"recover_host\",outcome=\"failed\",pool=\"sim\"}"
+        ),
+        1.0
+    );
+}
