@@ -24,7 +24,8 @@ const TIME_SCALE: f64 = 20.0;
 struct Pool {
     sim: Arc<RunningSim>,
     bmcs: Bmcs,
-    dir: tempfile::TempDir,
+    /// Holds the journal and secret files for the pool's lifetime.
+    _dir: tempfile::TempDir,
     receiver: Arc<Receiver>,
     address: SocketAddr,
     max_double: Arc<AtomicUsize>,
@@ -130,7 +131,7 @@ impl Pool {
         let pool = Pool {
             sim,
             bmcs,
-            dir,
+            _dir: dir,
             receiver,
             address,
             max_double,
@@ -526,5 +527,176 @@ async fn a_fence_that_fails_blocks_every_reset_and_start() {
             "xenguard_remediation_plans_total{kind=\"recover_host\",outcome=\"failed\",pool=\"sim\"}"
         ),
         1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_stand_down_without_fencing_anyone() {
+    let stop_file = tempfile::tempdir().unwrap();
+    let stop = stop_file.path().join("stop");
+    let p = Pool::start(Setup {
+        extra: format!("  kill_switch_file: {}\n", stop.display()),
+        ..Setup::default()
+    })
+    .await;
+    let (host2, host3) = (p.uuid("host2"), p.uuid("host3"));
+    let mut expected = Vec::new();
+    let mut check = async |fingerprint: &str, host: &str, reason: &str, code: &str| {
+        p.post("firing", &[("XenHostUnreachable", host, fingerprint)])
+            .await;
+        expected.push((reason.to_owned(), code.to_owned()));
+        let list = p
+            .wait_for(expected.len(), &["blocked", "done", "failed", "aborted"])
+            .await;
+        let r = &list[0];
+        assert_eq!(r["phase"], "blocked", "{r:#}");
+        assert!(r["reason"].as_str().unwrap().contains(reason), "{r:#}");
+        let metrics = p.metrics().await;
+        let blocks = format!("xenguard_remediation_blocks_total{{pool=\"sim\",reason=\"{code}\"}}");
+        assert!(metric(&metrics, &blocks) >= 1.0, "{blocks}");
+    };
+    // A healthy host answers the fresh probes, whatever the alert says.
+    check(
+        "fp-healthy",
+        &host2,
+        "answered 2 of 2 fresh probes",
+        "host_answers",
+    )
+    .await;
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    std::fs::write(&stop, "").unwrap();
+    check("fp-kill", &host3, "kill-switch", "kill_switch").await;
+    std::fs::remove_file(&stop).unwrap();
+    p.control("pool/ha", json!({"enabled": true})).await;
+    check("fp-ha", &host3, "HA is enabled", "ha_enabled").await;
+    p.control("pool/ha", json!({"enabled": false})).await;
+    // The receiver cut off from the rest of the pool: it may be the one that is isolated.
+    for host in ["host1", "host2"] {
+        p.control(
+            &format!("hosts/{host}/network"),
+            json!({"connected": false}),
+        )
+        .await;
+    }
+    check(
+        "fp-quorum",
+        &host3,
+        "no quorum: reached 0 of 2",
+        "no_quorum",
+    )
+    .await;
+    for host in ["host1", "host2", "host3"] {
+        assert!(
+            !p.bmcs.power_log(host).iter().any(|l| l.starts_with("set")),
+            "{host}: {:?}",
+            p.bmcs.power_log(host)
+        );
+    }
+    assert_eq!(p.guests_on("host2").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_mode_waits_for_an_operator_and_resolved_aborts_before_acting() {
+    let p = Pool::start(Setup {
+        mode: "approve",
+        ..Setup::default()
+    })
+    .await;
+    let host3 = p.uuid("host3");
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-first")])
+        .await;
+    p.wait_for(1, &["awaiting_approval"]).await;
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "xenguard_remediation_waiting{for=\"approval\",pool=\"sim\"}"
+        ),
+        1.0
+    );
+    p.post("resolved", &[("XenHostUnreachable", &host3, "fp-first")])
+        .await;
+    let list = p.wait_for(1, &["aborted"]).await;
+    assert_eq!(list[0]["reason"], "alert resolved before acting");
+    assert_eq!(
+        p.bmcs.power_log("host3"),
+        Vec::<String>::new(),
+        "not even a status read"
+    );
+
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-second")])
+        .await;
+    let list = p.wait_for(2, &["awaiting_approval", "aborted"]).await;
+    let id = list[0]["id"].as_i64().unwrap();
+    let journal = p.receiver.journal();
+    // What `xenguard journal approve ID` writes.
+    let request = journal.add_request(id, "approve", "alice", 0.0).unwrap();
+    let list = p.wait_for(2, &["done", "aborted"]).await;
+    assert_eq!(list[0]["phase"], "done", "{:#}", p.show(id).await);
+    assert_eq!(
+        journal.request_result(request).unwrap().as_deref(),
+        Some("done")
+    );
+    let shown = p.show(id).await;
+    let approve = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "approve")
+        .unwrap();
+    assert_eq!(approve["detail"]["operator"], "alice");
+    // A second approval of a finished remediation is refused, not replayed.
+    let again = journal.add_request(id, "approve", "alice", 0.0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while journal.request_result(again).unwrap().is_none() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        journal
+            .request_result(again)
+            .unwrap()
+            .unwrap()
+            .starts_with("refused")
+    );
+    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_fence_agent_only_an_attestation_lets_recovery_go_on() {
+    let p = Pool::start(Setup {
+        unfenced: &["host3"],
+        ..Setup::default()
+    })
+    .await;
+    let host3 = p.uuid("host3");
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-attest")])
+        .await;
+    let list = p.wait_for(1, &["awaiting_attestation"]).await;
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(p.guests_on("host3").len(), 0, "powered off");
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "xenguard_remediation_waiting{for=\"attestation\",pool=\"sim\"}"
+        ),
+        1.0
+    );
+    p.receiver
+        .journal()
+        .add_request(id, "attest", "bob", 0.0)
+        .unwrap();
+    let list = p.wait_for(1, &["done"]).await;
+    assert_eq!(list[0]["reason"], "all 2 VMs running again");
+    assert_eq!(
+        p.bmcs.power_log("host3"),
+        Vec::<String>::new(),
+        "no BMC was used"
     );
 }
