@@ -506,16 +506,28 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                     json!({}),
                 ));
             };
-            match agent.status().await {
-                Ok((power, run)) => Ok((
-                    Event::BmcReads(power == super::fence::Power::Off),
-                    json!({"resumed_read": run}),
-                )),
-                Err(e) => Ok((
-                    Event::FenceFailed(e.to_string()),
-                    json!({"error": e.to_string()}),
-                )),
+            // An agent killed with the receiver may still be finishing its `off`: read a few
+            // times before concluding the host is on.
+            let mut runs = Vec::new();
+            for attempt in 1..=FENCE_READS {
+                match agent.status().await {
+                    Ok((power, run)) => {
+                        runs.push(run);
+                        if power == super::fence::Power::Off || attempt == FENCE_READS {
+                            let off = power == super::fence::Power::Off;
+                            return Ok((Event::BmcReads(off), json!({"resumed_reads": runs})));
+                        }
+                    }
+                    Err(e) => {
+                        return Ok((
+                            Event::FenceFailed(e.to_string()),
+                            json!({"resumed_reads": runs, "error": e.to_string()}),
+                        ));
+                    }
+                }
+                tokio::time::sleep(FENCE_READ_PAUSE).await;
             }
+            unreachable!("the last read returns")
         }
         Effect::Promote => {
             let survivor = state.survivor.clone().ok_or("no survivor chosen")?;

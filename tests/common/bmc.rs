@@ -25,7 +25,7 @@ use xenguard::sim::RunningSim;
 /// User name every simulated BMC accepts (with administrator rights).
 pub const BMC_USER: &str = "admin";
 /// That user's password, also the content of [`Bmcs::password_file`].
-pub const BMC_PASSWORD: &str = "pw";
+pub const BMC_PASSWORD: &str = "Bmc-s3cret-7f3a";
 /// `fencing.agent_timeout_seconds` of [`Bmcs::fencing_yaml`] and the timeout of [`Bmcs::agent`].
 pub const AGENT_TIMEOUT_SECONDS: u64 = 30;
 

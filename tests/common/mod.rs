@@ -17,6 +17,11 @@ static NEXT_POOL: AtomicU8 = AtomicU8::new(0);
 /// Starts a pool of `hosts` hosts with `vms` guests each on its own 127.a.b.11+ addresses and
 /// a free port, with the clock stopped (tests move it with `advance`).
 pub async fn start_sim(hosts: usize, vms: usize) -> RunningSim {
+    start_sim_with_password(hosts, vms, "xenguard").await
+}
+
+/// [`start_sim`] with another root password.
+pub async fn start_sim_with_password(hosts: usize, vms: usize, password: &str) -> RunningSim {
     let pid = std::process::id();
     let second = 20 + (pid % 200) as u8;
     let third = NEXT_POOL.fetch_add(1, Ordering::SeqCst);
@@ -26,6 +31,7 @@ pub async fn start_sim(hosts: usize, vms: usize) -> RunningSim {
             hosts,
             vms_per_host: vms,
             first_address: [127, second, third, 11],
+            password: password.to_owned(),
             ..PoolSpec::default()
         },
         port,

@@ -1,0 +1,287 @@
+//! The receiver as an operator runs it (`xenguard receiver --config FILE`), killed with
+//! SIGKILL in the middle of a fenced recovery and started again: it resumes from the journal,
+//! never fences twice, never starts a VM twice. Its logs, journal and metrics never contain a
+//! secret.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::bmc::{BMC_PASSWORD, Bmcs};
+use serde_json::json;
+use xenguard::remediation::journal::Journal;
+use xenguard::sim::RunningSim;
+
+const POOL_PASSWORD: &str = "Pool-s3cret-91c2";
+const TOKEN: &str = "Hook-t0ken-5d8e";
+
+struct Run {
+    sim: Arc<RunningSim>,
+    bmcs: Bmcs,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    port: u16,
+    logs: Vec<PathBuf>,
+}
+
+impl Run {
+    async fn start() -> Run {
+        let sim = Arc::new(common::start_sim_with_password(3, 2, POOL_PASSWORD).await);
+        let bmcs = Bmcs::start(&sim);
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("pool.pw");
+        std::fs::write(&password, format!("{POOL_PASSWORD}\n")).unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        let port = common::free_port();
+        let yaml = format!(
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  listen: 127.0.0.1:{port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  startup_quiet_seconds: 0\n{}\n",
+            common::hosts_yaml(&sim),
+            sim.port(),
+            password.display(),
+            token.display(),
+            dir.path().join("journal.db").display(),
+            bmcs.fencing_yaml("sim"),
+        );
+        let config = dir.path().join("xenguard.yml");
+        std::fs::write(&config, yaml).unwrap();
+        let url = format!("{}/clock/scale", common::control_url(&sim));
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({"scale": 20.0}))
+            .send()
+            .await
+            .unwrap();
+        Run {
+            sim,
+            bmcs,
+            dir,
+            config,
+            port,
+            logs: Vec::new(),
+        }
+    }
+
+    fn spawn(&mut self) -> Child {
+        let log = self
+            .dir
+            .path()
+            .join(format!("receiver-{}.log", self.logs.len()));
+        let child = Command::new(env!("CARGO_BIN_EXE_xenguard"))
+            .arg("receiver")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        self.logs.push(log);
+        child
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("http://127.0.0.1:{}/-/ready", self.port);
+        while reqwest::get(&url).await.is_err() {
+            assert!(Instant::now() < deadline, "the receiver never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn journal(&self) -> Journal {
+        Journal::open(&self.dir.path().join("journal.db")).unwrap()
+    }
+
+    fn uuid(&self, host: &str) -> String {
+        self.sim
+            .with_model(|m, _| m.hosts[m.find_host(host).unwrap()].uuid.clone())
+    }
+
+    fn truth(&self) -> BTreeMap<String, Vec<String>> {
+        self.sim.with_model(|m, _| {
+            m.guests
+                .keys()
+                .map(|vm| {
+                    let on = m
+                        .running
+                        .get(vm)
+                        .map(|s| s.iter().cloned().collect())
+                        .unwrap_or_default();
+                    (vm.clone(), on)
+                })
+                .collect()
+        })
+    }
+
+    async fn post(&self, host_uuid: &str) {
+        let body = json!({
+            "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": "firing",
+            "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://am:9093",
+            "alerts": [{
+                "status": "firing",
+                "labels": {"alertname": "XenHostUnreachable", "pool": "sim", "host_uuid": host_uuid},
+                "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "", "fingerprint": "fp-crash"
+            }]
+        });
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/alertmanager", self.port))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+}
+
+fn file_contains(path: &Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
+
+/// Kills the receiver once the journal shows `phase`, restarts it, and checks the outcome.
+async fn kill_during(phase: &str) {
+    let mut run = Run::start().await;
+    let host2 = run.uuid("host2");
+    let before: Vec<String> = run
+        .truth()
+        .into_iter()
+        .filter(|(_, on)| on.contains(&host2))
+        .map(|(vm, _)| vm)
+        .collect();
+    // Its xapi dies, its VMs keep running: only the fence makes a restart safe.
+    let url = format!("{}/hosts/host2/xapi", common::control_url(&run.sim));
+    reqwest::Client::new()
+        .post(url)
+        .json(&json!({"running": false}))
+        .send()
+        .await
+        .unwrap();
+    let max_double = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (sim, max) = (run.sim.clone(), max_double.clone());
+        tokio::spawn(async move {
+            loop {
+                max.fetch_max(sim.with_model(|m, _| m.double_running()), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut child = run.spawn();
+    run.wait_ready().await;
+    run.post(&host2).await;
+    let journal = run.journal();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let now = journal.list(1).unwrap().first().map(|r| r.phase.clone());
+        if now.as_deref() == Some(phase)
+            || now
+                .as_deref()
+                .is_some_and(|p| ["done", "failed"].contains(&p))
+        {
+            break now.unwrap();
+        }
+        assert!(Instant::now() < deadline, "never reached {phase}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut again = run.spawn();
+    run.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let r = loop {
+        let r = journal.list(1).unwrap().remove(0);
+        if ["done", "failed", "blocked", "aborted"].contains(&r.phase.as_str()) {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never finished after the restart: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", run.port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    again.kill().unwrap();
+    again.wait().unwrap();
+    watcher.abort();
+    let (_, steps) = journal.show(r.id).unwrap().unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
+    assert!(
+        seen == "done" || kinds.contains(&"resumed"),
+        "killed in {seen}: {kinds:?}"
+    );
+    assert_eq!(max_double.load(Ordering::SeqCst), 0, "killed in {seen}");
+    assert!(
+        run.bmcs.power_offs("host2") <= 1,
+        "killed in {seen}: fenced twice"
+    );
+    let truth = run.truth();
+    if r.phase == "done" {
+        assert_eq!(run.bmcs.power_offs("host2"), 1);
+        for vm in &before {
+            assert_eq!(
+                truth[vm].len(),
+                1,
+                "killed in {seen}: {vm} on {:?}",
+                truth[vm]
+            );
+            assert_ne!(truth[vm][0], host2);
+        }
+    } else {
+        // Killed between journaling the fence and the agent's `off`: the restart does not
+        // fence again, and nothing is reset or started.
+        assert_eq!(seen, "fencing", "{r:?}");
+        assert!(r.reason.contains("not fencing again"), "{r:?}");
+        for vm in &before {
+            assert_eq!(truth[vm].len(), 1);
+        }
+    }
+    // No secret anywhere an operator or a scraper can read.
+    let journal_files = ["journal.db", "journal.db-wal"].map(|f| run.dir.path().join(f));
+    for secret in [POOL_PASSWORD, BMC_PASSWORD, TOKEN] {
+        for file in run.logs.iter().chain(&journal_files) {
+            assert!(
+                !file_contains(file, secret),
+                "{secret:?} in {}",
+                file.display()
+            );
+        }
+        assert!(!metrics.contains(secret));
+    }
+    eprintln!("killed in {seen}: outcome {} ({})", r.phase, r.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_confirming() {
+    kill_during("confirming").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_fencing() {
+    kill_during("fencing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_resetting_vms() {
+    kill_during("resetting_vms").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_starting_vms() {
+    kill_during("starting_vms").await;
+}
