@@ -181,6 +181,15 @@ async fn requests_are_authenticated_bounded_and_checked() {
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
+    let huge = http
+        .post(&url)
+        .bearer_auth("s3cret-token")
+        .header("content-type", "application/json")
+        .body(vec![b' '; 10 * 1024 * 1024])
+        .send()
+        .await;
+    // Refused at the limit: a 413, or the connection closed before the body was all sent.
+    assert!(huge.is_err() || huge.unwrap().status() == 413);
     let bad = http
         .post(&url)
         .bearer_auth("s3cret-token")
@@ -200,11 +209,30 @@ async fn requests_are_authenticated_bounded_and_checked() {
     );
     h.wait_for_host_list().await;
 
+    // Label values that try shell or path injection name no pool or host: refused, and the
+    // fence agent (whose input comes from the configuration only) never hears of them.
+    for (label, value) in [
+        ("host_uuid", "$(poweroff); rm -rf / #"),
+        ("host_uuid", "../../../etc/passwd"),
+        ("pool", "sim`reboot`"),
+        ("host_uuid", "a\naction=on"),
+    ] {
+        let mut evil = good.clone();
+        evil["alerts"][0]["labels"][label] = json!(value);
+        let (status, body) = h.post(&evil, Some("s3cret-token")).await;
+        assert_eq!(status, 422, "{value}: {body}");
+    }
+    assert_eq!(
+        h.receiver.journal().counts().unwrap().3,
+        0,
+        "no remediation"
+    );
+
     let (status, body) = h.post(&good, Some("s3cret-token")).await;
     assert_eq!((status, body["new"].as_u64()), (200, Some(1)));
     let (_, _, rejections, _) = h.receiver.journal().counts().unwrap();
     assert!(
-        rejections >= 6,
+        rejections >= 10,
         "every rejection is journaled ({rejections})"
     );
 }

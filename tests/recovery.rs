@@ -362,6 +362,17 @@ async fn a_dead_slave_is_fenced_then_its_vms_run_once_on_survivors() {
         metric(&metrics, "xenguard_remediation_in_flight{pool=\"sim\"}"),
         0.0
     );
+    // The host flaps: back on, dead again. Within the cooldown it is not fenced again.
+    p.control("hosts/host3/power", json!({"state": "on"})).await;
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-flap")])
+        .await;
+    let list = p.wait_for(2, &["done", "blocked"]).await;
+    assert_eq!(list[0]["phase"], "blocked", "{:#}", list[0]);
+    let reason = list[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("host cooldown"), "{reason}");
+    assert!(p.bmcs.power_offs("host3") <= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -607,10 +607,11 @@ async fn confirm_step(
     let now = unix_now();
     let mut evidence = findings.evidence.clone();
     if let Some(suspect) = &findings.suspect {
-        let window_start = now - receiver.host_cooldown.as_secs_f64();
+        // Several alerts about one death: the first recovery finishing after this one was
+        // planned makes it moot. A later death of the same host meets the cooldown instead.
         if let Some(earlier) = ctx
             .journal
-            .done_for_host(&r.pool, &suspect.uuid, window_start, r.id)
+            .done_for_host(&r.pool, &suspect.uuid, r.created_at, r.id)
             .map_err(journal_err)?
         {
             let why = format!("host already recovered by remediation {earlier}");
