@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use super::alert::Status;
 use super::confirm::confirm;
 use super::fence::FenceAgent;
-use super::guards::{self, Facts, Limits};
+use super::guards::{self, Facts, Limits, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::{Journal, JournalError, NewAlert, Remediation};
 use super::machine::{Effect, Event, Phase, Target, transition};
@@ -670,6 +670,31 @@ async fn confirm_step(
         .suspect
         .clone()
         .ok_or("confirmed without a suspect")?;
+    if findings.target == Target::Slave {
+        // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
+        // recovered and still off, which keeps its alerts firing).
+        let limit = client.call_timeout * 3;
+        match tokio::time::timeout(limit, recovery::resident_vms(client, &suspect)).await {
+            Ok(Ok(vms)) if vms.is_empty() => {
+                let why = "nothing to recover: XAPI records no VM running on the host".to_owned();
+                return Ok((Event::Superseded(why), evidence));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                evidence["resident_vms"] = json!(e);
+                return Ok((
+                    Event::Refused(vec![Reason::Unknown("the host's VMs")]),
+                    evidence,
+                ));
+            }
+            Err(_) => {
+                return Ok((
+                    Event::Refused(vec![Reason::Unknown("the host's VMs")]),
+                    evidence,
+                ));
+            }
+        }
+    }
     ctx.journal
         .set_host(r.id, &suspect.uuid)
         .map_err(journal_err)?;

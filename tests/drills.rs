@@ -1,0 +1,712 @@
+//! The failure drills of DESIGN.md §8, end to end with the real alert path: the simulator with
+//! a real BMC per host (`ipmi_sim`, fenced by `fence_ipmilan`), `xenguard serve` in `auto` mode
+//! (a separate process), a real Prometheus evaluating the shipped alert rules on the exporter's
+//! metrics, and a real Alertmanager routing with the shipped example configuration to the
+//! receiver. A drill injects a failure through the simulator's control API and waits for the
+//! outcome, watching the ground truth: no VM may ever run twice.
+//!
+//! Speed: by default every duration of the shipped rules and Alertmanager route (`interval`,
+//! `for`, `group_wait`, …), the scrape interval (15 s) and the exporter's probe interval are
+//! divided by 15 (scrape and evaluation every second), the receiver confirms over 1 s with 2
+//! probes, and the simulated clock runs 10 times faster. `DRILL_SPEED=real` keeps the shipped
+//! durations and defaults (what `scripts/drill-report.sh` uses for the README's table); both
+//! set the receiver's start-up quiet period to 0 because the failures are injected right after
+//! start. Each drill prints one `DRILL|…` line that the report script turns into a table.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::bmc::Bmcs;
+use serde_json::{Value, json};
+use xenguard::remediation::journal::{Journal, Remediation};
+use xenguard::remediation::unix_now;
+use xenguard::sim::RunningSim;
+
+const TOKEN: &str = "drill-token-2f6c";
+
+/// How much faster than shipped the drill runs (15 = scrape every second).
+fn speedup() -> f64 {
+    match std::env::var("DRILL_SPEED").as_deref() {
+        Ok("real") => 1.0,
+        _ => 15.0,
+    }
+}
+
+/// Parses a Prometheus duration (`15s`, `1m`, `4h`, `500ms`) into seconds.
+fn seconds(text: &str) -> f64 {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap();
+    let (n, unit) = text.split_at(split);
+    let n: f64 = n.parse().unwrap();
+    n * match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        other => panic!("unit {other}"),
+    }
+}
+
+/// A duration divided by the speed-up, as Prometheus/Alertmanager accept it.
+fn scaled(text: &str) -> String {
+    let ms = (seconds(text) * 1000.0 / speedup()).round() as u64;
+    format!("{}ms", ms.max(1))
+}
+
+/// Rewrites the duration fields named `keys` anywhere in a YAML/JSON tree.
+fn rescale(value: &mut Value, keys: &[&str]) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if keys.contains(&key.as_str())
+                    && let Value::String(s) = v
+                {
+                    *s = scaled(s);
+                } else {
+                    rescale(v, keys);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rescale(v, keys)),
+        _ => {}
+    }
+}
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+fn yaml(path: &str) -> Value {
+    serde_saphyr::from_str(&repo_file(path)).unwrap()
+}
+
+fn spawn(program: &str, args: &[String], log: &Path) -> Child {
+    let file = std::fs::File::create(log).unwrap();
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} (installed by scripts/setup.sh): {e}"))
+}
+
+struct Drill {
+    name: &'static str,
+    sim: Arc<RunningSim>,
+    bmcs: Bmcs,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    serve: Option<Child>,
+    others: Vec<Child>,
+    receiver_port: u16,
+    prometheus_port: u16,
+    max_double: Arc<AtomicUsize>,
+    watcher: tokio::task::JoinHandle<()>,
+    injected_at: f64,
+}
+
+impl Drop for Drill {
+    fn drop(&mut self) {
+        self.watcher.abort();
+        for child in self.serve.iter_mut().chain(self.others.iter_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drill {
+    async fn start(name: &'static str, hosts: usize, vms: usize) -> Drill {
+        let sim = Arc::new(common::start_sim(hosts, vms).await);
+        let bmcs = Bmcs::start(&sim);
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(path("pool.pw"), "xenguard\n").unwrap();
+        std::fs::write(path("token"), format!("{TOKEN}\n")).unwrap();
+        let (receiver_port, exporter_port) = (common::free_port(), common::free_port());
+        let (prometheus_port, am_port) = (common::free_port(), common::free_port());
+        let fast = speedup() > 1.0;
+        let probe = if fast { "1" } else { "10" };
+        let probe_timeout = if fast { "1" } else { "3" };
+        let confirm = if fast {
+            "  confirm_window_seconds: 1\n  confirm_probes: 2\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 60}}\nexporter:\n  listen: 127.0.0.1:{exporter_port}\n  probe_interval_seconds: {probe}\n  probe_timeout_seconds: {probe_timeout}\nreceiver:\n  listen: 127.0.0.1:{receiver_port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  startup_quiet_seconds: 0\n{confirm}{}\n",
+            common::hosts_yaml(&sim),
+            sim.port(),
+            path("pool.pw"),
+            path("token"),
+            path("journal.db"),
+            bmcs.fencing_yaml("sim"),
+        );
+        std::fs::write(path("xenguard.yml"), config).unwrap();
+
+        // The shipped rules, durations scaled.
+        let mut rules = yaml("alerts/xenguard.rules.yml");
+        rescale(&mut rules, &["interval", "for"]);
+        std::fs::write(path("rules.yml"), rules.to_string()).unwrap();
+        let interval = scaled("15s");
+        let prometheus = json!({
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "rule_files": [path("rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [format!("127.0.0.1:{am_port}")]}]}]},
+            "scrape_configs": [
+                {"job_name": "xenguard", "static_configs": [{"targets": [format!("127.0.0.1:{exporter_port}")]}]},
+                {"job_name": "xenguard-receiver", "static_configs": [{"targets": [format!("127.0.0.1:{receiver_port}")]}]}
+            ]
+        });
+        std::fs::write(path("prometheus.yml"), prometheus.to_string()).unwrap();
+
+        // The shipped Alertmanager example: its webhook pointed at this receiver and token,
+        // the e-mail receiver emptied, durations scaled.
+        let mut am = yaml("alerts/alertmanager.example.yml");
+        rescale(
+            &mut am,
+            &["group_wait", "group_interval", "repeat_interval"],
+        );
+        am.as_object_mut().unwrap().remove("global");
+        for receiver in am["receivers"].as_array_mut().unwrap() {
+            if receiver["name"] == "xenguard" {
+                let hook = &mut receiver["webhook_configs"][0];
+                hook["url"] = json!(format!("http://127.0.0.1:{receiver_port}/alertmanager"));
+                hook["http_config"]["authorization"]["credentials_file"] = json!(path("token"));
+            } else {
+                *receiver = json!({"name": receiver["name"]});
+            }
+        }
+        std::fs::write(path("alertmanager.yml"), am.to_string()).unwrap();
+
+        let others = vec![
+            spawn(
+                "prometheus",
+                &[
+                    format!("--config.file={}", path("prometheus.yml")),
+                    format!("--storage.tsdb.path={}", path("prometheus")),
+                    format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+                ],
+                &dir.path().join("prometheus.log"),
+            ),
+            spawn(
+                "prometheus-alertmanager",
+                &[
+                    format!("--config.file={}", path("alertmanager.yml")),
+                    format!("--storage.path={}", path("alertmanager")),
+                    format!("--web.listen-address=127.0.0.1:{am_port}"),
+                    "--cluster.listen-address=".into(),
+                ],
+                &dir.path().join("alertmanager.log"),
+            ),
+        ];
+        let scale = if fast { 10.0 } else { 1.0 };
+        reqwest::Client::new()
+            .post(format!("{}/clock/scale", common::control_url(&sim)))
+            .json(&json!({"scale": scale}))
+            .send()
+            .await
+            .unwrap();
+        let max_double = Arc::new(AtomicUsize::new(0));
+        let watcher = {
+            let (sim, max) = (sim.clone(), max_double.clone());
+            tokio::spawn(async move {
+                loop {
+                    max.fetch_max(sim.with_model(|m, _| m.double_running()), Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let mut drill = Drill {
+            name,
+            sim,
+            bmcs,
+            config: dir.path().join("xenguard.yml"),
+            dir,
+            serve: None,
+            others,
+            receiver_port,
+            prometheus_port,
+            max_double,
+            watcher,
+            injected_at: 0.0,
+        };
+        drill.start_serve().await;
+        // The whole path is up once Prometheus has scraped the pool and every host answers.
+        drill
+            .wait_until("Prometheus sees every host", 60, async |d| {
+                d.query("sum(xen_host_reachable)").await == Some(hosts as f64)
+            })
+            .await;
+        drill
+    }
+
+    async fn start_serve(&mut self) {
+        let log = self.dir.path().join(format!("serve-{}.log", unix_now()));
+        let child = spawn(
+            env!("CARGO_BIN_EXE_xenguard"),
+            &[
+                "serve".into(),
+                "--config".into(),
+                self.config.display().to_string(),
+            ],
+            &log,
+        );
+        self.serve = Some(child);
+        let url = format!("http://127.0.0.1:{}/-/ready", self.receiver_port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(&url).await.is_err() {
+            assert!(Instant::now() < deadline, "xenguard serve never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill_serve(&mut self) {
+        let mut child = self.serve.take().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    async fn query(&self, expr: &str) -> Option<f64> {
+        let encoded: String = expr
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/query?query={encoded}",
+            self.prometheus_port
+        );
+        let body: Value = reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    }
+
+    async fn control(&mut self, path: &str, body: Value) {
+        if self.injected_at == 0.0 {
+            self.injected_at = unix_now();
+        }
+        let url = format!("{}/{path}", common::control_url(&self.sim));
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+    }
+
+    async fn wait_until(&self, what: &str, seconds: u64, check: impl AsyncFn(&Drill) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(seconds) + self.slack();
+        while !check(self).await {
+            if Instant::now() > deadline {
+                panic!(
+                    "{}: {what} did not happen; journal: {:#?}",
+                    self.name,
+                    self.journal().list(20)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Extra waiting time at real speed.
+    fn slack(&self) -> Duration {
+        Duration::from_secs_f64(120.0 * (15.0 / speedup() - 1.0) / 14.0)
+    }
+
+    fn journal(&self) -> Journal {
+        Journal::open(&self.dir.path().join("journal.db")).unwrap()
+    }
+
+    /// Waits until every remediation is terminal and at least `count` exist.
+    async fn settled(&self, count: usize, seconds: u64) -> Vec<Remediation> {
+        self.wait_until("the remediations settle", seconds, async |d| {
+            let list = d.journal().list(50).unwrap();
+            list.len() >= count
+                && list
+                    .iter()
+                    .all(|r| ["done", "failed", "blocked", "aborted"].contains(&r.phase.as_str()))
+        })
+        .await;
+        self.journal().list(50).unwrap()
+    }
+
+    fn uuid(&self, host: &str) -> String {
+        self.sim
+            .with_model(|m, _| m.hosts[m.find_host(host).unwrap()].uuid.clone())
+    }
+
+    fn guests_on(&self, host: &str) -> Vec<String> {
+        let uuid = self.uuid(host);
+        self.sim.with_model(|m, _| {
+            m.running
+                .iter()
+                .filter(|(_, on)| on.contains(&uuid))
+                .map(|(vm, _)| vm.clone())
+                .collect()
+        })
+    }
+
+    fn runs_once_elsewhere(&self, vms: &[String], dead: &str) -> usize {
+        let dead = self.uuid(dead);
+        self.sim.with_model(|m, _| {
+            vms.iter()
+                .filter(|vm| {
+                    m.running
+                        .get(*vm)
+                        .is_some_and(|on| on.len() == 1 && !on.contains(&dead))
+                })
+                .count()
+        })
+    }
+
+    fn fences(&self) -> usize {
+        let names: Vec<String> = self
+            .sim
+            .with_model(|m, _| m.hosts.iter().map(|h| h.name.clone()).collect());
+        names.iter().map(|h| self.bmcs.power_offs(h)).sum()
+    }
+
+    /// The drill's report line: outcome, seconds from the failure to the alert reaching the
+    /// receiver, to the fence confirmed, to the VMs running again; double runs; fences.
+    fn report(&self, r: Option<&Remediation>, outcome: &str) {
+        let since =
+            |t: Option<f64>| t.map_or("-".to_owned(), |t| format!("{:.1}", t - self.injected_at));
+        let (alert, fence, running) = match r {
+            None => (None, None, None),
+            Some(r) => {
+                let (_, steps) = self.journal().show(r.id).unwrap().unwrap();
+                let fence = steps.iter().find(|s| s.kind == "fence").map(|s| s.at);
+                let running = (r.phase == "done").then_some(r.updated_at);
+                (Some(r.created_at), fence, running)
+            }
+        };
+        println!(
+            "DRILL|{}|{}|{}|{}|{}|{}|{}",
+            self.name,
+            outcome,
+            since(alert),
+            since(fence),
+            since(running),
+            self.max_double.load(Ordering::SeqCst),
+            self.fences()
+        );
+    }
+}
+
+fn done(list: &[Remediation]) -> Vec<&Remediation> {
+    list.iter().filter(|r| r.phase == "done").collect()
+}
+
+/// Power loss, cable pull, xapi death, graceful shutdown of one host: fenced once, its VMs
+/// (those on shared storage) running once on the survivors.
+async fn host_dies(name: &'static str, hosts: usize, host: &str, how: (&str, Value)) {
+    let mut d = Drill::start(name, hosts, 2).await;
+    let before = d.guests_on(host);
+    let local = if host == "host1" { 1 } else { 0 };
+    d.control(&format!("hosts/{host}/{}", how.0), how.1).await;
+    d.wait_until("its VMs run elsewhere", 90, async |d| {
+        d.runs_once_elsewhere(&before, host) == before.len() - local
+    })
+    .await;
+    let list = d.settled(1, 60).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 1, "{list:#?}");
+    assert!(
+        list.iter()
+            .all(|r| r.phase == "done" || r.phase == "aborted"),
+        "{list:#?}"
+    );
+    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        d.bmcs.power_offs(host) + usize::from(how.0 == "power"),
+        1,
+        "{:?}",
+        d.bmcs.power_log(host)
+    );
+    assert_eq!(d.fences(), d.bmcs.power_offs(host), "only {host} fenced");
+    d.report(Some(done[0]), "recovered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_slave_loses_power() {
+    host_dies(
+        "slave loses power",
+        3,
+        "host3",
+        ("power", json!({"state": "off"})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_master_loses_power() {
+    host_dies(
+        "master loses power",
+        3,
+        "host1",
+        ("power", json!({"state": "off"})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_master_cable_pulled() {
+    host_dies(
+        "master's cable pulled",
+        3,
+        "host1",
+        ("network", json!({"connected": false})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_xapi_dies_vms_keep_running() {
+    host_dies(
+        "xapi dies, VMs run on",
+        3,
+        "host2",
+        ("xapi", json!({"running": false})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_graceful_master_shutdown() {
+    // Graceful: the guests are shut down cleanly, so there is nothing to restart; the master
+    // is still fenced (read back off) and replaced.
+    let mut d = Drill::start("graceful master shutdown", 3, 2).await;
+    d.control(
+        "hosts/host1/power",
+        json!({"state": "off", "graceful": true}),
+    )
+    .await;
+    let list = d.settled(1, 90).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 1, "{list:#?}");
+    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    let roles = d.sim.with_model(|m, _| {
+        m.hosts
+            .iter()
+            .map(|h| format!("{:?}", h.role))
+            .collect::<Vec<_>>()
+    });
+    assert!(roles[1].contains("Master"), "{roles:?}");
+    d.report(Some(done[0]), "promoted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_two_host_pool_master_dies() {
+    host_dies(
+        "two-host pool, master dies",
+        2,
+        "host1",
+        ("power", json!({"state": "off"})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_fence_fails() {
+    let mut d = Drill::start("BMC unreachable", 3, 2).await;
+    let before = d.guests_on("host3");
+    d.bmcs.stop("host3");
+    d.control("hosts/host3/xapi", json!({"running": false}))
+        .await;
+    let list = d.settled(1, 120).await;
+    // Other alerts about the same host meet the spent fence budget: no second attempt.
+    assert!(
+        list.iter()
+            .all(|r| ["failed", "aborted", "blocked"].contains(&r.phase.as_str())),
+        "{list:#?}"
+    );
+    let failed = list.iter().find(|r| r.phase == "failed").unwrap();
+    assert!(failed.reason.contains("fence failed"), "{failed:?}");
+    assert_eq!(
+        d.guests_on("host3"),
+        before,
+        "nothing reset or started elsewhere"
+    );
+    d.wait_until("the fence-failed alert fires", 60, async |d| {
+        d.query("sum(xenguard_remediation_fences_total{outcome=\"failed\"})")
+            .await
+            == Some(1.0)
+    })
+    .await;
+    d.report(Some(failed), "fence failed; nothing reset");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_tool_cut_off() {
+    let mut d = Drill::start("xenguard cut off", 3, 2).await;
+    for host in ["host1", "host2", "host3"] {
+        d.control(
+            &format!("hosts/{host}/network"),
+            json!({"connected": false}),
+        )
+        .await;
+    }
+    d.wait_until("an alert reaches the receiver", 60, async |d| {
+        !d.journal().list(1).unwrap().is_empty()
+    })
+    .await;
+    let list = d.settled(1, 60).await;
+    assert!(list.iter().all(|r| r.phase == "blocked"), "{list:#?}");
+    assert!(list[0].reason.contains("no quorum"), "{:?}", list[0]);
+    assert_eq!(d.fences(), 0);
+    assert_eq!(d.guests_on("host2").len(), 2);
+    d.report(Some(&list[0]), "blocked: no quorum");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_ha_enabled() {
+    let mut d = Drill::start("HA enabled", 3, 2).await;
+    d.control("pool/ha", json!({"enabled": true})).await;
+    d.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    d.wait_until("an alert reaches the receiver", 60, async |d| {
+        !d.journal().list(1).unwrap().is_empty()
+    })
+    .await;
+    let list = d.settled(1, 60).await;
+    assert!(
+        list.iter()
+            .all(|r| r.phase == "blocked" && r.reason.contains("HA")),
+        "{list:#?}"
+    );
+    assert_eq!(d.fences(), 0);
+    d.report(Some(&list[0]), "stood down: HA");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_old_master_comes_back() {
+    let mut d = Drill::start("old master comes back", 3, 2).await;
+    d.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    let list = d.settled(1, 90).await;
+    assert_eq!(done(&list).len(), 1, "{list:#?}");
+    let fences = d.fences();
+    // Someone powers the old master on: it boots believing it is master, meets the new one
+    // and becomes its slave; the exporter shows one master again and nobody is fenced.
+    d.control("hosts/host1/power", json!({"state": "on"})).await;
+    d.wait_until("one master again, host1 a slave", 90, async |d| {
+        let roles = d.sim.with_model(|m, _| {
+            m.hosts
+                .iter()
+                .map(|h| format!("{:?}", h.role))
+                .collect::<Vec<_>>()
+        });
+        roles[0].contains("Slave") && d.query("max(xen_pool_masters)").await == Some(1.0)
+    })
+    .await;
+    assert_eq!(d.fences(), fences, "the returning host was not fenced");
+    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    d.report(done(&list).first().copied(), "rejoined as slave");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_host_flaps() {
+    let mut d = Drill::start("host flaps", 3, 2).await;
+    d.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    let list = d.settled(1, 90).await;
+    assert_eq!(done(&list).len(), 1, "{list:#?}");
+    let first = list.len();
+    for _ in 0..2 {
+        d.control("hosts/host3/power", json!({"state": "on"})).await;
+        d.wait_until("host3 answers again", 60, async |d| {
+            d.query(&format!(
+                "xen_host_reachable{{host_uuid=\"{}\"}}",
+                d.uuid("host3")
+            ))
+            .await
+                == Some(1.0)
+        })
+        .await;
+        d.control("hosts/host3/power", json!({"state": "off"}))
+            .await;
+        d.wait_until("a new alert reaches the receiver", 60, async |d| {
+            d.journal().list(50).unwrap().len() > first
+        })
+        .await;
+    }
+    let list = d.settled(first + 1, 60).await;
+    assert_eq!(done(&list).len(), 1, "one recovery: {list:#?}");
+    assert!(
+        list.iter()
+            .filter(|r| r.phase != "done")
+            .all(|r| r.reason.contains("cooldown") || r.phase == "aborted"),
+        "{list:#?}"
+    );
+    assert!(
+        d.bmcs.power_offs("host3") <= 1,
+        "{:?}",
+        d.bmcs.power_log("host3")
+    );
+    d.report(done(&list).first().copied(), "one fence in the window");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_receiver_killed_mid_remediation() {
+    let mut d = Drill::start("receiver killed mid-way", 3, 2).await;
+    let before = d.guests_on("host2");
+    d.control("hosts/host2/xapi", json!({"running": false}))
+        .await;
+    d.wait_until("the fence begins", 90, async |d| {
+        d.journal()
+            .list(50)
+            .unwrap()
+            .iter()
+            .any(|r| r.phase == "fencing")
+    })
+    .await;
+    d.kill_serve();
+    d.start_serve().await;
+    d.wait_until("its VMs run elsewhere", 90, async |d| {
+        d.runs_once_elsewhere(&before, "host2") == before.len()
+    })
+    .await;
+    let list = d.settled(1, 60).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 1, "{list:#?}");
+    let (_, steps) = d.journal().show(done[0].id).unwrap().unwrap();
+    assert!(steps.iter().any(|s| s.kind == "resumed"), "{steps:#?}");
+    assert_eq!(d.bmcs.power_offs("host2"), 1, "fenced once");
+    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    d.report(Some(done[0]), "resumed, recovered");
+}
+
+#[test]
+fn durations_scale() {
+    assert_eq!(seconds("1m"), 60.0);
+    assert_eq!(seconds("500ms"), 0.5);
+    if speedup() == 15.0 {
+        assert_eq!(scaled("15s"), "1000ms");
+        assert_eq!(scaled("2m"), "8000ms");
+    }
+    let mut tree = json!({"a": [{"for": "30s", "expr": "x"}], "interval": "15s"});
+    rescale(&mut tree, &["for", "interval"]);
+    assert_eq!(tree["a"][0]["expr"], "x");
+    assert_ne!(tree["a"][0]["for"], "30s");
+}
