@@ -143,9 +143,9 @@ async fn a_stopped_bmc_makes_the_status_read_fail() {
     let sim = start_sim(3, 2).await;
     let mut bmcs = Bmcs::start(&sim);
     bmcs.stop("host1");
-    let mut agent = bmcs.agent("host1");
-    // fence_ipmilan gives up on an unreachable BMC after `power_timeout` (20 s by default).
-    agent.args.insert("power_timeout".into(), "4".into());
+    // The harness sets `power_timeout=4`: fence_ipmilan gives up on an unreachable BMC after
+    // that many seconds (20 by default).
+    let agent = bmcs.agent("host1");
     let err = agent.status().await.unwrap_err();
     assert!(
         matches!(err, FenceError::Failed { code: Some(1), .. }),

@@ -219,6 +219,8 @@ impl Bmcs {
             ("lanplus".to_string(), "1".to_string()),
             // Without it every lanplus call first waits about 10 s for the cipher suites.
             ("cipher".to_string(), "3".to_string()),
+            // A BMC that does not answer fails after this many seconds instead of 20.
+            ("power_timeout".to_string(), "4".to_string()),
         ])
     }
 
