@@ -91,7 +91,7 @@ pub mod defaults {
     /// `receiver.max_body_bytes`.
     pub const MAX_BODY_BYTES: u64 = 1_048_576;
     /// `receiver.confirm_window_seconds`.
-    pub const CONFIRM_WINDOW_SECONDS: u64 = 30;
+    pub const CONFIRM_WINDOW_SECONDS: u64 = 10;
     /// `receiver.confirm_probes`.
     pub const CONFIRM_PROBES: u32 = 3;
     /// `receiver.startup_quiet_seconds`.
