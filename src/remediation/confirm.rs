@@ -76,13 +76,14 @@ fn seen(address: &str, answer: &probe::Answer) -> ProbeSeen {
     }
 }
 
-/// Runs the confirmation for `host_uuid` (empty: the pool's master) of `client`'s pool.
+/// Runs the confirmation for `host_uuid` (empty: the pool's master) of `client`'s pool;
+/// `bmc` gives the suspect's fence agent, whose status is read as evidence.
 pub async fn confirm(
     client: &PoolClient,
     host_uuid: &str,
     window: Duration,
     probes: u32,
-    bmc: Option<&FenceAgent>,
+    bmc: impl Fn(&KnownHost) -> Result<Option<FenceAgent>, String>,
 ) -> Findings {
     let mut findings = Findings {
         suspect: None,
@@ -190,9 +191,10 @@ pub async fn confirm(
     findings.ha_enabled = (ha_fresh || unix_now() - inventory.read_at <= HA_MAX_AGE.as_secs_f64())
         .then_some(inventory.ha_enabled);
     findings.in_maintenance = Some(suspect.in_maintenance);
-    let bmc_status = match bmc {
-        None => json!("no fence agent configured for this host"),
-        Some(agent) => match agent.status().await {
+    let bmc_status = match bmc(&suspect) {
+        Err(e) => json!({"error": e}),
+        Ok(None) => json!("no fence agent configured for this host"),
+        Ok(Some(agent)) => match agent.status().await {
             Ok((power, run)) => json!({"power": power, "run": run}),
             Err(e) => json!({"error": e.to_string()}),
         },

@@ -567,7 +567,13 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             recovery::clear_affinity(&client, &dead).await?,
         )),
         Effect::StartVms => {
-            let evidence = recovery::start_vms(&client, &dead, &mut state.vms).await?;
+            // Only hosts that answered at confirmation (a second dead host is no target).
+            let survivors: Vec<_> = state
+                .answering
+                .iter()
+                .map(|h| h.reference.clone())
+                .collect();
+            let evidence = recovery::start_vms(&client, &dead, &survivors, &mut state.vms).await?;
             save(&state)?;
             Ok((Event::StepDone, evidence))
         }
@@ -588,20 +594,12 @@ async fn confirm_step(
 ) -> Outcome {
     let receiver = &ctx.config.receiver;
     let journal_err = |e: JournalError| e.to_string();
-    // The agent for the alert's host, if named; a master alert names it after the probes.
-    let named = client
-        .inventory()
-        .and_then(|i| i.find(&r.host_uuid).cloned());
-    let agent = match named.as_ref().filter(|_| !r.host_uuid.is_empty()) {
-        Some(host) => ctx.fence_agent(&r.pool, host)?,
-        None => None,
-    };
     let findings = confirm(
         client,
         &r.host_uuid,
         receiver.confirm_window,
         receiver.confirm_probes,
-        agent.as_ref(),
+        |host| ctx.fence_agent(&r.pool, host),
     )
     .await;
     let now = unix_now();

@@ -329,9 +329,14 @@ pub async fn clear_affinity(client: &PoolClient, dead: &KnownHost) -> StepResult
     Ok(json!({"cleared": cleared}))
 }
 
-/// Starts, in restart order, each planned VM that is halted, on a surviving host that sees its
-/// storage and has room; records each outcome in `vms`.
-pub async fn start_vms(client: &PoolClient, dead: &KnownHost, vms: &mut [PlannedVm]) -> StepResult {
+/// Starts, in restart order, each planned VM that is halted, on one of `survivors` (enabled)
+/// that sees its storage and has room; records each outcome in `vms`.
+pub async fn start_vms(
+    client: &PoolClient,
+    dead: &KnownHost,
+    survivors: &[Ref<Host>],
+    vms: &mut [PlannedVm],
+) -> StepResult {
     let reader = client.reader();
     let read = |e: Error| xapi("reading the pool", e);
     let hosts = reader.all::<Host>().await.map_err(read)?;
@@ -356,7 +361,7 @@ pub async fn start_vms(client: &PoolClient, dead: &KnownHost, vms: &mut [Planned
         .collect();
     let mut candidates: Vec<Candidate> = hosts
         .iter()
-        .filter(|(r, h)| *r != dead.reference && h.enabled)
+        .filter(|(r, h)| *r != dead.reference && h.enabled && survivors.contains(r))
         .map(|(r, h)| Candidate {
             host: r.clone(),
             free: metrics.get(&h.metrics).map_or(0, |m| m.memory_free),
