@@ -96,6 +96,18 @@ impl Run {
         }
     }
 
+    /// Waits until the receiver has read the pool's hosts: it then refuses an unknown host.
+    async fn wait_inventory(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.post_status("XenHostUnreachable", "not-a-host").await != 422 {
+            assert!(
+                Instant::now() < deadline,
+                "the receiver never read the pool"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn journal(&self) -> Journal {
         Journal::open(&self.dir.path().join("journal.db")).unwrap()
     }
@@ -121,14 +133,29 @@ impl Run {
         })
     }
 
-    async fn post(&self, host_uuid: &str) {
+    async fn control(&self, path: &str, body: serde_json::Value) {
+        let url = format!("{}/{path}", common::control_url(&self.sim));
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    async fn post(&self, alertname: &str, host_uuid: &str) {
+        assert_eq!(self.post_status(alertname, host_uuid).await, 200);
+    }
+
+    async fn post_status(&self, alertname: &str, host_uuid: &str) -> u16 {
         let body = json!({
             "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": "firing",
             "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
             "externalURL": "http://am:9093",
             "alerts": [{
                 "status": "firing",
-                "labels": {"alertname": "XenHostUnreachable", "pool": "sim", "host_uuid": host_uuid},
+                "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid},
                 "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
                 "generatorURL": "", "fingerprint": "fp-crash"
             }]
@@ -140,7 +167,7 @@ impl Run {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
+        response.status().as_u16()
     }
 }
 
@@ -149,24 +176,38 @@ fn file_contains(path: &Path, needle: &str) -> bool {
         .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
 }
 
+/// Which host fails, and how.
+#[derive(Clone, Copy, PartialEq)]
+enum Failure {
+    /// host2's xapi dies while its VMs keep running: only the fence makes a restart safe.
+    SlaveXapi,
+    /// host1, the master, loses power: promotion and slave recovery come first.
+    MasterPower,
+}
+
 /// Kills the receiver once the journal shows `phase`, restarts it, and checks the outcome.
-async fn kill_during(phase: &str) {
+/// Every surviving host answers 300 ms late, so that each phase lasts long enough to be seen.
+async fn kill_during(failure: Failure, phase: &str) {
     let mut run = Run::start().await;
-    let host2 = run.uuid("host2");
+    let victim = if failure == Failure::SlaveXapi {
+        "host2"
+    } else {
+        "host1"
+    };
+    let dead = run.uuid(victim);
     let before: Vec<String> = run
         .truth()
         .into_iter()
-        .filter(|(_, on)| on.contains(&host2))
+        .filter(|(_, on)| on.contains(&dead))
         .map(|(vm, _)| vm)
         .collect();
-    // Its xapi dies, its VMs keep running: only the fence makes a restart safe.
-    let url = format!("{}/hosts/host2/xapi", common::control_url(&run.sim));
-    reqwest::Client::new()
-        .post(url)
-        .json(&json!({"running": false}))
-        .send()
-        .await
-        .unwrap();
+    for host in ["host1", "host2", "host3"]
+        .into_iter()
+        .filter(|h| *h != victim)
+    {
+        run.control(&format!("hosts/{host}/faults"), json!({"latency_ms": 300}))
+            .await;
+    }
     let max_double = Arc::new(AtomicUsize::new(0));
     let watcher = {
         let (sim, max) = (run.sim.clone(), max_double.clone());
@@ -179,7 +220,22 @@ async fn kill_during(phase: &str) {
     };
     let mut child = run.spawn();
     run.wait_ready().await;
-    run.post(&host2).await;
+    // The receiver names hosts from the inventory it read while the pool was healthy.
+    run.wait_inventory().await;
+    match failure {
+        Failure::SlaveXapi => {
+            run.control("hosts/host2/xapi", json!({"running": false}))
+                .await
+        }
+        Failure::MasterPower => {
+            run.control("hosts/host1/power", json!({"state": "off"}))
+                .await
+        }
+    }
+    match failure {
+        Failure::SlaveXapi => run.post("XenHostUnreachable", &dead).await,
+        Failure::MasterPower => run.post("XenPoolMasterUnreachable", "").await,
+    }
     let journal = run.journal();
     let deadline = Instant::now() + Duration::from_secs(60);
     let seen = loop {
@@ -191,7 +247,14 @@ async fn kill_during(phase: &str) {
         {
             break now.unwrap();
         }
-        assert!(Instant::now() < deadline, "never reached {phase}");
+        assert!(
+            Instant::now() < deadline,
+            "never reached {phase}: {:#?}",
+            journal
+                .list(1)
+                .ok()
+                .and_then(|l| l.first().and_then(|r| journal.show(r.id).ok()))
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     child.kill().unwrap(); // SIGKILL
@@ -221,27 +284,30 @@ async fn kill_during(phase: &str) {
     watcher.abort();
     let (_, steps) = journal.show(r.id).unwrap().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
-    assert!(
-        seen == "done" || kinds.contains(&"resumed"),
-        "killed in {seen}: {kinds:?}"
-    );
+    assert_eq!(seen, phase, "the kill came too late");
+    assert!(kinds.contains(&"resumed"), "killed in {seen}: {kinds:?}");
     assert_eq!(max_double.load(Ordering::SeqCst), 0, "killed in {seen}");
-    assert!(
-        run.bmcs.power_offs("host2") <= 1,
-        "killed in {seen}: fenced twice"
-    );
+    let fences: usize = ["host1", "host2", "host3"]
+        .iter()
+        .map(|h| run.bmcs.power_offs(h))
+        .sum();
+    assert!(fences <= 1, "killed in {seen}: fenced twice");
     let truth = run.truth();
     if r.phase == "done" {
-        assert_eq!(run.bmcs.power_offs("host2"), 1);
-        for vm in &before {
-            assert_eq!(
-                truth[vm].len(),
-                1,
-                "killed in {seen}: {vm} on {:?}",
-                truth[vm]
-            );
-            assert_ne!(truth[vm][0], host2);
-        }
+        // The powered-off master reads off at once: its agent has nothing to switch off.
+        let expected = usize::from(failure == Failure::SlaveXapi);
+        assert_eq!(run.bmcs.power_offs(victim), expected);
+        // The dead master's last VM has its disk on the master's local storage.
+        let local = usize::from(failure == Failure::MasterPower);
+        let elsewhere = before
+            .iter()
+            .filter(|vm| truth[*vm].len() == 1 && truth[*vm][0] != dead)
+            .count();
+        assert_eq!(
+            elsewhere,
+            before.len() - local,
+            "killed in {seen}: {truth:?}"
+        );
     } else {
         // Killed between journaling the fence and the agent's `off`: the restart does not
         // fence again, and nothing is reset or started.
@@ -267,21 +333,51 @@ async fn kill_during(phase: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_while_confirming() {
-    kill_during("confirming").await;
+async fn killed_slave_confirming() {
+    kill_during(Failure::SlaveXapi, "confirming").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_while_fencing() {
-    kill_during("fencing").await;
+async fn killed_slave_fencing() {
+    kill_during(Failure::SlaveXapi, "fencing").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_while_resetting_vms() {
-    kill_during("resetting_vms").await;
+async fn killed_slave_resetting_vms() {
+    kill_during(Failure::SlaveXapi, "resetting_vms").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_while_starting_vms() {
-    kill_during("starting_vms").await;
+async fn killed_slave_releasing_locks() {
+    kill_during(Failure::SlaveXapi, "releasing_locks").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_slave_clearing_affinity() {
+    kill_during(Failure::SlaveXapi, "clearing_affinity").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_slave_starting_vms() {
+    kill_during(Failure::SlaveXapi, "starting_vms").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_slave_verifying() {
+    kill_during(Failure::SlaveXapi, "verifying").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_promoting() {
+    kill_during(Failure::MasterPower, "promoting").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_recovering_slaves() {
+    kill_during(Failure::MasterPower, "recovering_slaves").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_starting_vms() {
+    kill_during(Failure::MasterPower, "starting_vms").await;
 }

@@ -21,11 +21,16 @@
     dashcheck.py get URL               GET; prints the body; exit 1 unless 2xx
     dashcheck.py post-json URL BODY    POST a JSON body; prints the answer; exit 1 unless 2xx
     dashcheck.py has-data PROM EXPR    exit 0 if EXPR returns at least one series now
+    dashcheck.py post-alert URL --pool P --host-uuid U [--token-file F] [--expect CODE]
+        POST an Alertmanager (version 4) notification, XenVmsStuckOnDeadHost firing for one host,
+        to a receiver's /alertmanager (bearer token from F if given); exit 0 iff it answers CODE
+        (default 200)
 
 Standard library only.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -513,7 +518,7 @@ def cmd_queries(args):
                                         f"      query: {q}")
                     elif not body["data"]["result"]:
                         failures.append(f"{where} ({kind}): EMPTY result: the panel references a metric or "
-                                        f"label the exporter does not emit, or a join that matches nothing\n"
+                                        f"label the exporter or receiver does not emit, or a join that matches nothing\n"
                                         f"      query: {q}")
                     elif args.verbose:
                         print(f"ok    {where} ({kind}): {len(body['data']['result'])} series")
@@ -568,6 +573,42 @@ def http(method, url, body=None):
     return 1
 
 
+def cmd_post_alert(args):
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    labels = {"alertname": "XenVmsStuckOnDeadHost", "pool": args.pool, "host_uuid": args.host_uuid,
+              "severity": "critical", "job": "xenguard", "instance": "dashcheck"}
+    alert = {"status": "firing", "labels": labels,
+             "annotations": {"summary": "dashboards check"}, "startsAt": now,
+             "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://dashcheck/graph",
+             "fingerprint": hashlib.sha256(f"{args.pool}/{args.host_uuid}/{now}".encode()).hexdigest()[:16]}
+    body = {"version": "4", "groupKey": '{}:{host_uuid="%s"}' % args.host_uuid,
+            "truncatedAlerts": 0, "status": "firing", "receiver": "xenguard",
+            "groupLabels": {"host_uuid": args.host_uuid}, "commonLabels": labels,
+            "commonAnnotations": alert["annotations"], "externalURL": "http://dashcheck",
+            "alerts": [alert]}
+    headers = {"Content-Type": "application/json"}
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as f:
+            headers["Authorization"] = "Bearer " + f.read().strip()
+    req = urllib.request.Request(args.url, data=json.dumps(body).encode(), method="POST",
+                                 headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            code, answer = r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        code, answer = e.code, e.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as e:
+        if not os.environ.get("DASHCHECK_QUIET"):
+            sys.stderr.write(f"POST {args.url}: {e}\n")
+        return 1
+    if code != args.expect:
+        if not os.environ.get("DASHCHECK_QUIET"):
+            sys.stderr.write(f"POST {args.url}: HTTP {code}, expected {args.expect}: {answer}\n")
+        return 1
+    sys.stdout.write(answer)
+    return 0
+
+
 def cmd_has_data(args):
     body = Prom(args.prom).query(args.expr, time.time())
     if body.get("status") != "success":
@@ -598,6 +639,12 @@ def main():
     p = sub.add_parser("post-json")
     p.add_argument("url")
     p.add_argument("body")
+    p = sub.add_parser("post-alert")
+    p.add_argument("url")
+    p.add_argument("--pool", required=True)
+    p.add_argument("--host-uuid", required=True)
+    p.add_argument("--token-file")
+    p.add_argument("--expect", type=int, default=200)
     p = sub.add_parser("has-data")
     p.add_argument("prom")
     p.add_argument("expr")
@@ -615,6 +662,8 @@ def main():
             return http("GET", args.url)
         elif args.cmd == "post-json":
             return http("POST", args.url, args.body)
+        elif args.cmd == "post-alert":
+            return cmd_post_alert(args)
         elif args.cmd == "has-data":
             return cmd_has_data(args)
     except Fail as e:

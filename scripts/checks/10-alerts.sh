@@ -7,11 +7,15 @@
 #   3. amtool check-config alerts/alertmanager.example.yml
 #   4. amtool config routes test: the remediation-driving alerts reach the xenguard receiver
 #      (and people), every other alert reaches only the default receiver
-#   5. consistency: every rule is an alert with for/severity/summary/description/runbook_url;
+#   5. the receiver's exposition: target/debug/xenguard receiver (built if needed) runs on a
+#      free loopback port with a throw-away observe-mode configuration; its /metrics is saved to
+#      target/checks/10-alerts/receiver.prom and linted with `promtool check metrics`
+#   6. consistency: every rule is an alert with for/severity/summary/description/runbook_url;
 #      every runbook_url anchor is a heading of docs/runbook.md; every metric name the rules use
-#      appears in tests/golden/*.prom (a renamed metric breaks the build); every alert has a
-#      unit test that fires it; the xenguard route groups per host and sends resolved
-#      notifications with a bearer token from a file.
+#      appears in tests/golden/*.prom (the exporter) or in the receiver's exposition of step 5
+#      (a renamed metric breaks the build); every alert has a unit test that fires it; the
+#      xenguard route groups per host and sends resolved notifications with a bearer token
+#      from a file.
 #
 # promtool and amtool come from Debian's prometheus and prometheus-alertmanager packages
 # (scripts/setup.sh installs them); a missing tool is a failure, never a skip.
@@ -25,6 +29,7 @@ readonly RUNBOOK=docs/runbook.md
 # The alerts Alertmanager must hand to the xenguard receiver (its remediation policy needs them).
 readonly REMEDIATION_ALERTS=(XenPoolMasterUnreachable XenHostUnreachable XenVmsStuckOnDeadHost)
 readonly SCRATCH=target/checks/10-alerts
+readonly BIN=target/debug/xenguard
 
 fail() {
     printf '10-alerts: FAILED: %s\n' "$*" >&2
@@ -99,9 +104,79 @@ done
 printf '10-alerts: ok  routes: %s -> xenguard,default; the other %d alerts -> default\n' \
     "${REMEDIATION_ALERTS[*]}" $((${#all_alerts[@]} - ${#REMEDIATION_ALERTS[@]}))
 
+# --- the receiver's exposition ----------------------------------------------------------------
+
+# The receiver registers every xenguard_remediation_* family at start (label values at 0), so an
+# idle receiver with one pool exposes the names the rules use. Its pool points at a closed
+# loopback port: no host is ever reached, and observe mode never acts.
+run "cargo build --bin xenguard" cargo build --quiet --bin xenguard
+read -r RECEIVER_PORT XAPI_PORT < <("$PYTHON" -c '
+import socket
+held = [socket.socket() for _ in range(2)]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))
+')
+rm -f "$SCRATCH"/receiver-journal.db*
+printf 'unused\n' >"$SCRATCH/receiver.password"
+cat >"$SCRATCH/receiver.yml" <<EOF
+pools:
+  - name: check
+    hosts: [127.0.0.1]
+    scheme: http
+    port: $XAPI_PORT
+    password_file: $SCRATCH/receiver.password
+receiver:
+  listen: 127.0.0.1:$RECEIVER_PORT
+  mode: observe
+  journal_path: $SCRATCH/receiver-journal.db
+EOF
+"$BIN" receiver --config "$SCRATCH/receiver.yml" >"$SCRATCH/receiver.log" 2>&1 &
+RECEIVER_PID=$!
+stop_receiver() {
+    kill "$RECEIVER_PID" 2>/dev/null || true
+    wait "$RECEIVER_PID" 2>/dev/null || true
+}
+trap stop_receiver EXIT
+# Polls /metrics for up to 30 s; gives up early if the receiver exits.
+scrape_receiver() {
+    "$PYTHON" -c '
+import os, sys, time, urllib.request
+url, out, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+deadline = time.monotonic() + 30
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            body = r.read()
+        break
+    except OSError as e:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            sys.exit(f"the receiver exited before answering {url}")
+        if time.monotonic() > deadline:
+            sys.exit(f"no answer from {url} within 30 s: {e}")
+        time.sleep(0.2)
+with open(out, "wb") as f:
+    f.write(body)
+' "http://127.0.0.1:$RECEIVER_PORT/metrics" "$SCRATCH/receiver.prom" "$RECEIVER_PID"
+}
+if ! scrape_receiver; then
+    sed 's/^/  | /' "$SCRATCH/receiver.log" >&2
+    fail "could not read the receiver's /metrics (its log above, in $SCRATCH/receiver.log)"
+fi
+stop_receiver
+trap - EXIT
+grep -q '^xenguard_remediation_' "$SCRATCH/receiver.prom" ||
+    fail "the receiver's /metrics ($SCRATCH/receiver.prom) holds no xenguard_remediation_* series"
+check_metrics() { promtool check metrics <"$1"; }
+run "promtool check metrics < $SCRATCH/receiver.prom" check_metrics "$SCRATCH/receiver.prom"
+goldens+=("$SCRATCH/receiver.prom")
+
 # --- consistency -----------------------------------------------------------------------------
 
 "$PYTHON" - "$RULES" "$RUNBOOK" "$AM_CONFIG" "${REMEDIATION_ALERTS[*]}" "${tests[@]}" -- "${goldens[@]}" <<'PY'
+import os
 import re
 import sys
 
@@ -263,7 +338,8 @@ if errors:
 print(
     f"10-alerts: ok  consistency: {len(alerts)} alerts with for/severity/annotations, "
     f"runbook anchors in {runbook_path}, {len(used_metrics)} metric names "
-    f"in {len(golden_paths)} golden expositions (+ Prometheus's {', '.join(sorted(PROMETHEUS_SERIES))}), "
+    f"in {len(golden_paths)} expositions ({', '.join(os.path.basename(p) for p in golden_paths)}; "
+    f"+ Prometheus's {', '.join(sorted(PROMETHEUS_SERIES))}), "
     f"every alert fired by a unit test, xenguard route and webhook"
 )
 PY

@@ -2,10 +2,15 @@
 # Grafana dashboards (DESIGN.md §7, reference/ecosystem.md §3). No Grafana server exists here, so:
 #   1. lint: uid, tags, schemaVersion, $datasource / $pool, panel ids and layout, variable use;
 #   2. type-check every dashboard against @grafana/schema with tsc --strict (broken copies must fail);
-#   3. start `xenguard sim` (3 hosts, time x60) + `xenguard exporter` + a real Prometheus scraping
-#      it every second, power host2 off so the failure panels have data, then run every template
-#      variable query and every panel target (variables and macros substituted) through the
-#      Prometheus HTTP API: each must parse and return at least one series.
+#   3. start `xenguard sim` (3 hosts, time x60) + `xenguard serve` (exporter and receiver, the
+#      receiver in observe mode with a bearer token) + a real Prometheus scraping both every
+#      second, power host2 off so the failure panels have data, post XenVmsStuckOnDeadHost for
+#      host2 to the receiver's webhook (once without the token: 401, once with it: 200, which
+#      journals a `planned` remediation), then run every template variable query and every
+#      panel target (variables and macros substituted) through the Prometheus HTTP API: each
+#      must parse and return at least one series. The receiver's counters and gauges exist
+#      from start with 0 for every pool and label value (webhooks_total per HTTP status only
+#      after a request with that status, hence the two posts).
 # Helpers: dashboards/check/ (dashcheck.py, loose.ts, dashboard.ts.tmpl). Scratch files and logs:
 # target/dashboards-check/. Every port is a free loopback port picked at start.
 #
@@ -119,13 +124,15 @@ wait_for() {
     done
 }
 
-PORTS=$(check free-ports 4) || die "could not pick free loopback ports"
-read -r SIM_PORT CONTROL_PORT EXPORTER_PORT PROM_PORT <<<"$PORTS"
+PORTS=$(check free-ports 5) || die "could not pick free loopback ports"
+read -r SIM_PORT CONTROL_PORT EXPORTER_PORT RECEIVER_PORT PROM_PORT <<<"$PORTS"
 CONTROL=http://127.0.0.1:$CONTROL_PORT
 EXPORTER=http://127.0.0.1:$EXPORTER_PORT
+RECEIVER=http://127.0.0.1:$RECEIVER_PORT
 PROM=http://127.0.0.1:$PROM_PORT
 
 printf 'xenguard\n' >"$OUT/password"
+printf 'dashcheck-webhook-token\n' >"$OUT/webhook.token"
 cat >"$OUT/xenguard.yml" <<EOF
 pools:
   - name: sim
@@ -138,6 +145,12 @@ exporter:
   probe_interval_seconds: 1
   probe_timeout_seconds: 1
   event_timeout_seconds: 5
+receiver:
+  listen: 127.0.0.1:$RECEIVER_PORT
+  mode: observe
+  auth:
+    bearer_token_file: $OUT/webhook.token
+  journal_path: $OUT/journal.db
 EOF
 cat >"$OUT/prometheus.yml" <<EOF
 global:
@@ -148,17 +161,21 @@ scrape_configs:
   - job_name: xenguard
     static_configs:
       - targets: ['127.0.0.1:$EXPORTER_PORT']
+  - job_name: xenguard-receiver
+    static_configs:
+      - targets: ['127.0.0.1:$RECEIVER_PORT']
 EOF
 
 t=$(now_us)
 start sim "$BIN" sim --hosts 3 --vms-per-host 2 --port "$SIM_PORT" --control "127.0.0.1:$CONTROL_PORT" \
     --time-scale 60 --password-file "$OUT/password"
-start exporter "$BIN" exporter --config "$OUT/xenguard.yml"
+start serve "$BIN" serve --config "$OUT/xenguard.yml"
 start prometheus prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prometheus-data" \
     --web.listen-address="127.0.0.1:$PROM_PORT"
 
 wait_for "the simulator's control API ($CONTROL)" 20 check get "$CONTROL/hosts"
 wait_for "the exporter to be ready ($EXPORTER/-/ready)" 30 check get "$EXPORTER/-/ready"
+wait_for "the receiver to be ready ($RECEIVER/-/ready)" 30 check get "$RECEIVER/-/ready"
 # Every host answered a probe once, so the dead host keeps a last-seen time.
 all_reachable() { [ "$(check get "$EXPORTER/metrics" | grep -c '^xen_host_reachable{.*} 1$')" = 3 ]; }
 wait_for "the exporter to reach all 3 hosts" 30 all_reachable
@@ -182,6 +199,19 @@ wait_for "stuck VMs in Prometheus" 30 check has-data "$PROM" \
     "xen_vm_stuck_running{host_uuid=\"$DEAD_UUID\"}"
 wait_for "two samples of the counters (rate)" 30 check has-data "$PROM" \
     'rate(xenguard_xapi_calls_total[1m])'
+
+# The receiver: one notification without the token (401) and one with it (200; retried while
+# the receiver has not read the pool's hosts yet and answers 422). Observe mode journals a
+# `planned` remediation and does nothing else.
+WEBHOOK=$RECEIVER/alertmanager
+check post-alert "$WEBHOOK" --pool sim --host-uuid "$DEAD_UUID" --expect 401 >"$OUT/webhook-401.json" ||
+    die "POST $WEBHOOK without credentials did not answer 401"
+wait_for "the receiver to accept XenVmsStuckOnDeadHost for $DEAD_HOST (200)" 30 check post-alert \
+    "$WEBHOOK" --pool sim --host-uuid "$DEAD_UUID" --token-file "$OUT/webhook.token"
+wait_for "the receiver's planned remediation in Prometheus" 30 check has-data "$PROM" \
+    'xenguard_remediation_plans_total{pool="sim",kind="recover_host",outcome="planned"} > 0'
+wait_for "two samples of the receiver's webhook counters" 30 check has-data "$PROM" \
+    'count_over_time(xenguard_remediation_webhooks_total{code="200"}[1m]) > 1 and on () count_over_time(xenguard_remediation_webhooks_total{code="401"}[1m]) > 1'
 T_DATA=$(secs "$t")
 
 t=$(now_us)
@@ -189,5 +219,5 @@ check queries ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" --var "pool=sim" --
     die "dashboard queries against a live Prometheus (messages above; logs in $OUT)"
 T_QUERIES=$(secs "$t")
 
-printf '20-dashboards: %d dashboards ok in %s s (lint + tsc %s s, sim + exporter up %s s, data in Prometheus %s s, queries %s s)\n' \
+printf '20-dashboards: %d dashboards ok in %s s (lint + tsc %s s, sim + exporter + receiver up %s s, data in Prometheus %s s, queries %s s)\n' \
     "${#DASHBOARDS[@]}" "$(secs "$T0")" "$T_STATIC" "$T_STACK" "$T_DATA" "$T_QUERIES"

@@ -115,6 +115,10 @@ impl ReceiverMetrics {
         for c in collectors {
             metrics.registry.register(c).expect("unique metric");
         }
+        // Every status the webhook answers (see `webhook`).
+        for code in ["200", "400", "401", "403", "413", "415", "422", "503"] {
+            metrics.webhooks.with_label_values(&[code]);
+        }
         for result in ["new", "duplicate"] {
             metrics.alerts.with_label_values(&[result]);
         }
