@@ -25,7 +25,7 @@ cargo test --release --test drills -- --nocapture --test-threads=2 >"$log" 2>&1 
 
 echo "| drill | outcome | to alert (s) | to fence (s) | to VMs running (s) | double-running | fences |"
 echo "|---|---|---|---|---|---|---|"
-grep '^DRILL|' "$log" | sort | sed -e 's/^DRILL|/| /' -e 's/|/ | /g' -e 's/$/ |/' -e 's/  */ /g'
+grep '^DRILL|' "$log" | sort | awk -F'|' '{ printf "|"; for (i = 2; i <= NF; i++) printf " %s |", $i; print "" }'
 if [ "$status" -ne 0 ]; then
     echo >&2
     grep -E '^test .*FAILED|panicked' "$log" >&2 || true
