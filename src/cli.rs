@@ -34,12 +34,19 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     /// Operator view of the remediation journal.
     Journal(JournalArgs),
+    /// A fence agent for simulated hosts (ClusterLabs contract: `key=value` lines on stdin,
+    /// `action=off|on|status|monitor`, `control=URL`, `host=NAME`; exit 0 on, 2 off, 1 error).
+    /// Hidden: the demo runs it as its hosts' BMCs.
+    #[command(hide = true)]
+    FenceSim,
 }
 
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Let the receiver act (with a simulated BMC) instead of only planning and journaling.
+    /// Let the receiver act: `auto` mode, a simulated BMC per host (`fence-sim`), so a host
+    /// that dies is confirmed dead, fenced and its VMs restarted elsewhere. Without it the
+    /// receiver only plans and journals (observe mode).
     #[arg(long)]
     pub auto: bool,
 }

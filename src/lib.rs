@@ -3,11 +3,21 @@
 //! # Layout
 //!
 //! ```text
+//! cli         the command line (clap): subcommands of DESIGN.md §2
 //! config      one YAML file, validated as a whole (every error at once, with file:line)
+//! pools       configuration -> XAPI transport options and credentials
+//! xapi        the XAPI client: XML-RPC codec (wire, stream), records, errors, transport,
+//!             session, probe, PoolReader (read-only) and PoolActuator (the few mutating
+//!             calls). Knows nothing of Prometheus, alerts or remediation.
+//! exporter    pool watchers (event.from cache), host probes, metric rendering, /metrics
+//! remediation webhook, policy, confirmation, guards, state machine, executor, fencing,
+//!             recovery steps, journal, receiver metrics
+//! sim         the XAPI simulator: ground-truth model, XML-RPC server per host, control API
+//! fence_sim   `xenguard fence-sim`: a fence agent (ClusterLabs contract) that powers simulated
+//!             hosts off and on through the simulator's control API; the demo's BMCs
+//! demo        `xenguard demo`: simulator, exporter, receiver, alert stand-in, landing page
+//! shutdown    SIGINT/SIGTERM as a future
 //! telemetry   tracing subscriber set-up
-//! xapi        the XAPI client: XML-RPC codec (wire), records, errors, transport, session,
-//!             PoolReader (read-only) and PoolActuator (the few mutating calls).
-//!             Knows nothing of Prometheus, alerts or remediation.
 //! ```
 //!
 //! # Rules
@@ -20,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod exporter;
+pub mod fence_sim;
 pub mod pools;
 pub mod remediation;
 pub mod shutdown;

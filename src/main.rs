@@ -8,20 +8,59 @@ use xenguard::cli::{Cli, Command, JournalAction, JournalArgs, SimArgs};
 use xenguard::sim::{PoolSpec, RunningSim, SimOptions};
 
 fn main() -> ExitCode {
+    // Fence agents are run without arguments: under the agent's name, this is `fence-sim`.
+    if xenguard::fence_sim::invoked_as_agent(std::env::args_os().next().as_deref()) {
+        return fence_sim();
+    }
     let cli = Cli::parse();
-    xenguard::telemetry::init();
+    // A fence agent's output is its contract with the receiver: no log lines.
+    if !matches!(cli.command, Command::FenceSim) {
+        xenguard::telemetry::init();
+    }
     match cli.command {
         Command::CheckConfig(args) => xenguard::config::check_config_command(&args.file),
         Command::Demo(args) => report(run_async(async move {
-            xenguard::demo::run(args.auto, xenguard::shutdown::signal())
+            let options = xenguard::demo::DemoOptions {
+                auto: args.auto,
+                ..xenguard::demo::DemoOptions::default()
+            };
+            xenguard::demo::run(options, xenguard::shutdown::signal())
                 .await
                 .map_err(anyhow::Error::from)
         })),
+        Command::FenceSim => fence_sim(),
         Command::Sim(args) => report(run_async(sim(args))),
         Command::Exporter(args) => report(run_async(exporter(args.config))),
         Command::Receiver(args) => report(run_async(receiver(args.config))),
         Command::Serve(args) => report(run_async(serve(args.config))),
         Command::Journal(args) => report(journal(args)),
+    }
+}
+
+/// `xenguard fence-sim`: a fence agent against the simulator's control API. Its exit code is
+/// the contract (0 on or done, 2 off, 1 error), so it bypasses [`report`].
+fn fence_sim() -> ExitCode {
+    use std::io::Read as _;
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+        eprintln!(
+            "{}: cannot read standard input: {e}",
+            xenguard::fence_sim::AGENT_NAME
+        );
+        return ExitCode::from(1);
+    }
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => ExitCode::from(runtime.block_on(xenguard::fence_sim::run(&input))),
+        Err(e) => {
+            eprintln!(
+                "{}: cannot start the async runtime: {e}",
+                xenguard::fence_sim::AGENT_NAME
+            );
+            ExitCode::from(1)
+        }
     }
 }
 
