@@ -552,6 +552,9 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                     state.vms.push(vm);
                 }
             }
+            if state.target.as_deref() == Some("master") {
+                state.unaccounted = unaccounted(&state);
+            }
             // Where they ran is gone after the reset: the list is journaled first.
             save(&state)?;
             let mut evidence = recovery::reset_vms(&client, &dead, &state.vms).await?;
@@ -578,12 +581,35 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             Ok((Event::StepDone, evidence))
         }
         Effect::Verify => {
-            let (summary, evidence) = recovery::verify(&client, &dead, &state.vms).await?;
+            let (summary, evidence) =
+                recovery::verify(&client, &dead, &state.vms, &state.unaccounted).await?;
             state.summary = Some(summary);
             save(&state)?;
+            let running = evidence["running"].as_u64().unwrap_or(0);
+            let not_running = (state.vms.len() as u64).saturating_sub(running);
+            ctx.metrics.vms(
+                &r.pool,
+                running,
+                not_running,
+                state.unaccounted.len() as u64,
+            );
+            // The recovery moved VMs: the next plan must start from where they run now.
+            let limit = client.call_timeout * 3;
+            let _ = tokio::time::timeout(limit, client.refresh(unix_now())).await;
             Ok((Event::StepDone, evidence))
         }
     }
+}
+
+/// Guests the receiver last saw running on the dead master (recorded at confirmation) that the
+/// promoted host's database does not show there: named, never started blindly.
+fn unaccounted(state: &RunState) -> Vec<String> {
+    state
+        .seen_on_master
+        .iter()
+        .filter(|seen| !state.vms.iter().any(|p| p.uuid == seen.uuid))
+        .map(|seen| seen.name_label.clone())
+        .collect()
 }
 
 async fn confirm_step(
@@ -700,8 +726,17 @@ async fn confirm_step(
         Target::Master => "master".into(),
         Target::Slave => "slave".into(),
     });
-    state.suspect = Some(suspect);
+    state.suspect = Some(suspect.clone());
     state.survivor = findings.survivor.clone();
+    if findings.target == Target::Master {
+        // What the master ran when the receiver last read it, before its death: the promoted
+        // host's database may come from an older backup.
+        state.seen_on_master = client
+            .inventory()
+            .filter(|i| i.master == suspect.reference)
+            .map(|i| i.master_vms)
+            .unwrap_or_default();
+    }
     state.answering = findings.answering.clone();
     ctx.journal
         .set_state(r.id, &json!(state), now)

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::PoolConfig;
 use crate::pools::{PoolSetupError, credentials, transport_options};
-use crate::xapi::records::{Host, Pool, Ref};
+use crate::xapi::records::{Host, Pool, PowerState, Ref, Vm};
 use crate::xapi::transport::Transport;
 use crate::xapi::{Credentials, Error, PoolActuator, PoolReader, Session};
 
@@ -35,6 +35,17 @@ pub struct KnownHost {
     pub in_maintenance: bool,
 }
 
+/// A VM XAPI recorded running on the master when the inventory was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenVm {
+    /// VM reference.
+    pub reference: Ref<Vm>,
+    /// VM uuid.
+    pub uuid: String,
+    /// Name label.
+    pub name_label: String,
+}
+
 /// A pool's hosts and settings at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
@@ -44,6 +55,9 @@ pub struct Inventory {
     pub master: Ref<Host>,
     /// `pool.ha_enabled`.
     pub ha_enabled: bool,
+    /// Guests running on the master: a promoted host's database may be restored from an older
+    /// backup (xapi.md §4.3) and miss some of them.
+    pub master_vms: Vec<SeenVm>,
     /// Unix time it was read.
     pub read_at: f64,
 }
@@ -69,6 +83,7 @@ impl Inventory {
             hosts,
             master: pool.master.clone(),
             ha_enabled: pool.ha_enabled,
+            master_vms: Vec::new(),
             read_at,
         }
     }
@@ -139,7 +154,22 @@ impl PoolClient {
         let reader = self.reader();
         let (_, pool) = reader.pool().await?;
         let hosts = reader.all::<Host>().await?;
-        let inventory = Inventory::from_records(&pool, hosts, now);
+        let mut inventory = Inventory::from_records(&pool, hosts, now);
+        // Only the master's VMs: small, unlike the whole pool's records.
+        let on_master = format!("field \"resident_on\"=\"{}\"", pool.master);
+        inventory.master_vms = reader
+            .all_where::<Vm>(&on_master)
+            .await?
+            .into_iter()
+            .filter(|(_, vm)| {
+                vm.is_guest() && matches!(vm.power_state, PowerState::Running | PowerState::Paused)
+            })
+            .map(|(reference, vm)| SeenVm {
+                reference,
+                uuid: vm.uuid,
+                name_label: vm.name_label,
+            })
+            .collect();
         *self.inventory.write().unwrap_or_else(|e| e.into_inner()) = Some(inventory.clone());
         Ok(inventory)
     }

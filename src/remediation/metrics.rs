@@ -24,6 +24,8 @@ pub const STEPS: [&str; 9] = [
 ];
 /// Fence outcomes.
 pub const FENCE_OUTCOMES: [&str; 2] = ["confirmed_off", "failed"];
+/// VM outcomes of finished recoveries.
+pub const VM_OUTCOMES: [&str; 3] = ["restarted", "not_restarted", "unaccounted"];
 /// What a remediation can wait for.
 pub const WAITING_FOR: [&str; 2] = ["approval", "attestation"];
 
@@ -37,6 +39,7 @@ pub struct ReceiverMetrics {
     blocks: IntCounterVec,
     steps: IntCounterVec,
     fences: IntCounterVec,
+    vms: IntCounterVec,
     in_flight: IntGaugeVec,
     waiting: IntGaugeVec,
     journal_errors: IntCounter,
@@ -85,6 +88,11 @@ impl ReceiverMetrics {
                 "Fences by pool and outcome: confirmed_off (the BMC read back off) or failed (no recovery followed).",
                 &["pool", "outcome"],
             ),
+            vms: counter(
+                "xenguard_remediation_vms_total",
+                "VMs of dead hosts by what recovery did: restarted (running once on a survivor), not_restarted (the journal says why: local storage, no room, start failed), unaccounted (ran on a dead master when last seen, absent from the promoted host's restored database: not started, check by hand).",
+                &["pool", "outcome"],
+            ),
             in_flight: gauge(
                 "xenguard_remediation_in_flight",
                 "Remediations of the pool that are confirming, fencing or recovering now.",
@@ -101,7 +109,8 @@ impl ReceiverMetrics {
             )
             .expect("valid metric"),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+            Box::new(metrics.vms.clone()),
             Box::new(metrics.webhooks.clone()),
             Box::new(metrics.alerts.clone()),
             Box::new(metrics.plans.clone()),
@@ -140,6 +149,9 @@ impl ReceiverMetrics {
                 metrics.fences.with_label_values(&[pool, outcome]);
             }
             metrics.in_flight.with_label_values(&[pool]);
+            for outcome in VM_OUTCOMES {
+                metrics.vms.with_label_values(&[pool, outcome]);
+            }
             for what in WAITING_FOR {
                 metrics.waiting.with_label_values(&[pool, what]);
             }
@@ -182,6 +194,16 @@ impl ReceiverMetrics {
     pub fn fence(&self, pool: &str, confirmed_off: bool) {
         let outcome = FENCE_OUTCOMES[usize::from(!confirmed_off)];
         self.fences.with_label_values(&[pool, outcome]).inc();
+    }
+
+    /// A recovery finished with these VM counts.
+    pub fn vms(&self, pool: &str, restarted: u64, not_restarted: u64, unaccounted: u64) {
+        for (outcome, n) in VM_OUTCOMES
+            .iter()
+            .zip([restarted, not_restarted, unaccounted])
+        {
+            self.vms.with_label_values(&[pool, outcome]).inc_by(n);
+        }
     }
 
     /// Sets the in-flight and waiting gauges of a pool.

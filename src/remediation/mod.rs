@@ -50,8 +50,9 @@ use self::journal::{Journal, JournalError};
 pub use self::metrics::ReceiverMetrics;
 use self::webhook::Authenticator;
 
-/// How often the receiver re-reads each pool's host inventory.
-const HOST_REFRESH: Duration = Duration::from_secs(60);
+/// How often the receiver re-reads each pool's inventory (hosts, HA, the master's VMs): the
+/// VMs a dead master ran are known from the last read before its death.
+const HOST_REFRESH: Duration = Duration::from_secs(15);
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> f64 {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::inventory::{KnownHost, ORIGINATOR, PoolClient};
+use super::inventory::{KnownHost, ORIGINATOR, PoolClient, SeenVm};
 use crate::xapi::probe::{self, Role};
 use crate::xapi::records::{
     Host, HostMetrics, Pbd, PowerState, Ref, SM_CONFIG_HOST_PREFIX, Sr, Vbd, Vdi, Vm,
@@ -51,6 +51,14 @@ pub struct RunState {
     pub attested_by: Option<String>,
     /// The verification's summary, once done.
     pub summary: Option<String>,
+    /// Dead master: guests the receiver last saw running on it that the promoted host's
+    /// database does not show running there (restored from an older backup). Not started:
+    /// where they run cannot be decided; the summary names them for an operator.
+    #[serde(default)]
+    pub unaccounted: Vec<String>,
+    /// Dead master: the guests it ran when the receiver last read the pool from it.
+    #[serde(default)]
+    pub seen_on_master: Vec<SeenVm>,
 }
 
 /// One VM to bring back.
@@ -432,6 +440,7 @@ pub async fn verify(
     client: &PoolClient,
     dead: &KnownHost,
     vms: &[PlannedVm],
+    unaccounted: &[String],
 ) -> Result<(String, serde_json::Value), String> {
     let all: BTreeMap<Ref<Vm>, Vm> = client
         .reader()
@@ -459,7 +468,7 @@ pub async fn verify(
             )),
         }
     }
-    let summary = if !not.is_empty() {
+    let mut summary = if !not.is_empty() {
         format!(
             "{running} of {} VMs running again; not running: {}",
             vms.len(),
@@ -468,9 +477,15 @@ pub async fn verify(
     } else {
         format!("all {} VMs running again", vms.len())
     };
+    if !unaccounted.is_empty() {
+        summary.push_str(&format!(
+            "; NOT STARTED, check by hand: {} ran on the dead master when last seen but the promoted host's database (restored from a backup) does not show them running there",
+            unaccounted.join(", ")
+        ));
+    }
     Ok((
         summary.clone(),
-        json!({"running": running, "planned": vms.len(), "not_running": not}),
+        json!({"running": running, "planned": vms.len(), "not_running": not, "unaccounted": unaccounted}),
     ))
 }
 
