@@ -96,10 +96,19 @@ impl Run {
         }
     }
 
-    /// Waits until the receiver has read the pool's hosts: it then refuses an unknown host.
+    /// Waits until the receiver has read the pool's inventory.
     async fn wait_inventory(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.post_status("XenHostUnreachable", "not-a-host").await != 422 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        loop {
+            let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+            let read = text.lines().any(|l| {
+                l.starts_with("xenguard_remediation_inventory_timestamp_seconds{pool=\"sim\"}")
+                    && !l.ends_with(" 0")
+            });
+            if read {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the receiver never read the pool"

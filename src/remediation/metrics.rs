@@ -2,7 +2,7 @@
 //! start (each configured pool × each kind, outcome, reason, step), so a rate or an alert on
 //! any of them works before the first event.
 
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::guards::Reason;
 
@@ -41,6 +41,7 @@ pub struct ReceiverMetrics {
     fences: IntCounterVec,
     vms: IntCounterVec,
     in_flight: IntGaugeVec,
+    inventory: GaugeVec,
     waiting: IntGaugeVec,
     journal_errors: IntCounter,
 }
@@ -93,6 +94,14 @@ impl ReceiverMetrics {
                 "VMs of dead hosts by what recovery did: restarted (running once on a survivor), not_restarted (the journal says why: local storage, no room, start failed), unaccounted (ran on a dead master when last seen, absent from the promoted host's restored database: not started, check by hand).",
                 &["pool", "outcome"],
             ),
+            inventory: GaugeVec::new(
+                Opts::new(
+                    "xenguard_remediation_inventory_timestamp_seconds",
+                    "Unix time the receiver last read the pool's inventory from its master (0: never). The receiver names hosts, and a dead master's VMs, from the last read; a stale one means it cannot recover a master that dies now.",
+                ),
+                &["pool"],
+            )
+            .expect("valid metric"),
             in_flight: gauge(
                 "xenguard_remediation_in_flight",
                 "Remediations of the pool that are confirming, fencing or recovering now.",
@@ -109,7 +118,8 @@ impl ReceiverMetrics {
             )
             .expect("valid metric"),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+            Box::new(metrics.inventory.clone()),
             Box::new(metrics.vms.clone()),
             Box::new(metrics.webhooks.clone()),
             Box::new(metrics.alerts.clone()),
@@ -149,6 +159,7 @@ impl ReceiverMetrics {
                 metrics.fences.with_label_values(&[pool, outcome]);
             }
             metrics.in_flight.with_label_values(&[pool]);
+            metrics.inventory.with_label_values(&[pool]);
             for outcome in VM_OUTCOMES {
                 metrics.vms.with_label_values(&[pool, outcome]);
             }
@@ -215,6 +226,11 @@ impl ReceiverMetrics {
         self.waiting
             .with_label_values(&[pool, "attestation"])
             .set(attestation);
+    }
+
+    /// When a pool's inventory was last read.
+    pub fn inventory_read(&self, pool: &str, at: f64) {
+        self.inventory.with_label_values(&[pool]).set(at);
     }
 
     /// A journal write failed.

@@ -251,6 +251,11 @@ async fn remediation(State(receiver): State<Arc<Receiver>>, Path(id): Path<i64>)
 }
 
 async fn metrics(State(receiver): State<Arc<Receiver>>) -> Response {
+    for (name, client) in &receiver.pools {
+        if let Some(inventory) = client.inventory() {
+            receiver.metrics.inventory_read(name, inventory.read_at);
+        }
+    }
     let encoder = prometheus::TextEncoder::new();
     let text = encoder
         .encode_to_string(&receiver.metrics.gather())
