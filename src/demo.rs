@@ -1045,6 +1045,6 @@ mod tests {
         let (a, b) = (random_token().unwrap(), random_token().unwrap());
         assert_eq!(a.len(), 48);
         assert_ne!(a, b);
-        assert_eq!(quoted("/tmp/a \"b\"\\c"), r#""/tmp/a \"b\"\\c""#);
+        assert_eq!(quoted("/srv/a \"b\"\\c"), r#""/srv/a \"b\"\\c""#);
     }
 }

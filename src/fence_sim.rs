@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn recognises_its_agent_name() {
         let name = |s: &str| invoked_as_agent(Some(std::ffi::OsStr::new(s)));
-        assert!(name("/tmp/xenguard-demo-1/fence_xenguard_sim"));
+        assert!(name("/srv/xenguard-demo-1/fence_xenguard_sim"));
         assert!(name("fence_xenguard_sim"));
         assert!(!name("/usr/bin/xenguard"));
         assert!(!invoked_as_agent(None));
