@@ -315,6 +315,8 @@ pub struct ReceiverConfig {
     pub mode: Mode,
     /// How Alertmanager authenticates (required unless `mode` is `observe`).
     pub auth: Option<ReceiverAuth>,
+    /// TLS on the listener (plain HTTP when absent).
+    pub tls: Option<ReceiverTls>,
     /// SQLite journal.
     pub journal_path: PathBuf,
     /// While this file exists, the receiver takes no action.
@@ -339,6 +341,7 @@ impl Default for ReceiverConfig {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, defaults::RECEIVER_PORT)),
             mode: Mode::Observe,
             auth: None,
+            tls: None,
             journal_path: PathBuf::from(defaults::JOURNAL_PATH),
             kill_switch_file: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
@@ -366,6 +369,17 @@ pub enum ReceiverAuth {
         /// File holding the password.
         password_file: PathBuf,
     },
+}
+
+/// TLS on the receiver's listener; with `client_ca_file`, mutual TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverTls {
+    /// PEM certificate chain the receiver presents, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key of the leaf certificate.
+    pub key_file: PathBuf,
+    /// PEM bundle of CAs: when set, every client must present a certificate signed by one.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Fence budget per pool.
@@ -813,6 +827,7 @@ struct RawReceiver {
     listen: Option<Located<String>>,
     mode: Option<Located<Mode>>,
     auth: Option<Located<RawAuth>>,
+    tls: Option<Located<RawReceiverTls>>,
     journal_path: Option<Located<PathBuf>>,
     kill_switch_file: Option<Located<PathBuf>>,
     max_body_bytes: Option<Located<u64>>,
@@ -843,6 +858,18 @@ struct RawAuth {
 struct RawBasicAuth {
     username: Located<String>,
     password_file: Located<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename = "`receiver.tls`",
+    expecting = "a mapping with `cert_file` and `key_file`"
+)]
+struct RawReceiverTls {
+    cert_file: Located<PathBuf>,
+    key_file: Located<PathBuf>,
+    client_ca_file: Option<Located<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -1452,6 +1479,15 @@ impl Checker {
         let default = ReceiverConfig::default();
         let mode = raw.mode.as_ref().map_or(Mode::Observe, |mode| mode.value);
         let auth = raw.auth.as_ref().and_then(|auth| self.auth(auth));
+        let tls = raw.tls.as_ref().map(|tls| ReceiverTls {
+            cert_file: self.path(&tls.value.cert_file, "cert_file"),
+            key_file: self.path(&tls.value.key_file, "key_file"),
+            client_ca_file: tls
+                .value
+                .client_ca_file
+                .as_ref()
+                .map(|path| self.path(path, "client_ca_file")),
+        });
         if let Some(mode) = raw.mode.as_ref().filter(|m| m.value != Mode::Observe)
             && raw.auth.is_none()
             && !self.tainted(located)
@@ -1484,6 +1520,7 @@ impl Checker {
             listen: self.listen(raw.listen.as_ref(), default.listen),
             mode,
             auth,
+            tls,
             journal_path: raw
                 .journal_path
                 .as_ref()
@@ -3165,6 +3202,66 @@ pools:
     }
 
     #[test]
+    fn receiver_tls() {
+        let config = ok(&format!(
+            "{MINIMAL}receiver:\n  tls:\n    cert_file: /etc/xenguard/tls.crt\n    \
+             key_file: /etc/xenguard/tls.key\n    client_ca_file: /etc/xenguard/clients.pem\n"
+        ));
+        assert_eq!(
+            config.receiver.tls,
+            Some(ReceiverTls {
+                cert_file: "/etc/xenguard/tls.crt".into(),
+                key_file: "/etc/xenguard/tls.key".into(),
+                client_ca_file: Some("/etc/xenguard/clients.pem".into()),
+            })
+        );
+        let server_only = ok(&format!(
+            "{MINIMAL}receiver:\n  tls: {{cert_file: /c.pem, key_file: /k.pem}}\n"
+        ));
+        assert_eq!(
+            server_only.receiver.tls,
+            Some(ReceiverTls {
+                cert_file: "/c.pem".into(),
+                key_file: "/k.pem".into(),
+                client_ca_file: None,
+            })
+        );
+        assert_eq!(
+            ok(&format!("{MINIMAL}receiver:\n  tls: ~\n")).receiver.tls,
+            None
+        );
+
+        let errors = errors(&format!(
+            "{MINIMAL}receiver:\n  tls:\n    cert_file: /c.pem\n    keyfile: /k.pem\n    \
+             ca_file: /ca.pem\n"
+        ));
+        assert_eq!(
+            errors,
+            [
+                "f.yml:7:5: missing required key `key_file` in `receiver.tls`",
+                "f.yml:8:5: unknown key `keyfile` in `receiver.tls` (did you mean `key_file`?)",
+                "f.yml:9:5: unknown key `ca_file` in `receiver.tls`; expected one of \
+                 `cert_file`, `key_file`, `client_ca_file`",
+            ]
+        );
+        let empty = self::errors(&format!("{MINIMAL}receiver:\n  tls: {{}}\n"));
+        assert_eq!(
+            empty,
+            ["f.yml:6:8: missing required key `cert_file` in `receiver.tls`"]
+        );
+        let blank = self::errors(&format!(
+            "{MINIMAL}receiver:\n  tls: {{cert_file: '', key_file: /k.pem, client_ca_file: [x]}}\n"
+        ));
+        assert_eq!(
+            blank,
+            [
+                "f.yml:6:20: `cert_file` must not be empty",
+                "f.yml:6:58: invalid type: a list, expected a path",
+            ]
+        );
+    }
+
+    #[test]
     fn a_broken_auth_does_not_add_a_spurious_mode_error() {
         let errors = errors(&format!(
             "{MINIMAL}receiver:\n  mode: auto\n  auth:\n    bearer_token_file: [x]\n"
@@ -3333,7 +3430,7 @@ pools:
     tls: {zzz: 1}
     timeouts: {zzz: 1}
 exporter: {zzz: 1}
-receiver: {zzz: 1, auth: {zzz: 1, basic: {zzz: 1}}, fence_budget: {zzz: 1}}
+receiver: {zzz: 1, auth: {zzz: 1, basic: {zzz: 1}}, tls: {zzz: 1}, fence_budget: {zzz: 1}}
 fencing: {zzz: 1, hosts: [{zzz: 1}]}
 ";
         let messages = analyse(probe)
@@ -3344,7 +3441,7 @@ fencing: {zzz: 1, hosts: [{zzz: 1}]}
                 Some(keys.to_owned())
             })
             .collect::<Vec<_>>();
-        assert_eq!(messages.len(), 11, "{messages:#?}");
+        assert_eq!(messages.len(), 12, "{messages:#?}");
         let example = include_str!("../tests/fixtures/config/example.yml");
         for keys in messages {
             for key in keys.split(", ") {

@@ -27,6 +27,7 @@ pub mod machine;
 pub mod metrics;
 pub mod policy;
 pub mod recovery;
+pub mod tls;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -76,6 +77,9 @@ pub enum ReceiverError {
     /// A pool's client could not be set up.
     #[error(transparent)]
     Pool(#[from] crate::pools::PoolSetupError),
+    /// The TLS certificate, key or client CA file cannot be used (the message names it).
+    #[error("{0}")]
+    Tls(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -268,6 +272,12 @@ pub async fn run(
     config: &Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ReceiverError> {
+    let tls = config
+        .receiver
+        .tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()?;
     let receiver = Receiver::start(config)?;
     let address = config.receiver.listen;
     let listener = tokio::net::TcpListener::bind(address)
@@ -276,10 +286,23 @@ pub async fn run(
             address: address.to_string(),
             source,
         })?;
-    tracing::info!(%address, mode = %config.receiver.mode, journal = %config.receiver.journal_path.display(), "Receiver listening.");
-    let served = axum::serve(listener, receiver.router())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let transport = match &config.receiver.tls {
+        None => "http",
+        Some(tls) if tls.client_ca_file.is_some() => "https, client certificates required (mTLS)",
+        Some(_) => "https",
+    };
+    tracing::info!(%address, transport, mode = %config.receiver.mode, journal = %config.receiver.journal_path.display(), "Receiver listening.");
+    let served = match tls {
+        Some(tls) => {
+            tls::serve(listener, tls, receiver.router(), shutdown).await;
+            Ok(())
+        }
+        None => {
+            axum::serve(listener, receiver.router())
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     receiver.shutdown();
     served.map_err(|source| ReceiverError::Listen {
         address: address.to_string(),
