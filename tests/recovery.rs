@@ -765,3 +765,29 @@ async fn a_chain_of_failures_leaves_no_vm_silently_down() {
     assert_eq!(unaccounted as usize, named, "{summary}");
     eprintln!("{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_bmc_password_is_a_failed_fence_not_a_stuck_one() {
+    let p = Pool::start(Setup::default()).await;
+    let host3 = p.uuid("host3");
+    std::fs::remove_file(p.bmcs.password_file()).unwrap();
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-nopw")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    assert_eq!(list[0]["phase"], "failed", "{:#}", list[0]);
+    let reason = list[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("fence failed") && reason.contains("password"),
+        "{reason}"
+    );
+    let metrics = p.metrics().await;
+    assert_eq!(
+        metric(&metrics, "xenguard_remediation_in_flight{pool=\"sim\"}"),
+        0.0,
+        "the pool is free again"
+    );
+}

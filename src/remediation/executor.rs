@@ -435,12 +435,20 @@ impl Executor {
 async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
     let step = effect_name(&effect);
     let result = perform_inner(ctx, id, &effect).await;
+    // An error must end the phase it happened in, never leave it waiting: before the fence it
+    // blocks, during the fence it is a failed fence, after it a failed step.
     let (event, evidence) = match result {
         Ok(outcome) => outcome,
-        Err(e) => (
-            Event::StepFailed(format!("{step}: {e}")),
-            json!({"error": e}),
-        ),
+        Err(e) => {
+            let event = match effect {
+                Effect::Confirm => {
+                    Event::Refused(vec![Reason::Unknown("the confirmation's inputs")])
+                }
+                Effect::Fence | Effect::ReadBmc => Event::FenceFailed(e.clone()),
+                _ => Event::StepFailed(format!("{step}: {e}")),
+            };
+            (event, json!({"error": e}))
+        }
     };
     let ok = !matches!(
         event,
