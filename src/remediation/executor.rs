@@ -407,7 +407,11 @@ impl Executor {
         }
         let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
         tokio::spawn(async move {
-            let event = perform(&ctx, id, effect).await;
+            let failed = failure_event(&effect, "the step panicked".into());
+            // A panicking step still ends its phase instead of leaving it waiting.
+            let event = tokio::spawn(async move { perform(&ctx, id, effect).await })
+                .await
+                .unwrap_or(failed);
             let _ = tx.send(Command::Finished { id, event });
         });
     }
@@ -435,8 +439,7 @@ impl Executor {
 async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
     let step = effect_name(&effect);
     let result = perform_inner(ctx, id, &effect).await;
-    // An error must end the phase it happened in, never leave it waiting: before the fence it
-    // blocks, during the fence it is a failed fence, after it a failed step.
+    // An error must end the phase it happened in, never leave it waiting.
     let (event, evidence) = match result {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -460,6 +463,16 @@ async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
         tracing::error!(id, error = %e, "Cannot journal a step's evidence.");
     }
     event
+}
+
+/// The event that ends an effect's phase when the effect could not run: before the fence it
+/// blocks, during the fence it is a failed fence, after it a failed step.
+fn failure_event(effect: &Effect, why: String) -> Event {
+    match effect {
+        Effect::Confirm => Event::Refused(vec![Reason::Unknown("the confirmation's inputs")]),
+        Effect::Fence | Effect::ReadBmc => Event::FenceFailed(why),
+        _ => Event::StepFailed(why),
+    }
 }
 
 fn effect_name(effect: &Effect) -> &'static str {
