@@ -462,3 +462,42 @@ fn fifty_megabyte_string_decodes() {
     eprintln!("decoded a 50 MB plain value in {:?}", started.elapsed());
     assert!(matches!(decoded, Ok(Response::Success(Value::String(s))) if s.len() == SIZE));
 }
+
+/// Every end tag must name the element it closes, in both decoders, wherever it stands.
+#[test]
+fn mismatched_end_tags_are_errors() {
+    let good = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value><array><data><value><string>a</string></value><value><int>1</int></value><value><boolean>1</boolean></value><value><double>1.5</double></value><value><dateTime.iso8601>20250101T00:00:00Z</dateTime.iso8601></value><value><base64>AA==</base64></value><value><nil></nil></value><value>plain</value></data></array></value></member></struct></value></param></params></methodResponse>";
+    assert!(xenguard::xapi::wire::decode_response(good.as_bytes()).is_ok());
+    let mut closings: Vec<usize> = good.match_indices("</").map(|(i, _)| i).collect();
+    closings.dedup();
+    for at in closings {
+        let end = at + good[at..].find('>').unwrap();
+        for wrong in ["</x", "</valuex", "</value"] {
+            let name = &good[at + 2..end];
+            if wrong == "</value" && name == "value" {
+                continue;
+            }
+            let body = format!("{}{wrong}{}", &good[..at], &good[end..]);
+            assert!(
+                xenguard::xapi::wire::decode_response(body.as_bytes()).is_err(),
+                "tree decoder accepted </{name}> written as {wrong}>: {body}"
+            );
+            let streamed =
+                xenguard::xapi::stream::decode_response_into::<serde_json::Value>(body.as_bytes());
+            assert!(
+                !matches!(streamed, Ok(Ok(_))),
+                "streaming decoder accepted </{name}> written as {wrong}>: {body}"
+            );
+        }
+    }
+    let call = "<?xml version=\"1.0\"?><methodCall><methodName>VM.start</methodName><params><param><value><string>OpaqueRef:a</string></value></param><param><value><boolean>0</boolean></value></param></params></methodCall>";
+    assert!(decode_call(call.as_bytes()).is_ok());
+    for (at, _) in call.match_indices("</") {
+        let end = at + call[at..].find('>').unwrap();
+        let body = format!("{}</x{}", &call[..at], &call[end..]);
+        assert!(
+            decode_call(body.as_bytes()).is_err(),
+            "call decoder accepted {body}"
+        );
+    }
+}
