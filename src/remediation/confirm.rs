@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 
 use super::fence::FenceAgent;
 use super::guards::Reason;
-use super::inventory::{Inventory, KnownHost, ORIGINATOR, PoolClient};
+use super::inventory::{Inventory, KnownHost, PoolClient};
 use super::machine::Target;
 use super::unix_now;
 use crate::xapi::probe::{self, Role};
@@ -98,10 +98,8 @@ pub async fn confirm(
         evidence: json!({}),
     };
     // A fresh read of the pool when a master answers; bounded, since a dead master hangs.
-    let limit = client.call_timeout * 3;
-    let fresh = tokio::time::timeout(limit, client.refresh(unix_now())).await;
-    let (inventory, ha_source) = match fresh {
-        Ok(Ok(inventory)) => (Some(inventory), "read from the master now".to_owned()),
+    let (inventory, ha_source) = match client.refresh_bounded(unix_now()).await {
+        Some(inventory) => (Some(inventory), "read from the master now".to_owned()),
         _ => match client.inventory() {
             Some(old) => {
                 let age = unix_now() - old.read_at;
@@ -148,7 +146,7 @@ pub async fn confirm(
     };
     for _ in 1..probes.max(1) {
         tokio::time::sleep(pause).await;
-        let answer = probe_one(client, &suspect.address).await;
+        let answer = client.prober.probe(&suspect.address).await;
         answered += u32::from(answer.role.answered());
         suspect_probes.push(seen(&suspect.address, &answer));
     }
@@ -235,17 +233,6 @@ fn master_named(
         .cloned()
 }
 
-async fn probe_one(client: &PoolClient, address: &str) -> probe::Answer {
-    probe::probe(
-        &client.transport,
-        address,
-        &client.credentials,
-        ORIGINATOR,
-        client.call_timeout,
-    )
-    .await
-}
-
 /// Probes every host once, concurrently; answers in inventory order.
 pub async fn probe_all(
     client: &PoolClient,
@@ -253,15 +240,9 @@ pub async fn probe_all(
 ) -> Vec<(KnownHost, probe::Answer)> {
     let mut set = JoinSet::new();
     for (i, host) in hosts.iter().enumerate() {
-        let (transport, credentials, timeout) = (
-            client.transport.clone(),
-            client.credentials.clone(),
-            client.call_timeout,
-        );
-        let host = host.clone();
+        let (prober, host) = (client.prober.clone(), host.clone());
         set.spawn(async move {
-            let answer =
-                probe::probe(&transport, &host.address, &credentials, ORIGINATOR, timeout).await;
+            let answer = prober.probe(&host.address).await;
             (i, host, answer)
         });
     }

@@ -615,8 +615,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 state.unaccounted.len() as u64,
             );
             // The recovery moved VMs: the next plan must start from where they run now.
-            let limit = client.call_timeout * 3;
-            let _ = tokio::time::timeout(limit, client.refresh(unix_now())).await;
+            client.refresh_bounded(unix_now()).await;
             Ok((Event::StepDone, evidence))
         }
     }
@@ -718,7 +717,7 @@ async fn confirm_step(
     if findings.target == Target::Slave {
         // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
         // recovered and still off, which keeps its alerts firing).
-        let limit = client.call_timeout * 3;
+        let limit = client.master_read_limit();
         match tokio::time::timeout(limit, recovery::resident_vms(client, &suspect)).await {
             Ok(Ok(vms)) if vms.is_empty() => {
                 let why = "nothing to recover: XAPI records no VM running on the host".to_owned();

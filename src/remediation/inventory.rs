@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::PoolConfig;
 use crate::pools::{PoolSetupError, credentials, transport_options};
+use crate::xapi::probe;
 use crate::xapi::records::{Host, Pool, PowerState, Ref, Vm};
 use crate::xapi::transport::Transport;
 use crate::xapi::{Credentials, Error, PoolActuator, PoolReader, Session};
@@ -96,6 +97,28 @@ impl Inventory {
     }
 }
 
+/// Direct probes of a pool's hosts (cheap to clone into concurrent tasks).
+#[derive(Debug, Clone)]
+pub struct Prober {
+    transport: Transport,
+    credentials: Credentials,
+    timeout: Duration,
+}
+
+impl Prober {
+    /// Probes the host at `address` once (see [`crate::xapi::probe`]).
+    pub async fn probe(&self, address: &str) -> probe::Answer {
+        probe::probe(
+            &self.transport,
+            address,
+            &self.credentials,
+            ORIGINATOR,
+            self.timeout,
+        )
+        .await
+    }
+}
+
 /// One configured pool's clients and inventory.
 #[derive(Debug)]
 pub struct PoolClient {
@@ -103,10 +126,8 @@ pub struct PoolClient {
     pub name: String,
     /// Pool session (follows the master).
     pub session: Arc<Session>,
-    /// Transport for direct per-host probes.
-    pub transport: Transport,
-    /// Credentials for those probes and local sessions.
-    pub credentials: Credentials,
+    /// Direct per-host probes.
+    pub prober: Prober,
     /// Timeout of one probe or ordinary call.
     pub call_timeout: Duration,
     /// Timeout of one `Async.VM.start`.
@@ -131,8 +152,11 @@ impl PoolClient {
         Ok(PoolClient {
             name: pool.name.clone(),
             session: Arc::new(session),
-            transport,
-            credentials,
+            prober: Prober {
+                transport,
+                credentials,
+                timeout: pool.timeouts.call,
+            },
             call_timeout: pool.timeouts.call,
             start_timeout: pool.timeouts.start_vm,
             inventory: RwLock::new(None),
@@ -172,6 +196,21 @@ impl PoolClient {
             .collect();
         *self.inventory.write().unwrap_or_else(|e| e.into_inner()) = Some(inventory.clone());
         Ok(inventory)
+    }
+
+    /// The longest a read through the master may take before the master counts as gone (a
+    /// dead master's socket hangs rather than refusing).
+    pub fn master_read_limit(&self) -> Duration {
+        self.call_timeout * 3
+    }
+
+    /// [`PoolClient::refresh`] within [`PoolClient::master_read_limit`]; `None` when no master
+    /// answered in time.
+    pub async fn refresh_bounded(&self, now: f64) -> Option<Inventory> {
+        tokio::time::timeout(self.master_read_limit(), self.refresh(now))
+            .await
+            .ok()?
+            .ok()
     }
 
     /// The last inventory read, if any.

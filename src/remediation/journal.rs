@@ -399,13 +399,9 @@ impl Journal {
     /// Remediations whose phase is one of `phases`, oldest first.
     pub fn in_phases(&self, phases: &[&str]) -> Result<Vec<Remediation>, JournalError> {
         let conn = self.conn();
-        let list = phases
-            .iter()
-            .map(|p| format!("'{}'", p.replace('\'', "")))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut stmt = conn.prepare(&format!("{SELECT} WHERE phase IN ({list}) ORDER BY id"))?;
-        let rows = stmt.query_map([], row)?;
+        let marks = vec!["?"; phases.len()].join(",");
+        let mut stmt = conn.prepare(&format!("{SELECT} WHERE phase IN ({marks}) ORDER BY id"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(phases), row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::inventory::{KnownHost, ORIGINATOR, PoolClient, SeenVm};
-use crate::xapi::probe::{self, Role};
+use super::inventory::{KnownHost, PoolClient, SeenVm};
+use crate::xapi::probe::Role;
 use crate::xapi::records::{
     Host, HostMetrics, Pbd, PowerState, Ref, SM_CONFIG_HOST_PREFIX, Sr, Vbd, Vdi, Vm,
 };
@@ -145,7 +145,7 @@ pub fn place<'a>(
 /// Promotes the chosen survivor unless a host already answers as master, then waits until it
 /// accepts a pool login as master.
 pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost) -> StepResult {
-    let already = probe_master(client, survivor).await == Role::Master;
+    let already = client.prober.probe(&survivor.address).await.role == Role::Master;
     let mut evidence = json!({"survivor": survivor, "already_master": already});
     if !already {
         client
@@ -156,7 +156,7 @@ pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost
     }
     let deadline = tokio::time::Instant::now() + PROMOTION_WAIT;
     loop {
-        let role = probe_master(client, survivor).await;
+        let role = client.prober.probe(&survivor.address).await.role;
         if role == Role::Master {
             break;
         }
@@ -173,18 +173,6 @@ pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost
     client.session.reset().await;
     evidence["dead_master"] = json!(dead.uuid);
     Ok(evidence)
-}
-
-async fn probe_master(client: &PoolClient, host: &KnownHost) -> Role {
-    probe::probe(
-        &client.transport,
-        &host.address,
-        &client.credentials,
-        ORIGINATOR,
-        client.call_timeout,
-    )
-    .await
-    .role
 }
 
 /// `pool.recover_slaves` until it returns every expected survivor (a few attempts); the hosts
