@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::bmc::{BMC_PASSWORD, Bmcs};
@@ -122,35 +121,15 @@ impl Run {
     }
 
     fn uuid(&self, host: &str) -> String {
-        self.sim
-            .with_model(|m, _| m.hosts[m.find_host(host).unwrap()].uuid.clone())
+        common::host_uuid(&self.sim, host)
     }
 
     fn truth(&self) -> BTreeMap<String, Vec<String>> {
-        self.sim.with_model(|m, _| {
-            m.guests
-                .keys()
-                .map(|vm| {
-                    let on = m
-                        .running
-                        .get(vm)
-                        .map(|s| s.iter().cloned().collect())
-                        .unwrap_or_default();
-                    (vm.clone(), on)
-                })
-                .collect()
-        })
+        common::truth(&self.sim)
     }
 
     async fn control(&self, path: &str, body: serde_json::Value) {
-        let url = format!("{}/{path}", common::control_url(&self.sim));
-        let response = reqwest::Client::new()
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
+        common::control(&self.sim, path, body).await;
     }
 
     async fn post(&self, alertname: &str, host_uuid: &str) {
@@ -217,16 +196,7 @@ async fn kill_during(failure: Failure, phase: &str) {
         run.control(&format!("hosts/{host}/faults"), json!({"latency_ms": 300}))
             .await;
     }
-    let max_double = Arc::new(AtomicUsize::new(0));
-    let watcher = {
-        let (sim, max) = (run.sim.clone(), max_double.clone());
-        tokio::spawn(async move {
-            loop {
-                max.fetch_max(sim.with_model(|m, _| m.double_running()), Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
+    let double = common::DoubleRunning::watch(run.sim.clone());
     let mut child = run.spawn();
     run.wait_ready().await;
     // The receiver names hosts from the inventory it read while the pool was healthy.
@@ -290,12 +260,11 @@ async fn kill_during(failure: Failure, phase: &str) {
         .unwrap();
     again.kill().unwrap();
     again.wait().unwrap();
-    watcher.abort();
     let (_, steps) = journal.show(r.id).unwrap().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s.kind.as_str()).collect();
     assert_eq!(seen, phase, "the kill came too late");
     assert!(kinds.contains(&"resumed"), "killed in {seen}: {kinds:?}");
-    assert_eq!(max_double.load(Ordering::SeqCst), 0, "killed in {seen}");
+    assert_eq!(double.max(), 0, "killed in {seen}");
     let fences: usize = ["host1", "host2", "host3"]
         .iter()
         .map(|h| run.bmcs.power_offs(h))

@@ -18,7 +18,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::bmc::Bmcs;
@@ -105,14 +104,12 @@ struct Drill {
     others: Vec<Child>,
     receiver_port: u16,
     prometheus_port: u16,
-    max_double: Arc<AtomicUsize>,
-    watcher: tokio::task::JoinHandle<()>,
+    double: common::DoubleRunning,
     injected_at: f64,
 }
 
 impl Drop for Drill {
     fn drop(&mut self) {
-        self.watcher.abort();
         for child in self.serve.iter_mut().chain(self.others.iter_mut()) {
             let _ = child.kill();
             let _ = child.wait();
@@ -212,16 +209,7 @@ impl Drill {
             .send()
             .await
             .unwrap();
-        let max_double = Arc::new(AtomicUsize::new(0));
-        let watcher = {
-            let (sim, max) = (sim.clone(), max_double.clone());
-            tokio::spawn(async move {
-                loop {
-                    max.fetch_max(sim.with_model(|m, _| m.double_running()), Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-        };
+        let double = common::DoubleRunning::watch(sim.clone());
         let mut drill = Drill {
             name,
             sim,
@@ -232,8 +220,7 @@ impl Drill {
             others,
             receiver_port,
             prometheus_port,
-            max_double,
-            watcher,
+            double,
             injected_at: 0.0,
         };
         drill.start_serve().await;
@@ -301,18 +288,7 @@ impl Drill {
         if self.injected_at == 0.0 {
             self.injected_at = unix_now();
         }
-        let url = format!("{}/{path}", common::control_url(&self.sim));
-        let response = reqwest::Client::new()
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{url}: {}",
-            response.status()
-        );
+        common::control(&self.sim, path, body).await;
     }
 
     async fn wait_until(&self, what: &str, seconds: u64, check: impl AsyncFn(&Drill) -> bool) {
@@ -352,19 +328,11 @@ impl Drill {
     }
 
     fn uuid(&self, host: &str) -> String {
-        self.sim
-            .with_model(|m, _| m.hosts[m.find_host(host).unwrap()].uuid.clone())
+        common::host_uuid(&self.sim, host)
     }
 
     fn guests_on(&self, host: &str) -> Vec<String> {
-        let uuid = self.uuid(host);
-        self.sim.with_model(|m, _| {
-            m.running
-                .iter()
-                .filter(|(_, on)| on.contains(&uuid))
-                .map(|(vm, _)| vm.clone())
-                .collect()
-        })
+        common::guests_on(&self.sim, host)
     }
 
     fn runs_once_elsewhere(&self, vms: &[String], dead: &str) -> usize {
@@ -408,7 +376,7 @@ impl Drill {
             since(alert),
             since(fence),
             since(running),
-            self.max_double.load(Ordering::SeqCst),
+            self.double.max(),
             self.fences()
         );
     }
@@ -437,7 +405,7 @@ async fn host_dies(name: &'static str, hosts: usize, host: &str, how: (&str, Val
             .all(|r| r.phase == "done" || r.phase == "aborted"),
         "{list:#?}"
     );
-    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(d.double.max(), 0);
     assert_eq!(
         d.bmcs.power_offs(host) + usize::from(how.0 == "power"),
         1,
@@ -505,7 +473,7 @@ async fn drill_graceful_master_shutdown() {
     let list = d.settled(1, 90).await;
     let done = done(&list);
     assert_eq!(done.len(), 1, "{list:#?}");
-    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(d.double.max(), 0);
     let roles = d.sim.with_model(|m, _| {
         m.hosts
             .iter()
@@ -621,7 +589,7 @@ async fn drill_old_master_comes_back() {
     })
     .await;
     assert_eq!(d.fences(), fences, "the returning host was not fenced");
-    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(d.double.max(), 0);
     d.report(done(&list).first().copied(), "rejoined as slave");
 }
 
@@ -693,7 +661,7 @@ async fn drill_receiver_killed_mid_remediation() {
     let (_, steps) = d.journal().show(done[0].id).unwrap().unwrap();
     assert!(steps.iter().any(|s| s.kind == "resumed"), "{steps:#?}");
     assert_eq!(d.bmcs.power_offs("host2"), 1, "fenced once");
-    assert_eq!(d.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(d.double.max(), 0);
     d.report(Some(done[0]), "resumed, recovered");
 }
 

@@ -9,7 +9,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::bmc::Bmcs;
@@ -28,13 +27,11 @@ struct Pool {
     _dir: tempfile::TempDir,
     receiver: Arc<Receiver>,
     address: SocketAddr,
-    max_double: Arc<AtomicUsize>,
-    watcher: tokio::task::JoinHandle<()>,
+    double: common::DoubleRunning,
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.watcher.abort();
         self.receiver.shutdown();
     }
 }
@@ -117,25 +114,14 @@ impl Pool {
         let address = listener.local_addr().unwrap();
         let router = receiver.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let max_double = Arc::new(AtomicUsize::new(0));
-        let watcher = {
-            let (sim, max) = (sim.clone(), max_double.clone());
-            tokio::spawn(async move {
-                loop {
-                    let now = sim.with_model(|m, _| m.double_running());
-                    max.fetch_max(now, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-        };
+        let double = common::DoubleRunning::watch(sim.clone());
         let pool = Pool {
             sim,
             bmcs,
             _dir: dir,
             receiver,
             address,
-            max_double,
-            watcher,
+            double,
         };
         pool.control("clock/scale", json!({"scale": TIME_SCALE}))
             .await;
@@ -151,51 +137,19 @@ impl Pool {
     }
 
     async fn control(&self, path: &str, body: Value) {
-        let url = format!("{}/{path}", common::control_url(&self.sim));
-        let response = reqwest::Client::new()
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{url}: {}",
-            response.status()
-        );
+        common::control(&self.sim, path, body).await;
     }
 
     fn uuid(&self, host: &str) -> String {
-        self.sim.with_model(|m, _| {
-            let i = m.find_host(host).unwrap();
-            m.hosts[i].uuid.clone()
-        })
+        common::host_uuid(&self.sim, host)
     }
 
-    /// Guest uuid -> the host uuids it really runs on.
     fn truth(&self) -> BTreeMap<String, Vec<String>> {
-        self.sim.with_model(|m, _| {
-            m.guests
-                .keys()
-                .map(|uuid| {
-                    let on = m
-                        .running
-                        .get(uuid)
-                        .map(|s| s.iter().cloned().collect())
-                        .unwrap_or_default();
-                    (uuid.clone(), on)
-                })
-                .collect()
-        })
+        common::truth(&self.sim)
     }
 
     fn guests_on(&self, host: &str) -> Vec<String> {
-        let uuid = self.uuid(host);
-        self.truth()
-            .into_iter()
-            .filter(|(_, on)| on.contains(&uuid))
-            .map(|(vm, _)| vm)
-            .collect()
+        common::guests_on(&self.sim, host)
     }
 
     async fn post(&self, status: &str, alerts: &[(&str, &str, &str)]) {
@@ -333,7 +287,7 @@ async fn a_dead_slave_is_fenced_then_its_vms_run_once_on_survivors() {
         assert_eq!(truth[vm].len(), 1, "{vm} runs on {:?}", truth[vm]);
         assert_ne!(truth[vm][0], host3);
     }
-    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(p.double.max(), 0);
     // The host had lost power: the agent found it off and never powered anything on.
     let log = p.bmcs.power_log("host3");
     assert!(
@@ -405,7 +359,7 @@ async fn a_host_whose_xapi_died_is_powered_off_before_its_vms_start_elsewhere() 
         assert_eq!(truth[vm].len(), 1);
         assert_ne!(truth[vm][0], host2);
     }
-    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(p.double.max(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,7 +430,7 @@ async fn a_dead_master_is_replaced_and_its_vms_restart_once() {
         reason.contains("1 of 2 VMs running again") && reason.contains("storage"),
         "{reason}"
     );
-    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(p.double.max(), 0);
     assert!(p.bmcs.power_offs("host1") <= 1);
 }
 
@@ -673,7 +627,7 @@ async fn approve_mode_waits_for_an_operator_and_resolved_aborts_before_acting() 
             .unwrap()
             .starts_with("refused")
     );
-    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(p.double.max(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -753,7 +707,7 @@ async fn a_chain_of_failures_leaves_no_vm_silently_down() {
             "{name} runs {runs} times and the summary does not name it: {summary}"
         );
     }
-    assert_eq!(p.max_double.load(Ordering::SeqCst), 0);
+    assert_eq!(p.double.max(), 0);
     let metrics = p.metrics().await;
     let unaccounted = metric(
         &metrics,

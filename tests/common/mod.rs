@@ -99,3 +99,83 @@ pub fn password_file() -> tempfile::NamedTempFile {
     writeln!(file, "xenguard").unwrap();
     file
 }
+
+/// `POST {control}/{path}` with a JSON body; panics unless it succeeds.
+pub async fn control(sim: &RunningSim, path: &str, body: serde_json::Value) {
+    let url = format!("{}/{path}", control_url(sim));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+}
+
+/// The uuid of a simulated host named by name label, address, uuid or reference.
+pub fn host_uuid(sim: &RunningSim, host: &str) -> String {
+    sim.with_model(|m, _| m.hosts[m.find_host(host).unwrap()].uuid.clone())
+}
+
+/// Ground truth: guest uuid -> the uuids of the hosts it really runs on.
+pub fn truth(sim: &RunningSim) -> std::collections::BTreeMap<String, Vec<String>> {
+    sim.with_model(|m, _| {
+        m.guests
+            .keys()
+            .map(|vm| {
+                let on = m
+                    .running
+                    .get(vm)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                (vm.clone(), on)
+            })
+            .collect()
+    })
+}
+
+/// The guests that really run on `host` now.
+pub fn guests_on(sim: &RunningSim, host: &str) -> Vec<String> {
+    let uuid = host_uuid(sim, host);
+    truth(sim)
+        .into_iter()
+        .filter(|(_, on)| on.contains(&uuid))
+        .map(|(vm, _)| vm)
+        .collect()
+}
+
+/// Samples the ground truth every 5 ms and keeps the most VMs ever seen running twice.
+pub struct DoubleRunning {
+    max: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DoubleRunning {
+    /// Starts sampling `sim`.
+    pub fn watch(sim: std::sync::Arc<RunningSim>) -> DoubleRunning {
+        let max = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = max.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                seen.fetch_max(sim.with_model(|m, _| m.double_running()), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        DoubleRunning { max, task }
+    }
+
+    /// The most VMs seen running on two hosts at once so far.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DoubleRunning {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
