@@ -501,3 +501,61 @@ fn mismatched_end_tags_are_errors() {
         );
     }
 }
+
+/// The decoders make no separate UTF-8 pass over the body: quick-xml checks each piece it hands
+/// out. A bad byte anywhere (prolog, tag, name, text, CDATA, comment, PI, trailing comment) must
+/// still be reported as `NotUtf8` at that byte, by the tree, streaming and call decoders.
+#[test]
+fn invalid_utf8_anywhere_is_an_error() {
+    let good = "<?xml version=\"1.0\"?>\n<!-- pool -->\n<methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value><struct><member><name>na&amp;me é</name><value kind=\"x\">caf\u{e9} &#233; \u{20ac}\u{1f600}<!-- c --><![CDATA[<raw>]]><?pi data?></value></member><member><name>n</name><value><array><data><value><int>7</int></value><value><double>1e3</double></value><value><nil/></value></data></array></value></member></struct></value></member></struct></value></param></params></methodResponse>\n<!-- end -->\n";
+    assert!(decode_response(good.as_bytes()).is_ok());
+    let streamed =
+        |body: &[u8]| xenguard::xapi::stream::decode_response_into::<serde_json::Value>(body);
+    assert!(matches!(streamed(good.as_bytes()), Ok(Ok(_))));
+    let call = "<?xml version=\"1.0\"?><methodCall><methodName>VM.set_name_label</methodName><params><param><value>OpaqueRef:a</value></param><param><value><string>caf\u{e9} &lt;x&gt;</string></value></param></params></methodCall>";
+    assert!(decode_call(call.as_bytes()).is_ok());
+
+    // Refused as not UTF-8 at the first bad byte, or as broken markup when the byte lands
+    // where quick-xml's syntax check meets it first (`<!\xFF--`).
+    fn refused<T>(result: &Result<T, WireError>, first_bad: usize) -> bool {
+        match result {
+            Err(WireError::NotUtf8(at)) => *at == first_bad,
+            Err(WireError::Xml { position, .. }) => *position as usize <= first_bad,
+            _ => false,
+        }
+    }
+    // A lone 0xFF, a lead byte with no continuation, a stray continuation byte.
+    for bad in [&[0xFF_u8][..], &[0xC3, b'x'], &[0x80]] {
+        for at in 0..=good.len() {
+            let mut body = good.as_bytes()[..at].to_vec();
+            body.extend_from_slice(bad);
+            body.extend_from_slice(&good.as_bytes()[at..]);
+            let Err(e) = std::str::from_utf8(&body) else {
+                continue;
+            };
+            let first_bad = e.valid_up_to();
+            let tree = decode_response(&body);
+            assert!(
+                refused(&tree, first_bad),
+                "tree decoder, {bad:02x?} at {at}: {tree:?}"
+            );
+            let stream = streamed(&body);
+            assert!(
+                refused(&stream, first_bad),
+                "streaming decoder, {bad:02x?} at {at}: {stream:?}"
+            );
+        }
+        for at in 0..=call.len() {
+            let mut body = call.as_bytes()[..at].to_vec();
+            body.extend_from_slice(bad);
+            body.extend_from_slice(&call.as_bytes()[at..]);
+            if let Err(e) = std::str::from_utf8(&body) {
+                let decoded = decode_call(&body);
+                assert!(
+                    refused(&decoded, e.valid_up_to()),
+                    "call decoder, {bad:02x?} at {at}: {decoded:?}"
+                );
+            }
+        }
+    }
+}

@@ -83,7 +83,7 @@ fn through_tree<T: DeserializeOwned>(
 }
 
 fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
-    let mut p = Parser::new(body)?;
+    let mut p = Parser::new(body);
     p.expect_start("methodResponse")?;
     match p.next_start_name()?.as_str() {
         "params" => {}
