@@ -25,7 +25,9 @@ struct Pool {
     bmcs: Bmcs,
     /// Holds the journal and secret files for the pool's lifetime.
     _dir: tempfile::TempDir,
+    config: xenguard::config::Config,
     receiver: Arc<Receiver>,
+    server: tokio::task::JoinHandle<()>,
     address: SocketAddr,
     double: common::DoubleRunning,
 }
@@ -33,7 +35,17 @@ struct Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.receiver.shutdown();
+        self.server.abort();
     }
+}
+
+/// Serves the receiver's routes on a free local port.
+async fn serve(receiver: &Arc<Receiver>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = receiver.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (address, server)
 }
 
 /// Options of a test pool.
@@ -110,16 +122,15 @@ impl Pool {
         let config =
             xenguard::config::parse(&yaml, "test.yml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         let receiver = Receiver::start(&config).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let router = receiver.router();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let (address, server) = serve(&receiver).await;
         let double = common::DoubleRunning::watch(sim.clone());
         let pool = Pool {
             sim,
             bmcs,
             _dir: dir,
+            config,
             receiver,
+            server,
             address,
             double,
         };
@@ -134,6 +145,14 @@ impl Pool {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         pool
+    }
+
+    /// Stops the receiver and starts a new one on the same configuration and journal.
+    async fn restart_receiver(&mut self) {
+        self.receiver.shutdown();
+        self.server.abort();
+        self.receiver = Receiver::start(&self.config).unwrap();
+        (self.address, self.server) = serve(&self.receiver).await;
     }
 
     async fn control(&self, path: &str, body: Value) {
@@ -430,6 +449,71 @@ async fn a_dead_master_is_replaced_and_its_vms_restart_once() {
         reason.contains("1 of 2 VMs running again") && reason.contains("storage"),
         "{reason}"
     );
+    assert_eq!(p.double.max(), 0);
+    assert!(p.bmcs.power_offs("host1") <= 1);
+}
+
+/// A receiver (re)started while the master is already dead has never read the pool in this
+/// run: it starts from the inventory its previous run kept in the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_restarted_after_the_master_died_still_recovers_the_pool() {
+    let mut p = Pool::start(Setup::default()).await;
+    let host1 = p.uuid("host1");
+    let before = p.guests_on("host1");
+    let journal_path = p.config.receiver.journal_path.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while xenguard::remediation::journal::Journal::open(&journal_path)
+        .unwrap()
+        .inventory("sim")
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the inventory was never kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.receiver.shutdown();
+    p.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    p.restart_receiver().await;
+    assert!(p.receiver.hosts_known("sim"));
+    let metrics = p.metrics().await;
+    let read_at = metric(
+        &metrics,
+        "xenguard_remediation_inventory_timestamp_seconds{pool=\"sim\"}",
+    );
+    assert!(read_at > 0.0, "{metrics}");
+    p.post("firing", &[("XenPoolMasterUnreachable", "", "fp-master")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let shown = p.show(list[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(list[0]["phase"], "done", "{shown:#}");
+    let truth = p.truth();
+    for vm in before.iter().filter(|vm| !truth[*vm].is_empty()) {
+        assert_eq!(truth[vm].len(), 1);
+        assert_ne!(truth[vm][0], host1);
+    }
+    assert!(
+        before.iter().any(|vm| !truth[vm].is_empty()),
+        "no VM of the dead master runs again: {truth:?}"
+    );
+    p.assert_steps(
+        list[0]["id"].as_i64().unwrap(),
+        &[
+            "planned",
+            "confirm",
+            "fence",
+            "promote",
+            "recover_slaves",
+            "reset_vms",
+            "release_locks",
+            "clear_affinity",
+            "start_vms",
+            "verify",
+        ],
+    )
+    .await;
     assert_eq!(p.double.max(), 0);
     assert!(p.bmcs.power_offs("host1") <= 1);
 }

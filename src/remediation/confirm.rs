@@ -115,7 +115,7 @@ pub async fn confirm(
         findings.problems.push(Reason::Unknown(
             "the pool's hosts (never read from its master)",
         ));
-        findings.evidence = json!({"inventory": "never read: the master has not answered since the receiver started"});
+        findings.evidence = json!({"inventory": "never read: no master has answered since the receiver started, and the journal keeps none from an earlier run"});
         return findings;
     };
     let first = probe_all(client, &inventory.hosts).await;

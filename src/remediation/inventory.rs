@@ -5,6 +5,7 @@
 //! - The inventory is used to name hosts (which address a uuid has, which reference), never as
 //!   evidence that a host is up or down: that comes from fresh probes at action time.
 //! - A failed refresh keeps the last inventory and its read time, so callers can judge its age.
+//! - One restored from the journal at start keeps its original read time too.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -47,8 +48,8 @@ pub struct SeenVm {
     pub name_label: String,
 }
 
-/// A pool's hosts and settings at one moment.
-#[derive(Debug, Clone, PartialEq)]
+/// A pool's hosts and settings at one moment (kept in the journal too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
     /// Hosts, in address order.
     pub hosts: Vec<KnownHost>,
@@ -211,6 +212,15 @@ impl PoolClient {
             .await
             .ok()?
             .ok()
+    }
+
+    /// Starts from an inventory read before (by an earlier run, kept in the journal), unless
+    /// one has been read already. Its read time is kept, so its age still counts.
+    pub fn restore(&self, inventory: Inventory) {
+        let mut current = self.inventory.write().unwrap_or_else(|e| e.into_inner());
+        if current.is_none() {
+            *current = Some(inventory);
+        }
     }
 
     /// The last inventory read, if any.

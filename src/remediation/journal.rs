@@ -6,6 +6,8 @@
 //! - A notification is acknowledged to Alertmanager only after its transaction committed.
 //! - The same firing (fingerprint, startsAt) creates at most one remediation.
 //! - Phases and steps are written before the action they describe is issued.
+//! - Each pool's last host inventory is kept, so a receiver restarted while a master is down
+//!   can still name the pool's hosts.
 //!
 //! # Caveats
 //! Calls are synchronous and short (one local transaction each); they run on the caller's
@@ -18,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::alert::{Message, Status};
+use super::inventory::Inventory;
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,9 @@ pub enum JournalError {
     /// The database directory could not be created.
     #[error("journal directory: {0}")]
     Io(#[from] std::io::Error),
+    /// A stored document could not be written or read back.
+    #[error("journal document: {0}")]
+    Encoding(serde_json::Error),
 }
 
 /// An alert seen for the first time in this status.
@@ -165,6 +171,11 @@ CREATE TABLE IF NOT EXISTS requests (
     operator TEXT NOT NULL,
     handled_at REAL,
     result TEXT
+);
+CREATE TABLE IF NOT EXISTS inventories (
+    pool TEXT PRIMARY KEY,
+    read_at REAL NOT NULL,
+    body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY,
@@ -540,6 +551,31 @@ impl Journal {
         Ok(stmt.query_row(params![id], row).optional()?)
     }
 
+    /// Keeps `inventory` as the last one read for `pool` (replacing the one before).
+    pub fn save_inventory(&self, pool: &str, inventory: &Inventory) -> Result<(), JournalError> {
+        let body = serde_json::to_string(inventory).map_err(JournalError::Encoding)?;
+        self.conn().execute(
+            "INSERT INTO inventories (pool, read_at, body) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (pool) DO UPDATE SET read_at = excluded.read_at, body = excluded.body",
+            params![pool, inventory.read_at, body],
+        )?;
+        Ok(())
+    }
+
+    /// The last inventory kept for `pool`, if any.
+    pub fn inventory(&self, pool: &str) -> Result<Option<Inventory>, JournalError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM inventories WHERE pool = ?1",
+                params![pool],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(JournalError::Encoding))
+            .transpose()
+    }
+
     /// Counts of journaled rows: (notifications, alerts, rejections, remediations).
     pub fn counts(&self) -> Result<(i64, i64, i64, i64), JournalError> {
         let conn = self.conn();
@@ -659,5 +695,48 @@ mod tests {
         assert_eq!(steps[0].detail["steps"][0], "fence");
         assert_eq!(journal.list(10).unwrap().len(), 1);
         assert_eq!(journal.remediation_for("f", "t").unwrap().unwrap().id, id);
+    }
+
+    #[test]
+    fn the_last_inventory_of_each_pool_survives_reopening() {
+        use crate::remediation::inventory::{KnownHost, SeenVm};
+        use crate::xapi::records::Ref;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let inventory = |read_at: f64, master: &str| Inventory {
+            hosts: vec![KnownHost {
+                reference: Ref::new(master),
+                uuid: "u1".into(),
+                name_label: "host1".into(),
+                address: "192.0.2.1".into(),
+                in_maintenance: false,
+            }],
+            master: Ref::new(master),
+            ha_enabled: true,
+            master_vms: vec![SeenVm {
+                reference: Ref::new("OpaqueRef:vm"),
+                uuid: "v1".into(),
+                name_label: "db".into(),
+            }],
+            read_at,
+        };
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.inventory("a").unwrap(), None);
+        journal
+            .save_inventory("a", &inventory(1.0, "OpaqueRef:h1"))
+            .unwrap();
+        journal
+            .save_inventory("a", &inventory(2.0, "OpaqueRef:h2"))
+            .unwrap();
+        journal
+            .save_inventory("b", &inventory(3.0, "OpaqueRef:h3"))
+            .unwrap();
+        drop(journal);
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(
+            journal.inventory("a").unwrap(),
+            Some(inventory(2.0, "OpaqueRef:h2"))
+        );
+        assert_eq!(journal.inventory("b").unwrap().unwrap().read_at, 3.0);
     }
 }

@@ -97,7 +97,7 @@ impl ReceiverMetrics {
             inventory: GaugeVec::new(
                 Opts::new(
                     "xenguard_remediation_inventory_timestamp_seconds",
-                    "Unix time the receiver last read the pool's inventory from its master (0: never). The receiver names hosts, and a dead master's VMs, from the last read; a stale one means it cannot recover a master that dies now.",
+                    "Unix time the pool's inventory was last read from its master (0: never), by this run or an earlier one (kept in the journal). The receiver names hosts, and a dead master's VMs, from the last read; a stale one means it cannot recover a master that dies now.",
                 ),
                 &["pool"],
             )

@@ -138,7 +138,25 @@ impl Receiver {
         let metrics = ReceiverMetrics::new(&names);
         let mut pools = BTreeMap::new();
         for pool in &config.pools {
-            pools.insert(pool.name.clone(), Arc::new(PoolClient::new(pool)?));
+            let client = PoolClient::new(pool)?;
+            // Before anything may need it (resumed remediations included): the inventory an
+            // earlier run read, in case this pool's master no longer answers.
+            match journal.inventory(&pool.name) {
+                Ok(Some(inventory)) => {
+                    tracing::info!(
+                        pool = %pool.name,
+                        age_seconds = (unix_now() - inventory.read_at).round(),
+                        "Starting from the host inventory kept in the journal until the master answers."
+                    );
+                    client.restore(inventory);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    metrics.journal_error();
+                    tracing::warn!(pool = %pool.name, error = %e, "Cannot read the kept host inventory.");
+                }
+            }
+            pools.insert(pool.name.clone(), Arc::new(client));
         }
         let (executor, inbox) = mpsc::unbounded_channel();
         let context = Arc::new(Context {
@@ -154,7 +172,11 @@ impl Receiver {
             inbox,
         ))];
         for client in pools.values() {
-            tasks.push(tokio::spawn(refresh_inventory(client.clone())));
+            tasks.push(tokio::spawn(refresh_inventory(
+                client.clone(),
+                journal.clone(),
+                metrics.clone(),
+            )));
         }
         Ok(Arc::new(Receiver {
             config: config.clone(),
@@ -217,11 +239,28 @@ impl Receiver {
 }
 
 /// Reads a pool's inventory now and then, so webhooks naming a host of another pool are
-/// refused and hosts can be named when the master is gone. Failures keep the last one.
-async fn refresh_inventory(client: Arc<PoolClient>) {
+/// refused and hosts can be named when the master is gone. Failures keep the last one. Each
+/// new one (read here, or by a confirmation or a recovery in between) is kept in the journal.
+async fn refresh_inventory(
+    client: Arc<PoolClient>,
+    journal: Arc<Journal>,
+    metrics: ReceiverMetrics,
+) {
+    let mut kept_at = None;
     loop {
         if let Err(e) = client.refresh(unix_now()).await {
             tracing::debug!(pool = %client.name, error = %e, "Cannot refresh the host inventory.");
+        }
+        if let Some(inventory) = client.inventory()
+            && kept_at != Some(inventory.read_at)
+        {
+            match journal.save_inventory(&client.name, &inventory) {
+                Ok(()) => kept_at = Some(inventory.read_at),
+                Err(e) => {
+                    metrics.journal_error();
+                    tracing::warn!(pool = %client.name, error = %e, "Cannot keep the host inventory in the journal.");
+                }
+            }
         }
         tokio::time::sleep(HOST_REFRESH).await;
     }
