@@ -89,6 +89,9 @@ def _obj(properties: dict, required: list[str] | None = None) -> dict:
 _STR = {"type": "string"}
 _STRMAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _METADATA = {"type": "object"}
+_SECRET_KEY = _obj({"name": _STR, "key": _STR}, ["name", "key"])
+_SECRET_OR_CONFIGMAP = {**_obj({"secret": _SECRET_KEY, "configMap": _SECRET_KEY}),
+                        "minProperties": 1, "maxProperties": 1}
 
 # Our own statement of the fields xenguard renders for the two prometheus-operator kinds
 # (monitoring.coreos.com/v1), written from the operator's API documentation; unknown keys fail.
@@ -105,6 +108,10 @@ CRD_SCHEMAS = {
                 "port": _STR, "path": _STR, "scheme": {"enum": ["http", "https"]},
                 "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
                 "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                "tlsConfig": _obj({
+                    "ca": _SECRET_OR_CONFIGMAP, "cert": _SECRET_OR_CONFIGMAP,
+                    "keySecret": _SECRET_KEY, "serverName": _STR,
+                }),
             }, ["port"])},
         }, ["selector", "endpoints"]),
     }, ["apiVersion", "kind", "metadata", "spec"]),
@@ -135,6 +142,8 @@ def file_paths(config: dict) -> dict[str, list[str]]:
     for pool in config.get("pools") or []:
         both.append(pool.get("password_file"))
         both.append((pool.get("tls") or {}).get("ca_file"))
+    tls = (config.get("receiver") or {}).get("tls") or {}
+    receiver += [tls.get("cert_file"), tls.get("key_file"), tls.get("client_ca_file")]
     auth = (config.get("receiver") or {}).get("auth") or {}
     receiver.append(auth.get("bearer_token_file"))
     receiver.append((auth.get("basic") or {}).get("password_file"))
@@ -205,10 +214,19 @@ def check_pod(kind_name: str, component: str, workload: dict, objects: dict, con
              f"{where}: args {c.get('args')} are not [{component}, --config, {CONFIG_PATH}]")
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
         need(ports == {port_name: port}, f"{where}: ports {ports} are not {{{port_name}: {port}}}")
+        tls = ((config or {}).get("receiver") or {}).get("tls") if component == "receiver" else None
         for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
+            if tls and tls.get("client_ca_file"):
+                # Mutual TLS: the kubelet has no client certificate, an HTTP probe would fail.
+                connect = (c.get(probe) or {}).get("tcpSocket") or {}
+                need(connect.get("port") in (port_name, port) and "httpGet" not in c.get(probe),
+                     f"{where}: {probe} is not a TCP connect to {port_name} (mutual TLS): {c.get(probe)}")
+                continue
             get = (c.get(probe) or {}).get("httpGet") or {}
-            need(get.get("path") == path and get.get("port") in (port_name, port),
-                 f"{where}: {probe} is not GET {path} on {port_name}: {c.get(probe)}")
+            scheme = "HTTPS" if tls else "HTTP"
+            need(get.get("path") == path and get.get("port") in (port_name, port)
+                 and get.get("scheme", "HTTP") == scheme,
+                 f"{where}: {probe} is not {scheme} GET {path} on {port_name}: {c.get(probe)}")
         for env in c.get("env", []):
             need(env["name"] in {"RUST_LOG", "HOME", "PYTHONDONTWRITEBYTECODE"},
                  f"{where}: unexpected environment variable {env['name']}")
@@ -359,8 +377,13 @@ def check_set(name: str, manifests: dict[str, str], values: dict, merged: dict, 
         wanted = {PORTS[c][0] for c in ("exporter", "receiver") if merged[c]["enabled"]}
         endpoints = {e["port"] for e in sm["spec"]["endpoints"]}
         need(endpoints == wanted, f"ServiceMonitor endpoints {endpoints} != {wanted}")
+        receiver_tls = bool(((merged.get("config") or {}).get("receiver") or {}).get("tls"))
         for e in sm["spec"]["endpoints"]:
             need(e.get("path", "/metrics") == "/metrics", "ServiceMonitor endpoint path is not /metrics")
+            https = e["port"] == PORTS["receiver"][0] and receiver_tls
+            need(e.get("scheme") == ("https" if https else "http"),
+                 f"ServiceMonitor endpoint {e['port']} scheme {e.get('scheme')}, expected {'https' if https else 'http'}")
+            need("tlsConfig" not in e or https, f"ServiceMonitor endpoint {e['port']} has a tlsConfig without TLS")
         selector = sm["spec"]["selector"]["matchLabels"]
         services = [d for d in docs if d["kind"] == "Service"]
         matched = [s for s in services if all((s["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
@@ -491,6 +514,15 @@ NEGATIVE = [
     ("inline BMC password in fence args",
      with_({"config": {"fencing": {"hosts": [{"pool": "lab", "host": "xen1", "agent": "fence_ipmilan",
                                               "args": {"ip": "10.0.0.1", "password": "hunter2"}}]}}}), "schema", "password"),
+    ("inline receiver certificate",
+     with_({"config": {"receiver": {"tls": {"cert_file": "-----BEGIN CERTIFICATE-----", "key_file": "/k"}}}}),
+     "schema", "cert_file"),
+    ("inline receiver key", with_({"config": {"receiver": {"tls": {"cert_file": "/c", "key": "-----BEGIN"}}}}),
+     "schema", "key"),
+    ("receiver tls without key_file", with_({"config": {"receiver": {"tls": {"cert_file": "/c"}}}}),
+     "schema", "key_file"),
+    ("ServiceMonitor skipping certificate checks",
+     with_({"serviceMonitor": {"receiverTlsConfig": {"insecureSkipVerify": True}}}), "schema", "insecureSkipVerify"),
     ("Secret content in secrets[]", with_({"secrets": [{"secretName": "x", "stringData": {"password": "hunter2"}}]}), "schema", "stringData"),
     ("exporter replicas 0", with_({"exporter": {"replicas": 0}}), "schema", "minimum"),
     ("exporter.listen on another port", with_({"config": {"exporter": {"listen": "0.0.0.0:9000"}}}), "schema", "listen"),

@@ -17,8 +17,10 @@
 #        - receiver StatefulSet replicas 1, its volume claim mounted on the journal's directory;
 #        - every container: runAsNonRoot, runAsUser/Group 65532, readOnlyRootFilesystem,
 #          allowPrivilegeEscalation false, capabilities drop ALL, seccomp RuntimeDefault,
-#          resources, liveness /-/healthy and readiness /-/ready on its port;
+#          resources, liveness /-/healthy and readiness /-/ready on its port (HTTPS GETs with
+#          receiver.tls, TCP connects with mutual TLS, since the kubelet has no client certificate);
 #        - Services (9878 http-metrics, 9879 http-webhook) select their pods; standard labels;
+#        - the ServiceMonitor's receiver endpoint uses https exactly when receiver.tls is set;
 #        - ServiceMonitor and PrometheusRule against the prometheus-operator CRD schemas in
 #          the check's own schema of the fields the chart renders; the PrometheusRule holds exactly the groups of
 #          alerts/xenguard.rules.yml (every alert name); the dashboard ConfigMaps hold each
@@ -29,8 +31,9 @@
 #      kubeVersion floor, and 1.37.0, the newest bundled) and `yamllint --strict` (config
 #      helm/xenguard/.yamllint) on the whole output. One summary line per set.
 #   4. negative tests: unknown keys (top level and in sections), receiver replicas, inline
-#      passwords / tokens / Secret data, wrong ports, bad CIDRs are refused by the schema (and
-#      by render); no configuration, config + existingConfigMap, nothing enabled fail to render.
+#      passwords / tokens / Secret data / receiver certificates and keys, wrong ports, bad
+#      CIDRs are refused by the schema (and by render); no configuration, config +
+#      existingConfigMap, nothing enabled fail to render.
 #   5. Dockerfile, statically (no Docker engine runs here, so the image is NOT built): multi-stage
 #      rust:1-bookworm builder with `cargo build --release --locked`, the binary at
 #      /usr/local/bin/xenguard, fence-agents + ipmitool in a debian:bookworm-slim runtime, USER

@@ -106,6 +106,16 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/*
+How the receiver serves, from the inline configuration: "mutual" (receiver.tls with
+client_ca_file), "tls" (receiver.tls), or empty (plain HTTP; also with existingConfigMap, which
+the chart cannot read).
+*/}}
+{{- define "xenguard.receiverTls" -}}
+{{- $tls := (((.Values.config | default dict).receiver | default dict).tls | default dict) }}
+{{- if $tls.client_ca_file }}mutual{{- else if $tls.cert_file }}tls{{- end }}
+{{- end }}
+
 {{/* Pod-level security context (restricted Pod Security Standard). */}}
 {{- define "xenguard.podSecurityContext" -}}
 runAsNonRoot: true
