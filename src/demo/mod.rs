@@ -13,39 +13,36 @@
 //!
 //! Everything the demo writes (configuration, secrets, journal, the agent's link) lives in one
 //! private temporary directory, removed when the demo stops.
+//!
+//! Here: assembling and running the demo. `alerts` is the stand-in alert poster, `page` the
+//! landing page.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::response::Html;
 use axum::routing::get;
 use tokio::task::JoinHandle;
 
+mod alerts;
+mod page;
+
+use self::alerts::{ALERT_FOR, alerter};
+use self::page::{PAGE_REFRESH_SECONDS, Page, landing};
 use crate::config::defaults;
 use crate::exporter::Exporter;
 use crate::remediation::Receiver;
-use crate::sim::control::{HostView, Truth};
 use crate::sim::{RunningSim, SimOptions};
-
-/// How long a host must have stuck VMs before the stand-in alert fires (the rule's `for:`).
-const ALERT_FOR: Duration = Duration::from_secs(15);
 
 /// Simulated seconds per real second in the demo: the 600 s liveness timeout passes in 60 s.
 pub const DEMO_TIME_SCALE: f64 = 10.0;
 
 /// Port of the demo's landing page (on 127.0.0.1).
 pub const PAGE_PORT: u16 = 9881;
-
-/// Seconds between the landing page's reloads.
-const PAGE_REFRESH_SECONDS: u32 = 3;
 
 /// The name of the pool in the demo's configuration, metrics and alerts.
 const POOL: &str = "demo";
@@ -645,400 +642,9 @@ fn assemble(
     })
 }
 
-/// The stand-in for Prometheus and Alertmanager (see the module documentation).
-async fn alerter(exporter: Arc<Exporter>, http: reqwest::Client, webhook: String, token: String) {
-    let mut pending: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut firing: BTreeMap<String, String> = BTreeMap::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        ticker.tick().await;
-        let stuck = host_series(&exporter.render(), "xen_host_stuck_vms");
-        for (host, count) in &stuck {
-            let since = *pending.entry(host.clone()).or_insert_with(Instant::now);
-            if *count > 0.0 && since.elapsed() >= ALERT_FOR && !firing.contains_key(host) {
-                let starts_at = rfc3339_now();
-                notify(&http, &webhook, &token, "firing", host, &starts_at).await;
-                firing.insert(host.clone(), starts_at);
-            }
-            if *count == 0.0 {
-                pending.remove(host);
-                if let Some(starts_at) = firing.remove(host) {
-                    notify(&http, &webhook, &token, "resolved", host, &starts_at).await;
-                }
-            }
-        }
-    }
-}
-
-/// `host_uuid` -> value of the per-host series `metric` of the demo pool.
-fn host_series(exposition: &str, metric: &str) -> BTreeMap<String, f64> {
-    let prefix = format!("{metric}{{pool=\"{POOL}\",host_uuid=\"");
-    exposition
-        .lines()
-        .filter_map(|line| line.strip_prefix(&prefix))
-        .filter_map(|rest| {
-            let (host, value) = rest.split_once("\"} ")?;
-            Some((host.to_owned(), value.trim().parse::<f64>().ok()?))
-        })
-        .collect()
-}
-
-/// Value of the pool-level series `metric` of the demo pool.
-fn pool_series(exposition: &str, metric: &str) -> Option<f64> {
-    let prefix = format!("{metric}{{pool=\"{POOL}\"}} ");
-    exposition
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .and_then(|value| value.trim().parse().ok())
-}
-
-async fn notify(
-    http: &reqwest::Client,
-    webhook: &str,
-    token: &str,
-    status: &str,
-    host: &str,
-    starts_at: &str,
-) {
-    let labels = serde_json::json!({
-        "alertname": "XenVmsStuckOnDeadHost", "pool": POOL, "host_uuid": host, "severity": "critical"
-    });
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    labels.to_string().hash(&mut hasher);
-    let body = serde_json::json!({
-        "version": "4", "groupKey": format!("{{}}:{{host_uuid=\"{host}\"}}"), "truncatedAlerts": 0,
-        "status": status, "receiver": "xenguard", "groupLabels": {"host_uuid": host},
-        "commonLabels": labels, "commonAnnotations": {}, "externalURL": "http://demo",
-        "alerts": [{
-            "status": status, "labels": labels, "annotations": {"summary": "VMs stuck on a dead host"},
-            "startsAt": starts_at, "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
-            "fingerprint": format!("{:016x}", hasher.finish())
-        }]
-    });
-    match http
-        .post(webhook)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-    {
-        Ok(r) => {
-            tracing::info!(%host, status, http = r.status().as_u16(), "Demo alert sent to the receiver.")
-        }
-        Err(e) => tracing::warn!(%host, error = %e, "Demo alert could not be sent."),
-    }
-}
-
-/// Now as RFC 3339 (UTC, seconds), the form Alertmanager writes `startsAt` in.
-fn rfc3339_now() -> String {
-    let secs = crate::remediation::unix_now() as i64;
-    let compact = crate::xapi::typed::DateTime::from_unix(secs).0; // YYYYMMDDTHH:MM:SSZ
-    format!("{}-{}-{}", &compact[0..4], &compact[4..6], &compact[6..])
-}
-
-/// `HH:MM:SS` (UTC) of a Unix time.
-fn clock_time(unix: f64) -> String {
-    let compact = crate::xapi::typed::DateTime::from_unix(unix as i64).0;
-    compact[9..17].to_owned()
-}
-
-/// What the landing page reads from.
-struct Page {
-    control: String,
-    exporter: Arc<Exporter>,
-    receiver: Arc<Receiver>,
-    http: reqwest::Client,
-    auto: bool,
-    exporter_at: SocketAddr,
-    receiver_at: SocketAddr,
-}
-
-impl Page {
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, String> {
-        let url = format!("{}{path}", self.control);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        response.json().await.map_err(|e| e.to_string())
-    }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A table cell, marked bad (red) or good (green) when `good` says so.
-fn cell(text: &str, good: Option<bool>) -> String {
-    let class = match good {
-        Some(true) => " class=\"ok\"",
-        Some(false) => " class=\"bad\"",
-        None => "",
-    };
-    format!("<td{class}>{}</td>", escape(text))
-}
-
-/// A 0/1 metric as yes/no, `-` when absent.
-fn flag(value: Option<&f64>) -> &'static str {
-    match value {
-        Some(v) if *v > 0.0 => "yes",
-        Some(_) => "no",
-        None => "-",
-    }
-}
-
-/// `GET /` of the landing page: the pool (simulator's truth and exporter's view), the VMs and
-/// the remediation journal; plain HTML reloading itself.
-async fn landing(State(page): State<Arc<Page>>) -> Html<String> {
-    let hosts: Result<Vec<HostView>, String> = page.get("/hosts").await;
-    let truth: Result<Truth, String> = page.get("/truth").await;
-    let exposition = page.exporter.render();
-    let names: BTreeMap<String, String> = hosts
-        .as_ref()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| (h.uuid.clone(), h.name.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let name_of = |uuid: &str| names.get(uuid).cloned().unwrap_or_else(|| uuid.to_owned());
-    let mode = if page.auto { "auto" } else { "observe" };
-    let mut html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{PAGE_REFRESH_SECONDS}\">\
-         <title>xenguard demo</title><style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse;margin-bottom:1em}}\
-         td,th{{border:1px solid #bbb;padding:3px 8px;text-align:left}}th{{background:#eee}}.ok{{background:#dfd}}.bad{{background:#fcc}}\
-         code{{background:#f4f4f4}}</style></head><body><h1>xenguard demo</h1><p>Receiver mode <b>{mode}</b>: {}. This page reloads every {PAGE_REFRESH_SECONDS} s.</p>",
-        if page.auto {
-            "a host whose VMs stay stuck is confirmed dead, fenced through its simulated BMC, and its VMs are restarted elsewhere"
-        } else {
-            "recovery plans are journaled, nothing is done (run <code>xenguard demo --auto</code> to let it act)"
-        }
-    );
-    let pool_up = pool_series(&exposition, "xen_pool_up");
-    let masters = pool_series(&exposition, "xen_pool_masters");
-    let _ = write!(
-        html,
-        "<h2>Pool <code>{POOL}</code></h2><p>Exporter: pool up <b>{}</b>, hosts claiming master <b>{}</b>.</p>",
-        flag(pool_up.as_ref()),
-        masters.map_or("-".to_owned(), |m| m.to_string())
-    );
-    let series: BTreeMap<&str, BTreeMap<String, f64>> = [
-        "xen_host_reachable",
-        "xen_host_live",
-        "xen_host_is_master",
-        "xen_host_emergency_mode",
-        "xen_host_orphaned",
-        "xen_host_stuck_vms",
-        "xen_host_vdi_locks",
-    ]
-    .into_iter()
-    .map(|metric| (metric, host_series(&exposition, metric)))
-    .collect();
-    match &hosts {
-        Err(e) => {
-            let _ = write!(
-                html,
-                "<p class=\"bad\">The simulator's control API did not answer: {}</p>",
-                escape(e)
-            );
-        }
-        Ok(hosts) => {
-            html.push_str(
-                "<table><tr><th colspan=\"6\">simulator (ground truth)</th><th colspan=\"7\">exporter's view</th></tr>\
-                 <tr><th>host</th><th>address</th><th>power</th><th>network</th><th>xapi</th><th>role</th>\
-                 <th>reachable</th><th>live</th><th>master</th><th>emergency</th><th>orphaned</th><th>stuck VMs</th><th>VDI locks</th></tr>",
-            );
-            for h in hosts {
-                let get = |metric: &str| series.get(metric).and_then(|m| m.get(&h.uuid));
-                let role = if h.emergency {
-                    format!("{} (emergency)", h.role)
-                } else {
-                    h.role.clone()
-                };
-                let stuck = get("xen_host_stuck_vms");
-                let _ = write!(
-                    html,
-                    "<tr>{}{}{}{}{}{}{}{}{}{}{}{}{}</tr>",
-                    cell(&h.name, None),
-                    cell(&h.address, None),
-                    cell(&h.power, Some(h.power == "on")),
-                    cell(&h.network, Some(h.network == "up")),
-                    cell(&h.xapi, Some(h.xapi == "running")),
-                    cell(&role, None),
-                    cell(
-                        flag(get("xen_host_reachable")),
-                        Some(flag(get("xen_host_reachable")) == "yes")
-                    ),
-                    cell(
-                        flag(get("xen_host_live")),
-                        Some(flag(get("xen_host_live")) == "yes")
-                    ),
-                    cell(flag(get("xen_host_is_master")), None),
-                    cell(flag(get("xen_host_emergency_mode")), None),
-                    cell(flag(get("xen_host_orphaned")), None),
-                    cell(
-                        &stuck.map_or("-".to_owned(), |v| v.to_string()),
-                        stuck.map(|v| *v == 0.0)
-                    ),
-                    cell(
-                        &get("xen_host_vdi_locks").map_or("-".to_owned(), |v| v.to_string()),
-                        None
-                    ),
-                );
-            }
-            html.push_str("</table>");
-        }
-    }
-    match &truth {
-        Err(e) => {
-            let _ = write!(html, "<p class=\"bad\">No ground truth: {}</p>", escape(e));
-        }
-        Ok(truth) => {
-            let _ = write!(
-                html,
-                "<h2>VMs</h2><p>Running on more than one host at once (data corruption): <b class=\"{}\">{}</b></p><table><tr><th>VM</th><th>really runs on</th></tr>",
-                if truth.double_running_vms == 0 {
-                    "ok"
-                } else {
-                    "bad"
-                },
-                truth.double_running_vms
-            );
-            let mut vms: Vec<_> = truth.vms.iter().collect();
-            vms.sort_by(|a, b| a.name.cmp(&b.name));
-            for vm in vms {
-                let on: Vec<String> = vm.running_on.iter().map(|u| name_of(u)).collect();
-                let text = if on.is_empty() {
-                    "(halted)".to_owned()
-                } else {
-                    on.join(", ")
-                };
-                let _ = write!(
-                    html,
-                    "<tr>{}{}</tr>",
-                    cell(&vm.name, None),
-                    cell(&text, Some(on.len() == 1))
-                );
-            }
-            html.push_str("</table>");
-        }
-    }
-    html.push_str("<h2>Remediations</h2>");
-    let journal = page.receiver.journal();
-    match journal.list(20) {
-        Err(e) => {
-            let _ = write!(
-                html,
-                "<p class=\"bad\">Journal: {}</p>",
-                escape(&e.to_string())
-            );
-        }
-        Ok(list) if list.is_empty() => {
-            html.push_str("<p>None yet. Kill a host (see below) and wait for the alert.</p>");
-        }
-        Ok(list) => {
-            html.push_str(
-                "<table><tr><th>id</th><th>created (UTC)</th><th>host</th><th>alert</th><th>plan</th><th>phase</th><th>reason</th></tr>",
-            );
-            for r in &list {
-                let good = match r.phase.as_str() {
-                    "done" => Some(true),
-                    "failed" | "blocked" => Some(false),
-                    _ => None,
-                };
-                let _ = write!(
-                    html,
-                    "<tr>{}{}{}{}{}{}{}</tr>",
-                    cell(&r.id.to_string(), None),
-                    cell(&clock_time(r.created_at), None),
-                    cell(&name_of(&r.host_uuid), None),
-                    cell(&r.alertname, None),
-                    cell(&r.kind, None),
-                    cell(&r.phase, good),
-                    cell(&r.reason, None),
-                );
-            }
-            html.push_str("</table>");
-            if let Ok(Some((r, steps))) = journal.show(list[0].id) {
-                let _ = write!(
-                    html,
-                    "<h3>Remediation {} step by step</h3><table><tr><th>after</th><th>step</th><th>detail</th></tr>",
-                    r.id
-                );
-                for step in steps {
-                    let detail = &step.detail;
-                    let mut detail = match (step.kind.as_str(), detail["from"].as_str()) {
-                        ("phase", Some(from)) => format!(
-                            "{from} → {} ({}) {}",
-                            detail["to"].as_str().unwrap_or("?"),
-                            detail["event"].as_str().unwrap_or(""),
-                            detail["reason"].as_str().unwrap_or("")
-                        ),
-                        _ => detail.to_string(),
-                    };
-                    if detail.len() > 200 {
-                        let cut = (0..=200).rev().find(|i| detail.is_char_boundary(*i));
-                        detail.truncate(cut.unwrap_or(0));
-                        detail.push('…');
-                    }
-                    let _ = write!(
-                        html,
-                        "<tr>{}{}{}</tr>",
-                        cell(&format!("{:.1} s", step.at - r.created_at), None),
-                        cell(&step.kind, None),
-                        cell(&detail, None)
-                    );
-                }
-                html.push_str("</table>");
-            }
-        }
-    }
-    let control = page.control.trim_start_matches("http://");
-    let _ = write!(
-        html,
-        "<h2>Try</h2><pre>curl -s -XPOST {control}/hosts/host2/power -H 'content-type: application/json' -d '{{\"state\":\"off\"}}'\n\
-         curl -s -XPOST {control}/hosts/host3/xapi -H 'content-type: application/json' -d '{{\"running\":false}}'\n\
-         curl -s -XPOST {control}/hosts/host1/network -H 'content-type: application/json' -d '{{\"connected\":false}}'\n\
-         curl -s -XPOST {control}/hosts/host2/power -H 'content-type: application/json' -d '{{\"state\":\"on\"}}'</pre>\
-         <p>More: <a href=\"http://{exporter}/metrics\">exporter /metrics</a> · <a href=\"http://{receiver}/remediations\">receiver /remediations</a> · \
-         <a href=\"http://{control}/hosts\">control /hosts</a> · <a href=\"http://{control}/truth\">control /truth</a></p></body></html>",
-        exporter = page.exporter_at,
-        receiver = page.receiver_at,
-    );
-    Html(html)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_host_and_pool_series_from_the_exposition() {
-        let text = "xen_pool_up{pool=\"demo\"} 1\nxen_host_stuck_vms{pool=\"demo\",host_uuid=\"a\"} 2\nxen_host_stuck_vms{pool=\"demo\",host_uuid=\"b\"} 0\nxen_host_stuck_vms{pool=\"other\",host_uuid=\"c\"} 5\n";
-        let stuck = host_series(text, "xen_host_stuck_vms");
-        assert_eq!(
-            stuck.into_iter().collect::<Vec<_>>(),
-            vec![("a".to_owned(), 2.0), ("b".to_owned(), 0.0)]
-        );
-        assert_eq!(pool_series(text, "xen_pool_up"), Some(1.0));
-        assert_eq!(pool_series(text, "xen_pool_masters"), None);
-    }
-
-    #[test]
-    fn starts_at_is_rfc3339() {
-        let t = rfc3339_now();
-        assert_eq!(
-            (t.len(), &t[4..5], &t[7..8], &t[10..11], &t[19..]),
-            (20, "-", "-", "T", "Z"),
-            "{t}"
-        );
-        assert_eq!(clock_time(3661.0), "01:01:01");
-    }
 
     #[test]
     fn tokens_are_random_and_paths_quoted_for_yaml() {
