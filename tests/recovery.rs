@@ -17,6 +17,20 @@ use xenguard::remediation::Receiver;
 use xenguard::sim::RunningSim;
 
 const TOKEN: &str = "recovery-test-token";
+/// The journal of a dead master's full recovery, step by step.
+const MASTER_RECOVERY_STEPS: &[&str] = &[
+    "planned",
+    "confirm",
+    "fence",
+    "promote",
+    "recover_slaves",
+    "reset_vms",
+    "release_locks",
+    "clear_affinity",
+    "start_vms",
+    "verify",
+];
+
 /// Simulated seconds per real second: the 10 s fuse of a promotion passes in half a second.
 const TIME_SCALE: f64 = 20.0;
 
@@ -411,22 +425,7 @@ async fn a_dead_master_is_replaced_and_its_vms_restart_once() {
         );
     }
     let id = done[0]["id"].as_i64().unwrap();
-    p.assert_steps(
-        id,
-        &[
-            "planned",
-            "confirm",
-            "fence",
-            "promote",
-            "recover_slaves",
-            "reset_vms",
-            "release_locks",
-            "clear_affinity",
-            "start_vms",
-            "verify",
-        ],
-    )
-    .await;
+    p.assert_steps(id, MASTER_RECOVERY_STEPS).await;
     // host2 (the first survivor by address) is master; host3 follows it.
     let roles = p.sim.with_model(|m, _| {
         m.hosts
@@ -498,22 +497,8 @@ async fn a_receiver_restarted_after_the_master_died_still_recovers_the_pool() {
         before.iter().any(|vm| !truth[vm].is_empty()),
         "no VM of the dead master runs again: {truth:?}"
     );
-    p.assert_steps(
-        list[0]["id"].as_i64().unwrap(),
-        &[
-            "planned",
-            "confirm",
-            "fence",
-            "promote",
-            "recover_slaves",
-            "reset_vms",
-            "release_locks",
-            "clear_affinity",
-            "start_vms",
-            "verify",
-        ],
-    )
-    .await;
+    p.assert_steps(list[0]["id"].as_i64().unwrap(), MASTER_RECOVERY_STEPS)
+        .await;
     assert_eq!(p.double.max(), 0);
     assert!(p.bmcs.power_offs("host1") <= 1);
 }
