@@ -94,6 +94,8 @@ pub mod defaults {
     pub const CONFIRM_WINDOW_SECONDS: u64 = 10;
     /// `receiver.confirm_probes`.
     pub const CONFIRM_PROBES: u32 = 3;
+    /// `receiver.refused_grace_seconds`: above the 30-90 s of a toolstack restart.
+    pub const REFUSED_GRACE_SECONDS: u64 = 120;
     /// `receiver.startup_quiet_seconds`.
     pub const STARTUP_QUIET_SECONDS: u64 = 120;
     /// `receiver.host_cooldown_seconds`.
@@ -327,6 +329,9 @@ pub struct ReceiverConfig {
     pub confirm_window: Duration,
     /// How many probes within that window must all fail.
     pub confirm_probes: u32,
+    /// How long a host that refuses connections (up, xapi down) must keep refusing before it
+    /// is believed dead.
+    pub refused_grace: Duration,
     /// No action for this long after the receiver starts.
     pub startup_quiet: Duration,
     /// No second remediation for the same host within this time.
@@ -347,6 +352,7 @@ impl Default for ReceiverConfig {
             max_body_bytes: defaults::MAX_BODY_BYTES,
             confirm_window: Duration::from_secs(defaults::CONFIRM_WINDOW_SECONDS),
             confirm_probes: defaults::CONFIRM_PROBES,
+            refused_grace: Duration::from_secs(defaults::REFUSED_GRACE_SECONDS),
             startup_quiet: Duration::from_secs(defaults::STARTUP_QUIET_SECONDS),
             host_cooldown: Duration::from_secs(defaults::HOST_COOLDOWN_SECONDS),
             fence_budget: FenceBudget::default(),
@@ -833,6 +839,7 @@ struct RawReceiver {
     max_body_bytes: Option<Located<u64>>,
     confirm_window_seconds: Option<Located<u64>>,
     confirm_probes: Option<Located<u32>>,
+    refused_grace_seconds: Option<Located<u64>>,
     startup_quiet_seconds: Option<Located<u64>>,
     host_cooldown_seconds: Option<Located<u64>>,
     fence_budget: Option<Located<RawFenceBudget>>,
@@ -1543,6 +1550,11 @@ impl Checker {
                 raw.confirm_probes.as_ref(),
                 "confirm_probes",
                 defaults::CONFIRM_PROBES,
+            ),
+            refused_grace: self.seconds_or_zero(
+                raw.refused_grace_seconds.as_ref(),
+                "refused_grace_seconds",
+                defaults::REFUSED_GRACE_SECONDS,
             ),
             startup_quiet: self.seconds_or_zero(
                 raw.startup_quiet_seconds.as_ref(),

@@ -39,7 +39,7 @@ impl Run {
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
         let port = common::free_port();
         let yaml = format!(
-            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  listen: 127.0.0.1:{port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  startup_quiet_seconds: 0\n{}\n",
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  listen: 127.0.0.1:{port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  refused_grace_seconds: 2\n  startup_quiet_seconds: 0\n{}\n",
             common::hosts_yaml(&sim),
             sim.port(),
             password.display(),

@@ -69,6 +69,8 @@ struct Setup {
     mode: &'static str,
     /// Hosts whose BMC is left out of the `fencing:` section.
     unfenced: &'static [&'static str],
+    /// `receiver.refused_grace_seconds`.
+    refused_grace: u64,
     extra: String,
 }
 
@@ -79,6 +81,7 @@ impl Default for Setup {
             vms: 2,
             mode: "auto",
             unfenced: &[],
+            refused_grace: 2,
             extra: String::new(),
         }
     }
@@ -125,11 +128,12 @@ impl Pool {
             out.join("\n")
         };
         let yaml = format!(
-            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  startup_quiet_seconds: 0\n{}{}\n",
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  refused_grace_seconds: {}\n  startup_quiet_seconds: 0\n{}{}\n",
             common::hosts_yaml(&sim),
             sim.port(),
             setup.mode,
             dir.path().join("journal.db").display(),
+            setup.refused_grace,
             setup.extra,
             fencing,
         );
@@ -813,4 +817,118 @@ async fn an_unreadable_bmc_password_is_a_failed_fence_not_a_stuck_one() {
         0.0,
         "the pool is free again"
     );
+}
+
+/// Waits until the newest remediation ends, asserts it was blocked with `reason` counted as
+/// `code`, and returns it.
+async fn blocked_with(p: &Pool, count: usize, reason: &str, code: &str) -> Value {
+    let list = p
+        .wait_for(count, &["blocked", "done", "failed", "aborted"])
+        .await;
+    let r = list[0].clone();
+    let shown = p.show(r["id"].as_i64().unwrap()).await;
+    assert_eq!(r["phase"], "blocked", "{shown:#}");
+    assert!(r["reason"].as_str().unwrap().contains(reason), "{shown:#}");
+    let blocks = format!("xenguard_remediation_blocks_total{{pool=\"sim\",reason=\"{code}\"}}");
+    assert!(metric(&p.metrics().await, &blocks) >= 1.0, "{blocks}");
+    shown
+}
+
+fn assert_nobody_fenced(p: &Pool) {
+    for host in ["host1", "host2", "host3"] {
+        assert!(
+            !p.bmcs.power_log(host).iter().any(|l| l.starts_with("set")),
+            "{host}: {:?}",
+            p.bmcs.power_log(host)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_answers_unverifiably_or_that_only_the_receiver_lost_is_never_fenced() {
+    let p = Pool::start(Setup::default()).await;
+    let (host1, host3) = (p.uuid("host1"), p.uuid("host3"));
+    let before = p.guests_on("host3");
+    // Powered and networked, its endpoint answering garbage: something is there.
+    p.control("hosts/host3/faults", json!({"fault": {"kind": "garbage"}}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-garbage")])
+        .await;
+    blocked_with(&p, 1, "not as a verifiable xapi", "host_unverifiable").await;
+    common::control_delete(&p.sim, "hosts/host3/faults").await;
+    // Cut from the receiver only: the master still reaches it.
+    p.control(
+        "hosts/host3/network",
+        json!({"connected": false, "outside_only": true}),
+    )
+    .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-partition")])
+        .await;
+    let shown = blocked_with(
+        &p,
+        2,
+        "the pool still reaches the host",
+        "host_answers_pool",
+    )
+    .await;
+    assert!(
+        !shown.to_string().contains("fresh probes: it is not down"),
+        "the receiver saw only silence: {shown:#}"
+    );
+    p.control(
+        "hosts/host3/network",
+        json!({"connected": true, "outside_only": true}),
+    )
+    .await;
+    // The master cut from the receiver only: its slaves still reach it.
+    p.control(
+        "hosts/host1/network",
+        json!({"connected": false, "outside_only": true}),
+    )
+    .await;
+    p.post("firing", &[("XenPoolMasterUnreachable", "", "fp-master")])
+        .await;
+    blocked_with(
+        &p,
+        3,
+        "the pool still reaches the host",
+        "host_answers_pool",
+    )
+    .await;
+    assert_nobody_fenced(&p);
+    assert_eq!(p.guests_on("host3"), before);
+    assert_eq!(p.guests_on("host1").len(), 2);
+    assert!(!host1.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toolstack_restart_within_the_refusal_grace_is_not_fenced() {
+    let p = Pool::start(Setup {
+        refused_grace: 8,
+        ..Setup::default()
+    })
+    .await;
+    let host2 = p.uuid("host2");
+    p.control("hosts/host2/xapi", json!({"running": false}))
+        .await;
+    p.post("firing", &[("XenVmsStuckOnDeadHost", &host2, "fp-restart")])
+        .await;
+    // Refused through the 1 s window, then xapi comes back within the grace.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    p.control("hosts/host2/xapi", json!({"running": true}))
+        .await;
+    let shown = blocked_with(&p, 1, "fresh probes: it is not down", "host_answers").await;
+    let confirm = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "confirm")
+        .unwrap();
+    let probes = confirm["detail"]["suspect_probes"].as_array().unwrap();
+    assert!(
+        probes.len() >= 3 && probes[0]["detail"].as_str().unwrap().starts_with("refused"),
+        "{confirm:#}"
+    );
+    assert_nobody_fenced(&p);
+    assert_eq!(p.guests_on("host2").len(), 2);
 }

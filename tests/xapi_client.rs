@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use xenguard::xapi::transport::{Scheme, Transport, TransportOptions};
 use xenguard::xapi::wire::{self, Value};
-use xenguard::xapi::{Credentials, Error, ErrorCode, LocalSession, Password, Session};
+use xenguard::xapi::{Credentials, Error, ErrorCode, LocalSession, NoAnswer, Password, Session};
 
 /// What a scripted host answers: (HTTP status, body).
 type Script = Arc<dyn Fn(&wire::MethodCall, &Log) -> (StatusCode, String) + Send + Sync>;
@@ -299,6 +299,7 @@ async fn a_host_that_never_answers_times_out() {
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(!err.host_answered());
+    assert_eq!(err.no_answer(), Some(NoAnswer::Silent));
 }
 
 #[tokio::test]
@@ -334,6 +335,17 @@ async fn oversized_malformed_and_http_error_answers_are_typed_errors() {
         call("fault").await,
         Err(Error::Fault { code: 4, .. })
     ));
+    // Something answered, but not as a verifiable xapi: never evidence of a dead host.
+    for method in ["big", "garbage", "html", "fault"] {
+        let err = call(method).await.unwrap_err();
+        assert_eq!(
+            err.no_answer(),
+            Some(NoAnswer::Unverifiable),
+            "{method}: {err}"
+        );
+    }
+    let err = call("nope").await.unwrap_err();
+    assert_eq!(err.no_answer(), None, "an API failure is an answer");
     let err = call("nope").await.unwrap_err();
     assert!(err.is(&ErrorCode::MessageMethodUnknown) && err.host_answered());
 }
@@ -347,7 +359,30 @@ async fn connection_refused_is_a_connect_error() {
         .call("127.0.0.1", "pool.get_all", &[], None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    assert!(matches!(err, Error::Connect { refused: true, .. }), "{err}");
+    assert_eq!(
+        err.no_answer(),
+        Some(NoAnswer::Refused),
+        "host up, nothing listening"
+    );
+}
+
+/// A peer that accepts the connection (stunnel in front of a dead xapi) and closes it with no
+/// HTTP answer is a host that is up with its xapi down, not one that answers.
+#[tokio::test]
+async fn a_connection_closed_without_an_answer_is_a_refusal() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let err = transport(port)
+        .call("127.0.0.1", "pool.get_all", &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.no_answer(), Some(NoAnswer::Refused), "{err}");
 }
 
 /// With the master dead, every slave redirects to it: one login attempt waits for the dead

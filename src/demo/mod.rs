@@ -54,6 +54,8 @@ mod settings {
     pub const CONFIRM_WINDOW_SECONDS: u64 = 2;
     /// `receiver.confirm_probes`.
     pub const CONFIRM_PROBES: u32 = 2;
+    /// `receiver.refused_grace_seconds`: a host whose xapi was stopped is fenced 20 s later.
+    pub const REFUSED_GRACE_SECONDS: u64 = 20;
     /// `receiver.startup_quiet_seconds`: the alert needs 15 s anyway.
     pub const STARTUP_QUIET_SECONDS: u64 = 0;
     /// `receiver.host_cooldown_seconds`: a host fenced and powered on again is not fenced a
@@ -354,6 +356,12 @@ impl Demo {
             );
             let _ = writeln!(
                 out,
+                "  refused_grace_seconds {} [{}],",
+                settings::REFUSED_GRACE_SECONDS,
+                defaults::REFUSED_GRACE_SECONDS
+            );
+            let _ = writeln!(
+                out,
                 "  startup_quiet_seconds {} [{}], host_cooldown_seconds {} [{}], fence budget {} per {} s [{} per {} s],",
                 settings::STARTUP_QUIET_SECONDS,
                 defaults::STARTUP_QUIET_SECONDS,
@@ -574,7 +582,7 @@ fn config_yaml(
          \x20   timeouts: {{connect_seconds: {}, call_seconds: {}, start_vm_seconds: {}}}\n\
          exporter:\n  listen: {exporter}\n  probe_interval_seconds: 2\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 5\n\
          receiver:\n  listen: {receiver}\n  mode: {mode}\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n\
-         \x20 confirm_window_seconds: {}\n  confirm_probes: {}\n  startup_quiet_seconds: {}\n  host_cooldown_seconds: {}\n\
+         \x20 confirm_window_seconds: {}\n  confirm_probes: {}\n  refused_grace_seconds: {}\n  startup_quiet_seconds: {}\n  host_cooldown_seconds: {}\n\
          \x20 fence_budget: {{max_fences: {}, window_seconds: {}}}\n\
          fencing:\n  agent_timeout_seconds: {}\n  hosts:\n",
         hosts.join(", "),
@@ -587,6 +595,7 @@ fn config_yaml(
         path_text(&dir.join("journal.db"))?,
         settings::CONFIRM_WINDOW_SECONDS,
         settings::CONFIRM_PROBES,
+        settings::REFUSED_GRACE_SECONDS,
         settings::STARTUP_QUIET_SECONDS,
         settings::HOST_COOLDOWN_SECONDS,
         settings::MAX_FENCES,

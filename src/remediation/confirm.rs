@@ -21,11 +21,15 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::fence::FenceAgent;
-use super::guards::Reason;
+use super::guards::{Reason, SuspectProbes};
 use super::inventory::{Inventory, KnownHost, PoolClient};
 use super::machine::Target;
 use super::unix_now;
+use crate::xapi::NoAnswer;
 use crate::xapi::probe::{self, Role};
+
+/// Pause between probes of a host that refuses, while its grace runs.
+const REFUSED_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Oldest inventory whose HA state may stand in for a fresh read.
 pub const HA_MAX_AGE: Duration = Duration::from_secs(900);
@@ -41,8 +45,10 @@ pub struct Findings {
     pub survivor: Option<KnownHost>,
     /// Other hosts that answered (the slaves `recover_slaves` should return, plus the survivor).
     pub answering: Vec<KnownHost>,
-    /// Fresh probes of the suspect: (answered, made).
-    pub suspect_answers: Option<(u32, u32)>,
+    /// What the fresh probes of the suspect showed.
+    pub suspect_probes: Option<SuspectProbes>,
+    /// Whether the pool itself still reaches the suspect.
+    pub pool_reaches_suspect: Option<bool>,
     /// Other hosts that answered, and how many other hosts there are.
     pub others_reachable: Option<(usize, usize)>,
     /// `pool.ha_enabled`.
@@ -63,6 +69,44 @@ struct ProbeSeen {
     detail: String,
 }
 
+/// Tallies the probes of the suspect, with when its refusals began.
+#[derive(Debug, Default)]
+struct Tally {
+    probes: SuspectProbes,
+    first_refusal: Option<tokio::time::Instant>,
+}
+
+impl Tally {
+    fn add(&mut self, answer: &probe::Answer) {
+        let p = &mut self.probes;
+        p.made += 1;
+        if answer.role.answered() {
+            p.answered += 1;
+            return;
+        }
+        match answer.no_answer {
+            Some(NoAnswer::Silent) => {}
+            Some(NoAnswer::Refused) => {
+                p.refused += 1;
+                let now = tokio::time::Instant::now();
+                let since = *self.first_refusal.get_or_insert(now);
+                p.refused_for = (now - since).as_secs_f64();
+            }
+            // A probe that failed without saying how is not silence.
+            Some(NoAnswer::Unverifiable) | None => p.unverifiable += 1,
+        }
+    }
+
+    /// Only refusals so far, not yet for `grace`: worth probing on.
+    fn refusing_within(&self, grace: Duration) -> bool {
+        let p = &self.probes;
+        p.refused > 0
+            && p.answered == 0
+            && p.unverifiable == 0
+            && p.refused_for < grace.as_secs_f64()
+    }
+}
+
 fn seen(address: &str, answer: &probe::Answer) -> ProbeSeen {
     ProbeSeen {
         at: unix_now(),
@@ -71,9 +115,24 @@ fn seen(address: &str, answer: &probe::Answer) -> ProbeSeen {
         detail: match &answer.role {
             Role::Slave(master) => format!("master {master}"),
             Role::Emergency(code) | Role::Other(code) => code.clone(),
-            _ => answer.error.unwrap_or_default().to_owned(),
+            _ => format!(
+                "{} ({})",
+                answer.no_answer.map_or("unknown", NoAnswer::as_str),
+                answer.error.unwrap_or_default()
+            ),
         },
     }
+}
+
+/// How the confirmation probes.
+#[derive(Debug, Clone, Copy)]
+pub struct Probing {
+    /// The window the probes of the suspect span.
+    pub window: Duration,
+    /// Probes of the suspect in that window.
+    pub probes: u32,
+    /// How long refusals go on being probed before they count as dead.
+    pub refused_grace: Duration,
 }
 
 /// Runs the confirmation for `host_uuid` (empty: the pool's master) of `client`'s pool;
@@ -81,8 +140,7 @@ fn seen(address: &str, answer: &probe::Answer) -> ProbeSeen {
 pub async fn confirm(
     client: &PoolClient,
     host_uuid: &str,
-    window: Duration,
-    probes: u32,
+    probing: Probing,
     bmc: impl Fn(&KnownHost) -> Result<Option<FenceAgent>, String>,
 ) -> Findings {
     let mut findings = Findings {
@@ -90,7 +148,8 @@ pub async fn confirm(
         target: Target::Slave,
         survivor: None,
         answering: Vec::new(),
-        suspect_answers: None,
+        suspect_probes: None,
+        pool_reaches_suspect: None,
         others_reachable: None,
         ha_enabled: None,
         in_maintenance: None,
@@ -131,26 +190,6 @@ pub async fn confirm(
         findings.evidence = json!({"first_round": first.iter().map(|(h, a)| seen(&h.address, a)).collect::<Vec<_>>()});
         return findings;
     };
-    let mut suspect_probes = Vec::new();
-    let mut answered = 0;
-    for (host, answer) in &first {
-        if host.uuid == suspect.uuid {
-            answered += u32::from(answer.role.answered());
-            suspect_probes.push(seen(&host.address, answer));
-        }
-    }
-    let pause = if probes > 1 {
-        window / (probes - 1)
-    } else {
-        Duration::ZERO
-    };
-    for _ in 1..probes.max(1) {
-        tokio::time::sleep(pause).await;
-        let answer = client.prober.probe(&suspect.address).await;
-        answered += u32::from(answer.role.answered());
-        suspect_probes.push(seen(&suspect.address, &answer));
-    }
-    findings.suspect_answers = Some((answered, suspect_probes.len() as u32));
     let others: Vec<&(KnownHost, probe::Answer)> = first
         .iter()
         .filter(|(h, _)| h.uuid != suspect.uuid)
@@ -172,11 +211,37 @@ pub async fn confirm(
     } else {
         Target::Slave
     };
+    let ha_fresh = ha_source.starts_with("read");
+    // The pool's own view is asked while the suspect is probed (each can take a call limit).
+    let pool_view = async {
+        match findings.target {
+            // Only a master that answered just now can say whether it reaches the suspect.
+            Target::Slave if ha_fresh => client.master_reaches(&suspect).await,
+            Target::Slave => None,
+            Target::Master => {
+                let slaves: Vec<&KnownHost> = others
+                    .iter()
+                    .filter(|(_, a)| matches!(&a.role, Role::Slave(m) if *m == suspect.address))
+                    .map(|(h, _)| h)
+                    .collect();
+                slaves_reach_master(client, &slaves).await
+            }
+        }
+    };
+    let first_of_suspect = first.iter().filter(|(h, _)| h.uuid == suspect.uuid);
+    let probe_round = probe_suspect(client, &suspect, first_of_suspect, probing);
+    let (pool_reaches, (tally, suspect_probes)) = tokio::join!(pool_view, probe_round);
+    findings.pool_reaches_suspect = pool_reaches;
+    findings.suspect_probes = Some(tally.probes);
     if findings.target == Target::Master {
+        // A slave in emergency mode answers logins with whatever error it last hit
+        // (HOST_STILL_BOOTING, INTERNAL_ERROR, ...): its local session says what it is.
         findings.survivor = others
             .iter()
             .find(|(h, a)| {
-                !h.in_maintenance && matches!(a.role, Role::Slave(_) | Role::Emergency(_))
+                !h.in_maintenance
+                    && (matches!(a.role, Role::Slave(_) | Role::Emergency(_))
+                        || (a.role.answered() && a.emergency == Some(true)))
             })
             .map(|(h, _)| h.clone());
         if findings.survivor.is_none() {
@@ -185,7 +250,6 @@ pub async fn confirm(
                 .push(Reason::Unknown("a surviving host to promote"));
         }
     }
-    let ha_fresh = ha_source.starts_with("read");
     findings.ha_enabled = (ha_fresh || unix_now() - inventory.read_at <= HA_MAX_AGE.as_secs_f64())
         .then_some(inventory.ha_enabled);
     findings.in_maintenance = Some(suspect.in_maintenance);
@@ -201,15 +265,71 @@ pub async fn confirm(
         "suspect": suspect,
         "target": match findings.target { Target::Master => "master", Target::Slave => "slave" },
         "suspect_probes": suspect_probes,
-        "window_seconds": window.as_secs_f64(),
+        "window_seconds": probing.window.as_secs_f64(),
         "others": others.iter().map(|(h, a)| seen(&h.address, a)).collect::<Vec<_>>(),
         "survivor": findings.survivor,
+        "pool_reaches_suspect": findings.pool_reaches_suspect,
         "ha_enabled": findings.ha_enabled,
         "ha_source": ha_source,
         "bmc": bmc_status,
     });
     findings.suspect = Some(suspect);
     findings
+}
+
+/// Probes the suspect `probes` times over the window (its answers in the first round count),
+/// then on while it only refuses, until the refusals outlast the grace.
+async fn probe_suspect<'a>(
+    client: &PoolClient,
+    suspect: &KnownHost,
+    first: impl Iterator<Item = &'a (KnownHost, probe::Answer)>,
+    probing: Probing,
+) -> (Tally, Vec<ProbeSeen>) {
+    let mut seen_probes = Vec::new();
+    let mut tally = Tally::default();
+    for (host, answer) in first {
+        tally.add(answer);
+        seen_probes.push(seen(&host.address, answer));
+    }
+    let pause = if probing.probes > 1 {
+        probing.window / (probing.probes - 1)
+    } else {
+        Duration::ZERO
+    };
+    for _ in 1..probing.probes.max(1) {
+        tokio::time::sleep(pause).await;
+        let answer = client.prober.probe(&suspect.address).await;
+        tally.add(&answer);
+        seen_probes.push(seen(&suspect.address, &answer));
+    }
+    let every = pause.max(REFUSED_PROBE_INTERVAL);
+    while tally.refusing_within(probing.refused_grace) {
+        tokio::time::sleep(every).await;
+        let answer = client.prober.probe(&suspect.address).await;
+        tally.add(&answer);
+        seen_probes.push(seen(&suspect.address, &answer));
+    }
+    (tally, seen_probes)
+}
+
+/// Whether any of `slaves` still reaches its master: a database call on a slave goes to its
+/// master, and blocks while the master is gone (xapi retries the master connection forever).
+/// No such slave: `Some(false)`; none could be asked: `None`.
+async fn slaves_reach_master(client: &PoolClient, slaves: &[&KnownHost]) -> Option<bool> {
+    let mut set = JoinSet::new();
+    for slave in slaves {
+        let (prober, address) = (client.prober.clone(), slave.address.clone());
+        set.spawn(async move { prober.reaches_master(&address).await });
+    }
+    let mut asked = false;
+    while let Some(joined) = set.join_next().await {
+        match joined.ok().flatten() {
+            Some(true) => return Some(true),
+            Some(false) => asked = true,
+            None => {}
+        }
+    }
+    (asked || slaves.is_empty()).then_some(false)
 }
 
 /// The host the answering slaves name as their master (the most named), else the pool

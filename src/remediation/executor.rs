@@ -26,7 +26,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::alert::Status;
-use super::confirm::confirm;
+use super::confirm::{Probing, confirm};
 use super::fence::FenceAgent;
 use super::guards::{self, Facts, Limits, Reason};
 use super::inventory::{KnownHost, PoolClient};
@@ -82,6 +82,7 @@ impl Context {
             fence_window: r.fence_budget.window,
             host_cooldown: r.host_cooldown,
             startup_quiet: r.startup_quiet,
+            refused_grace: r.refused_grace,
         }
     }
 
@@ -640,13 +641,14 @@ async fn confirm_step(
 ) -> Outcome {
     let receiver = &ctx.config.receiver;
     let journal_err = |e: JournalError| e.to_string();
-    let findings = confirm(
-        client,
-        &r.host_uuid,
-        receiver.confirm_window,
-        receiver.confirm_probes,
-        |host| ctx.fence_agent(&r.pool, host),
-    )
+    let probing = Probing {
+        window: receiver.confirm_window,
+        probes: receiver.confirm_probes,
+        refused_grace: receiver.refused_grace,
+    };
+    let findings = confirm(client, &r.host_uuid, probing, |host| {
+        ctx.fence_agent(&r.pool, host)
+    })
     .await;
     let now = unix_now();
     let mut evidence = findings.evidence.clone();
@@ -696,7 +698,8 @@ async fn confirm_step(
         ),
         started_at: ctx.started_at,
         host_in_maintenance: findings.in_maintenance,
-        suspect_answers: findings.suspect_answers,
+        suspect_probes: findings.suspect_probes,
+        pool_reaches_suspect: findings.pool_reaches_suspect,
     };
     let mut reasons = guards::decide(&facts, &ctx.limits())
         .err()

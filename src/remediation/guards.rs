@@ -41,8 +41,27 @@ pub struct Facts {
     pub started_at: f64,
     /// The host is in maintenance mode (`other_config:maintenance_mode`).
     pub host_in_maintenance: Option<bool>,
-    /// Fresh probes of the suspect host: (how many got a XAPI answer, how many were made).
-    pub suspect_answers: Option<(u32, u32)>,
+    /// What the fresh probes of the suspect host showed.
+    pub suspect_probes: Option<SuspectProbes>,
+    /// The pool still reaches the suspect: the master's call forwarded to it answered (slave),
+    /// or a slave's database call through it answered (master).
+    pub pool_reaches_suspect: Option<bool>,
+}
+
+/// What the fresh probes of the suspect showed, by kind of answer.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SuspectProbes {
+    /// Probes made.
+    pub made: u32,
+    /// Well-formed XAPI answers.
+    pub answered: u32,
+    /// Something answered that could not be verified (TLS or pin failure, HTTP error status,
+    /// a body that is no XAPI answer).
+    pub unverifiable: u32,
+    /// Connections refused or closed unanswered: the host is up, its xapi is not.
+    pub refused: u32,
+    /// Seconds from the first refusal to the last probe.
+    pub refused_for: f64,
 }
 
 /// Limits the guards apply (from `receiver.*` in the configuration).
@@ -56,6 +75,9 @@ pub struct Limits {
     pub host_cooldown: Duration,
     /// No action this soon after the receiver starts.
     pub startup_quiet: Duration,
+    /// A host whose xapi refuses connections must refuse this long before it is believed dead
+    /// (a toolstack restart refuses for 30-90 s).
+    pub refused_grace: Duration,
 }
 
 /// Why an action is blocked.
@@ -109,6 +131,25 @@ pub enum Reason {
         /// Probes made.
         probes: u32,
     },
+    /// Something at the suspect's address answered, but not as a verifiable xapi: it is
+    /// powered and networked, so it is not dead (a rotated certificate, a missing pin, a proxy).
+    HostUnverifiable {
+        /// Probes answered that way.
+        unverifiable: u32,
+        /// Probes made.
+        probes: u32,
+    },
+    /// The suspect refuses connections (host up, xapi down) for less than the grace: it may
+    /// be a toolstack restart.
+    XapiMayBeRestarting {
+        /// Seconds it has refused so far.
+        refused_for: f64,
+        /// Seconds it must refuse.
+        grace: f64,
+    },
+    /// The pool still reaches the suspect (the master reaches a slave, or the slaves reach
+    /// their master): only the receiver lost it.
+    HostAnswersPool,
     /// A fact could not be established.
     Unknown(&'static str),
 }
@@ -143,6 +184,20 @@ impl fmt::Display for Reason {
                 f,
                 "the host answered {answered} of {probes} fresh probes: it is not down"
             ),
+            Reason::HostUnverifiable {
+                unverifiable,
+                probes,
+            } => write!(
+                f,
+                "something answered {unverifiable} of {probes} fresh probes but not as a verifiable xapi (TLS, certificate pin, HTTP status or garbage): the host is powered and networked, not dead"
+            ),
+            Reason::XapiMayBeRestarting { refused_for, grace } => write!(
+                f,
+                "the host refuses connections (up, xapi down) for {refused_for:.0} s of the {grace:.0} s grace: it may be a toolstack restart"
+            ),
+            Reason::HostAnswersPool => f.write_str(
+                "the pool still reaches the host (through its master or its slaves): only the receiver lost it",
+            ),
             Reason::Unknown(what) => write!(f, "cannot establish {what}: failing closed"),
         }
     }
@@ -150,7 +205,7 @@ impl fmt::Display for Reason {
 
 impl Reason {
     /// Every [`Reason::code`], for metric labels present from start.
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 16] = [
         "observe_mode",
         "awaiting_approval",
         "kill_switch",
@@ -164,6 +219,9 @@ impl Reason {
         "host_in_maintenance",
         "host_answers",
         "unknown_fact",
+        "host_unverifiable",
+        "xapi_may_be_restarting",
+        "host_answers_pool",
     ];
 
     /// A short stable name for metric labels.
@@ -182,6 +240,9 @@ impl Reason {
             Reason::HostInMaintenance => 10,
             Reason::HostAnswers { .. } => 11,
             Reason::Unknown(_) => 12,
+            Reason::HostUnverifiable { .. } => 13,
+            Reason::XapiMayBeRestarting { .. } => 14,
+            Reason::HostAnswersPool => 15,
         };
         Reason::CODES[i]
     }
@@ -294,13 +355,41 @@ pub fn maintenance(f: &Facts) -> Verdict {
     }
 }
 
-/// The suspect host must have answered none of the fresh probes (and some were made).
-pub fn suspect_down(f: &Facts) -> Verdict {
-    let (answered, probes) = known(f.suspect_answers, "whether the host answers")?;
-    if answered == 0 && probes > 0 {
-        Ok(())
+/// The suspect must have given no answer to any fresh probe (and some were made): silence,
+/// or refusals that outlasted the grace. Anything that answered, verifiably or not, is alive.
+pub fn suspect_down(f: &Facts, limits: &Limits) -> Verdict {
+    let p = known(f.suspect_probes, "whether the host answers")?;
+    if p.answered > 0 || p.made == 0 {
+        return Err(Reason::HostAnswers {
+            answered: p.answered,
+            probes: p.made,
+        });
+    }
+    if p.unverifiable > 0 {
+        return Err(Reason::HostUnverifiable {
+            unverifiable: p.unverifiable,
+            probes: p.made,
+        });
+    }
+    let grace = limits.refused_grace.as_secs_f64();
+    if p.refused > 0 && p.refused_for < grace {
+        return Err(Reason::XapiMayBeRestarting {
+            refused_for: p.refused_for,
+            grace,
+        });
+    }
+    Ok(())
+}
+
+/// The pool's own view: a host its master (or its slaves) still reach is not dead.
+pub fn pool_view(f: &Facts) -> Verdict {
+    if known(
+        f.pool_reaches_suspect,
+        "whether the pool still reaches the host",
+    )? {
+        Err(Reason::HostAnswersPool)
     } else {
-        Err(Reason::HostAnswers { answered, probes })
+        Ok(())
     }
 }
 
@@ -317,7 +406,8 @@ pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
         still_firing(f),
         startup_quiet(f, limits),
         maintenance(f),
-        suspect_down(f),
+        suspect_down(f, limits),
+        pool_view(f),
     ];
     let reasons: Vec<Reason> = verdicts.into_iter().filter_map(Result::err).collect();
     if reasons.is_empty() {
@@ -337,6 +427,14 @@ mod tests {
             fence_window: Duration::from_secs(3600),
             host_cooldown: Duration::from_secs(3600),
             startup_quiet: Duration::from_secs(120),
+            refused_grace: Duration::from_secs(120),
+        }
+    }
+
+    fn silent(made: u32) -> SuspectProbes {
+        SuspectProbes {
+            made,
+            ..SuspectProbes::default()
         }
     }
 
@@ -354,7 +452,8 @@ mod tests {
             alert_firing: Some(true),
             started_at: 0.0,
             host_in_maintenance: Some(false),
-            suspect_answers: Some((0, 3)),
+            suspect_probes: Some(silent(3)),
+            pool_reaches_suspect: Some(false),
         }
     }
 
@@ -448,13 +547,50 @@ mod tests {
             ),
             (
                 Facts {
-                    suspect_answers: Some((1, 3)),
+                    suspect_probes: Some(SuspectProbes {
+                        answered: 1,
+                        ..silent(3)
+                    }),
                     ..clear()
                 },
                 Reason::HostAnswers {
                     answered: 1,
                     probes: 3,
                 },
+            ),
+            (
+                Facts {
+                    suspect_probes: Some(SuspectProbes {
+                        unverifiable: 3,
+                        ..silent(3)
+                    }),
+                    ..clear()
+                },
+                Reason::HostUnverifiable {
+                    unverifiable: 3,
+                    probes: 3,
+                },
+            ),
+            (
+                Facts {
+                    suspect_probes: Some(SuspectProbes {
+                        refused: 3,
+                        refused_for: 60.0,
+                        ..silent(3)
+                    }),
+                    ..clear()
+                },
+                Reason::XapiMayBeRestarting {
+                    refused_for: 60.0,
+                    grace: 120.0,
+                },
+            ),
+            (
+                Facts {
+                    pool_reaches_suspect: Some(true),
+                    ..clear()
+                },
+                Reason::HostAnswersPool,
             ),
         ];
         for (facts, reason) in cases {
@@ -484,15 +620,46 @@ mod tests {
             last_action_on_host: None,
             alert_firing: None,
             host_in_maintenance: None,
-            suspect_answers: None,
+            suspect_probes: None,
+            pool_reaches_suspect: None,
             ..clear()
         };
         let reasons = decide(&unknown, &limits()).unwrap_err();
-        assert_eq!(reasons.len(), 9);
+        assert_eq!(reasons.len(), 10);
         assert!(
             reasons.iter().all(|r| matches!(r, Reason::Unknown(_))),
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn only_silence_or_refusal_past_the_grace_counts_as_dead() {
+        let with = |probes: SuspectProbes| {
+            suspect_down(
+                &Facts {
+                    suspect_probes: Some(probes),
+                    ..clear()
+                },
+                &limits(),
+            )
+        };
+        assert!(with(silent(3)).is_ok());
+        assert!(with(silent(0)).is_err(), "no probe made proves nothing");
+        let refused = |refused_for| SuspectProbes {
+            refused: 2,
+            refused_for,
+            ..silent(3)
+        };
+        assert!(with(refused(119.9)).is_err());
+        assert!(with(refused(120.0)).is_ok(), "refused through the grace");
+        // One unverifiable answer among silent ones still means something is there.
+        assert!(matches!(
+            with(SuspectProbes {
+                unverifiable: 1,
+                ..refused(500.0)
+            }),
+            Err(Reason::HostUnverifiable { .. })
+        ));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::pools::{PoolSetupError, credentials, transport_options};
 use crate::xapi::probe;
 use crate::xapi::records::{Host, Pool, PowerState, Ref, Vm};
 use crate::xapi::transport::Transport;
-use crate::xapi::{Credentials, Error, PoolActuator, PoolReader, Session};
+use crate::xapi::wire::Value;
+use crate::xapi::{Credentials, Error, ErrorCode, LocalSession, PoolActuator, PoolReader, Session};
 
 /// `originator` of the receiver's sessions (xapi groups sessions by it).
 pub const ORIGINATOR: &str = "xenguard-receiver";
@@ -107,6 +108,23 @@ pub struct Prober {
 }
 
 impl Prober {
+    /// Whether the slave at `address` still reaches its master: a database read over a local
+    /// session answers only through the slave's master connection. `None` when the slave
+    /// could not be asked (no local session).
+    pub async fn reaches_master(&self, address: &str) -> Option<bool> {
+        let local = LocalSession::login(
+            &self.transport,
+            address,
+            &self.credentials,
+            Some(self.timeout),
+        )
+        .await
+        .ok()?;
+        let read = local.call("pool.get_all", &[], Some(self.timeout)).await;
+        local.logout(Some(self.timeout)).await;
+        Some(read.is_ok())
+    }
+
     /// Probes the host at `address` once (see [`crate::xapi::probe`]).
     pub async fn probe(&self, address: &str) -> probe::Answer {
         probe::probe(
@@ -197,6 +215,31 @@ impl PoolClient {
             .collect();
         *self.inventory.write().unwrap_or_else(|e| e.into_inner()) = Some(inventory.clone());
         Ok(inventory)
+    }
+
+    /// Whether the master reaches `host` itself: `host.get_servertime` is forwarded to the
+    /// host (xapi-notes.md, "Calls the master forwards"). `Some(false)` when the master says
+    /// it cannot contact it or gives up within the call limit; `None` when the answer proves
+    /// neither.
+    pub async fn master_reaches(&self, host: &KnownHost) -> Option<bool> {
+        let params = [Value::string(host.reference.as_str())];
+        let call =
+            self.session
+                .call_with_timeout("host.get_servertime", &params, Some(self.call_timeout));
+        match call.await {
+            Ok(_) => Some(true),
+            Err(e)
+                if e.is(&ErrorCode::CannotContactHost)
+                    || e.is(&ErrorCode::HostOffline)
+                    || matches!(e, Error::Timeout { .. }) =>
+            {
+                Some(false)
+            }
+            Err(e) => {
+                tracing::warn!(host = %host.address, error = %e, "Cannot tell whether the master reaches the host.");
+                None
+            }
+        }
     }
 
     /// The longest a read through the master may take before the master counts as gone (a

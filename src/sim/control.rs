@@ -44,7 +44,7 @@ pub struct HostView {
     pub address: String,
     /// `on` or `off`.
     pub power: String,
-    /// `up` or `down`.
+    /// `up`, `down`, or `pool_only` (cut from outside the pool only).
     pub network: String,
     /// `running` or `stopped`.
     pub xapi: String,
@@ -100,7 +100,12 @@ fn hosts_view(shared: &Shared) -> Vec<HostView> {
                 uuid: h.uuid.clone(),
                 address: h.address.clone(),
                 power: if h.power_on { "on" } else { "off" }.into(),
-                network: if h.network_up { "up" } else { "down" }.into(),
+                network: match (h.network_up, h.outside_cut) {
+                    (false, _) => "down",
+                    (true, true) => "pool_only",
+                    (true, false) => "up",
+                }
+                .into(),
                 xapi: if h.power_on && h.xapi_running {
                     "running"
                 } else {
@@ -161,6 +166,9 @@ async fn power(
 #[serde(deny_unknown_fields)]
 struct NetworkRequest {
     connected: bool,
+    /// Cut (or restore) only the path from outside the pool: the other hosts still reach it.
+    #[serde(default)]
+    outside_only: bool,
 }
 
 async fn network(
@@ -169,7 +177,11 @@ async fn network(
     Json(req): Json<NetworkRequest>,
 ) -> Response {
     change_host(&shared, &host, |m, i, now| {
-        m.hosts[i].network_up = req.connected;
+        if req.outside_only {
+            m.hosts[i].outside_cut = !req.connected;
+        } else {
+            m.hosts[i].network_up = req.connected;
+        }
         m.tick(now);
     })
     .await

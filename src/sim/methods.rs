@@ -10,7 +10,7 @@ use crate::xapi::typed::DateTime;
 use crate::xapi::wire::{MethodCall, Value};
 
 use super::db::{self, CLASSES, Db, Filter, Identity};
-use super::model::{FAILED_LOGIN_DELAY, FUSE, Model, Role};
+use super::model::{FAILED_LOGIN_DELAY, FORWARD_CONNECT_TIMEOUT, FUSE, Model, Role};
 
 /// What the server does with a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,7 @@ const METHODS: &[(&str, usize, Scope)] = &[
     ("pool.emergency_reset_master", 1, Scope::Local),
     ("pool.is_slave", 1, Scope::Local),
     ("host.is_in_emergency_mode", 0, Scope::Local),
+    ("host.get_servertime", 1, Scope::Database),
     ("pool.recover_slaves", 0, Scope::Database),
     ("pool.designate_new_master", 1, Scope::Database),
     ("host.declare_dead", 1, Scope::Database),
@@ -241,6 +242,9 @@ impl Model {
         };
         if base == "event.from" {
             return self.event_from(m, &session, params);
+        }
+        if base == "host.get_servertime" {
+            return self.servertime(m, params, now);
         }
         if is_async {
             return Outcome::Reply(self.run_async(m, base, params, now));
@@ -1072,6 +1076,43 @@ impl Model {
             },
         );
         void()
+    }
+
+    /// `host.get_servertime(host)`: the master forwards it to the host itself (`do_op_on` in
+    /// message_forwarding.ml), so it answers only while the master reaches that host's xapi.
+    /// A host the database holds not live fails at once with `HOST_OFFLINE`; a refused
+    /// connection fails at once with `CANNOT_CONTACT_HOST`; a host that gives no answer costs
+    /// the master its connect retries first.
+    fn servertime(&mut self, m: usize, params: &[Value], now: f64) -> Outcome {
+        let host = match string_param(params, 0) {
+            Ok(h) => h,
+            Err(e) => return Outcome::Reply(Err(e)),
+        };
+        let Some(t) = self
+            .host_by_ref(&host)
+            .filter(|_| self.hosts[m].db.host.get(&host).is_some())
+        else {
+            return Outcome::Reply(fail(ErrorCode::HandleInvalid, vec!["host".into(), host]));
+        };
+        let db = &self.hosts[m].db;
+        let live = db
+            .host
+            .get(host.as_str())
+            .and_then(|h| db.host_metrics.get(h.metrics.as_str()))
+            .is_some_and(|hm| hm.live);
+        if t != m && !live {
+            return Outcome::Reply(fail(ErrorCode::HostOffline, vec![host]));
+        }
+        if self.reaches(m, t) {
+            return Outcome::Reply(Ok(Value::DateTime(DateTime::from_unix(now as i64).0)));
+        }
+        let cannot = fail(ErrorCode::CannotContactHost, vec![host]);
+        let target = &self.hosts[t];
+        if target.power_on && target.network_up && !target.xapi_running {
+            Outcome::Reply(cannot)
+        } else {
+            Outcome::Delayed(FORWARD_CONNECT_TIMEOUT, cannot)
+        }
     }
 
     // -----------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ pub const DB_BACKUP_INTERVAL: f64 = 300.0;
 pub const STARTUP_RETRY: f64 = 5.0;
 /// Retry interval after a permanent failure (`permanent_master_failure_retry_interval`).
 pub const PERMANENT_FAILURE_RETRY: f64 = 60.0;
+/// How long a master's call forwarded to a host that gives no answer waits before it fails
+/// with `CANNOT_CONTACT_HOST` (the TCP connect to a powered-off host or a cut cable times out).
+pub const FORWARD_CONNECT_TIMEOUT: f64 = 20.0;
 /// Delay before a failed `login_with_password` answers (xapi.md §2.1).
 pub const FAILED_LOGIN_DELAY: f64 = 5.0;
 
@@ -100,6 +103,9 @@ pub struct SimHost {
     pub power_on: bool,
     /// Management network cable.
     pub network_up: bool,
+    /// Only the path between this host and the outside (the receiver, the exporter) is cut:
+    /// the other hosts still reach it (a firewall rule, a routing change).
+    pub outside_cut: bool,
     /// The xapi process runs (only meaningful while powered on).
     pub xapi_running: bool,
     /// pool.conf.
@@ -305,6 +311,7 @@ impl Model {
                 address,
                 power_on: true,
                 network_up: true,
+                outside_cut: false,
                 xapi_running: true,
                 role: if i == 0 {
                     Role::Master

@@ -106,7 +106,7 @@ impl Sockets {
                 .iter()
                 .enumerate()
                 .map(|(i, h)| {
-                    let mode = match (h.power_on, h.xapi_running) {
+                    let mode = match (h.power_on && !h.outside_cut, h.xapi_running) {
                         (false, _) => SocketMode::BlackHole,
                         (true, false) => SocketMode::Closed,
                         (true, true) => SocketMode::Serve,

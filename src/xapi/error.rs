@@ -172,6 +172,31 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// How a host failed to give a well-formed XAPI answer. Only silence is evidence of a dead
+/// host; a refusal shows a powered host whose xapi is down (a toolstack restart looks the
+/// same for a minute or two); anything else shows something answering that cannot be trusted
+/// (a rotated certificate, a proxy, a broken xapi) and never counts as dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// No route, connect timeout or read timeout.
+    Silent,
+    /// Connection refused, or closed with no HTTP answer.
+    Refused,
+    /// TLS failure or pin mismatch, an HTTP error status, an undecodable or oversized body.
+    Unverifiable,
+}
+
+impl NoAnswer {
+    /// `silent`, `refused` or `unverifiable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoAnswer::Silent => "silent",
+            NoAnswer::Refused => "refused",
+            NoAnswer::Unverifiable => "unverifiable",
+        }
+    }
+}
+
 /// Everything a call to a host can end in besides a result.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -185,6 +210,8 @@ pub enum Error {
         address: String,
         /// The underlying error, as text.
         message: String,
+        /// The host itself refused the connection (it is up, nothing listens on the port).
+        refused: bool,
     },
     /// The call did not complete in time (connect or read).
     #[error("{method} to {address} timed out after {seconds:.1} s")]
@@ -284,6 +311,26 @@ impl Error {
     /// a live xapi; transport errors and garbage do not.
     pub fn host_answered(&self) -> bool {
         matches!(self, Error::Api(_))
+    }
+
+    /// For an error that is no well-formed XAPI answer, how the host failed to give one
+    /// (`None` for an API failure: the host answered).
+    pub fn no_answer(&self) -> Option<NoAnswer> {
+        Some(match self {
+            Error::Api(_) => return None,
+            Error::Timeout { .. } | Error::Connect { refused: false, .. } => NoAnswer::Silent,
+            // A peer that closes the connection without an HTTP answer is a host that is up
+            // with no xapi behind its port (on 443, stunnel completes the handshake even then).
+            Error::Connect { refused: true, .. } | Error::Transport { .. } => NoAnswer::Refused,
+            Error::Tls { .. }
+            | Error::HttpStatus { .. }
+            | Error::TooLarge { .. }
+            | Error::Decode { .. }
+            | Error::Fault { .. }
+            | Error::RedirectLoop(_)
+            | Error::Task { .. }
+            | Error::Config(_) => NoAnswer::Unverifiable,
+        })
     }
 
     /// A short, bounded label for metrics: `api`, `connect`, `timeout`, `tls`, `transport`,

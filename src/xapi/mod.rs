@@ -15,6 +15,6 @@ pub mod typed;
 pub mod wire;
 
 pub use actuator::PoolActuator;
-pub use error::{Error, ErrorCode, Failure};
+pub use error::{Error, ErrorCode, Failure, NoAnswer};
 pub use reader::PoolReader;
 pub use session::{Credentials, LocalSession, Password, Session};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::transport::Transport;
 use super::wire::Value;
-use super::{Credentials, Error, ErrorCode, LocalSession};
+use super::{Credentials, Error, ErrorCode, LocalSession, NoAnswer};
 
 /// What a host said when probed directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub struct Answer {
     pub emergency: Option<bool>,
     /// Error kind when the host gave no answer (`timeout`, `connect`, …).
     pub error: Option<&'static str>,
+    /// How the host failed to answer, when it did not.
+    pub no_answer: Option<NoAnswer>,
 }
 
 /// Probes the host at `address` with `originator` (xapi groups sessions by it, xapi.md §2.5).
@@ -101,6 +103,7 @@ pub async fn probe(
                 role: Role::Unreachable,
                 emergency: None,
                 error: Some(e.kind()),
+                no_answer: e.no_answer(),
             };
         }
     };
@@ -117,5 +120,6 @@ pub async fn probe(
         role,
         emergency,
         error: None,
+        no_answer: None,
     }
 }

@@ -160,6 +160,7 @@ impl Session {
                 return Err(Error::Connect {
                     address,
                     message: "gave no answer earlier in this login attempt".into(),
+                    refused: false,
                 });
             }
             let params = [

@@ -270,6 +270,20 @@ fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(|inner| is_rustls(inner))
 }
 
+/// Whether an io error somewhere in `e`'s sources is a refused connection.
+fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Sorts a reqwest error into the kinds a caller reasons about. reqwest itself only times out
 /// connections (`connect_limit`); whole-call limits are enforced around it.
 fn classify(address: &str, method: &str, connect_limit: Duration, e: reqwest::Error) -> Error {
@@ -291,7 +305,11 @@ fn classify(address: &str, method: &str, connect_limit: Duration, e: reqwest::Er
             seconds: connect_limit.as_secs_f64(),
         }
     } else if e.is_connect() {
-        Error::Connect { address, message }
+        Error::Connect {
+            address,
+            message,
+            refused: refused(&e),
+        }
     } else {
         Error::Transport { address, message }
     }

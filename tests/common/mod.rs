@@ -179,3 +179,14 @@ impl Drop for DoubleRunning {
         self.task.abort();
     }
 }
+
+/// `DELETE {control}/{path}`; panics unless it succeeds.
+pub async fn control_delete(sim: &RunningSim, path: &str) {
+    let url = format!("{}/{path}", control_url(sim));
+    let response = reqwest::Client::new().delete(&url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+}
