@@ -64,6 +64,9 @@ async fn harness() -> Harness {
     }
 }
 
+/// A well-formed uuid that names no simulated host.
+const STRANGER: &str = "00000000-0000-4000-8000-000000000000";
+
 fn payload(status: &str, alertname: &str, host_uuid: &str, starts_at: &str) -> Value {
     json!({
         "version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0, "status": status,
@@ -130,12 +133,7 @@ impl Harness {
             assert!(Instant::now() < deadline, "host list never loaded");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let stranger = payload(
-            "firing",
-            "XenHostNotLive",
-            "not-a-host",
-            "2026-01-01T00:00:00Z",
-        );
+        let stranger = payload("firing", "XenHostNotLive", STRANGER, "2026-01-01T00:00:00Z");
         let (status, body) = self.post(&stranger, Some("s3cret-token")).await;
         assert_eq!(status, 422, "{body}");
         assert!(
@@ -234,6 +232,63 @@ async fn requests_are_authenticated_bounded_and_checked() {
     assert!(
         rejections >= 10,
         "every rejection is journaled ({rejections})"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_alert_is_rejected_alone_and_bad_times_or_names_are_refused() {
+    let h = harness().await;
+    // A label that is no uuid is refused before the host list is even known.
+    let forged = payload(
+        "firing",
+        "XenHostNotLive",
+        "x\nlevel=ERROR msg=forged",
+        "2026-11-22T04:00:00Z",
+    );
+    let (status, body) = h.post(&forged, Some("s3cret-token")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("is not a UUID"),
+        "{body}"
+    );
+    h.wait_for_host_list().await;
+    let host = h.host_uuid(1);
+    // One alert about a host the pool lacks, one good: the good one is taken.
+    let mut mixed = payload("firing", "XenHostNotLive", &host, "2026-11-22T04:00:00Z");
+    let mut bad = mixed["alerts"][0].clone();
+    bad["labels"]["host_uuid"] = json!(STRANGER);
+    bad["fingerprint"] = json!("fp-stranger");
+    mixed["alerts"].as_array_mut().unwrap().insert(0, bad);
+    let (status, body) = h.post(&mixed, Some("s3cret-token")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["new"], 1, "{body}");
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{body}");
+    assert!(
+        rejected[0].as_str().unwrap().contains("not a host of pool"),
+        "{body}"
+    );
+    let list = h.wait_for_phase("planned").await;
+    assert!(
+        list.iter().any(|r| r["host_uuid"] == host.as_str()),
+        "{list:?}"
+    );
+    // Times that are not RFC 3339 make no remediation.
+    for field in ["startsAt", "endsAt"] {
+        let mut undated = payload("firing", "XenHostNotLive", &host, "2026-11-22T05:00:00Z");
+        undated["alerts"][0][field] = json!("not-a-date");
+        undated["alerts"][0]["fingerprint"] = json!(format!("fp-{field}"));
+        let (status, body) = h.post(&undated, Some("s3cret-token")).await;
+        assert_eq!(status, 400, "{field}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("RFC 3339"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        h.receiver.journal().counts().unwrap().3,
+        1,
+        "one remediation"
     );
 }
 

@@ -106,6 +106,16 @@ pub enum PayloadError {
         /// The missing part.
         what: &'static str,
     },
+    /// A time that is not RFC 3339.
+    #[error("alert {index}: {what} {value:?} is not an RFC 3339 time")]
+    Time {
+        /// Position in `alerts`.
+        index: usize,
+        /// `startsAt` or `endsAt`.
+        what: &'static str,
+        /// What was sent.
+        value: String,
+    },
 }
 
 /// Parses and checks a webhook body.
@@ -126,6 +136,21 @@ pub fn parse(body: &[u8]) -> Result<Message, PayloadError> {
                 index,
                 what: "startsAt",
             });
+        }
+        let rfc3339 = |value: &str| {
+            time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+                .is_ok()
+        };
+        for (what, value) in [("startsAt", &alert.starts_at), ("endsAt", &alert.ends_at)] {
+            // `endsAt` may be absent; a present one must be a time like `startsAt`.
+            let absent_end = value.is_empty() && what == "endsAt";
+            if !absent_end && !rfc3339(value) {
+                return Err(PayloadError::Time {
+                    index,
+                    what,
+                    value: value.clone(),
+                });
+            }
         }
         if alert.name().is_empty() {
             return Err(PayloadError::Incomplete {
@@ -150,6 +175,31 @@ mod tests {
         assert_eq!(m.alerts[0].fingerprint, "33dc400742011547");
         assert_eq!(m.alerts[0].name(), "XenHostDown");
         assert_eq!(m.external_url, "http://vm:19093");
+    }
+
+    #[test]
+    fn times_must_be_rfc3339() {
+        for bad in [
+            "not-a-date",
+            "2026-11-22T03:19:27",
+            "2026-13-01T00:00:00Z",
+            "1700000000",
+        ] {
+            for field in ["startsAt", "endsAt"] {
+                let old = if field == "startsAt" {
+                    "\"startsAt\":\"2026-11-22T03:19:27.447Z\""
+                } else {
+                    "\"endsAt\":\"0001-01-01T00:00:00Z\""
+                };
+                let body = REAL.replace(old, &format!("\"{field}\":\"{bad}\""));
+                assert!(
+                    matches!(parse(body.as_bytes()), Err(PayloadError::Time { what, .. }) if what == field),
+                    "{field} {bad}"
+                );
+            }
+        }
+        let offset = REAL.replace("2026-11-22T03:19:27.447Z", "2026-11-22T04:19:27.447+01:00");
+        assert!(parse(offset.as_bytes()).is_ok());
     }
 
     #[test]

@@ -249,7 +249,7 @@ impl Executor {
                     now,
                 )?;
                 self.ctx.metrics.plan(&intent.pool, kind, "planned");
-                tracing::info!(id, pool = %intent.pool, host = %intent.host_uuid, kind, mode = %mode, "Remediation planned.");
+                tracing::info!(id, pool = ?intent.pool, host = ?intent.host_uuid, kind, mode = %mode, "Remediation planned.");
                 match mode {
                     Mode::Observe => Ok(()),
                     Mode::Approve => self.apply(id, Event::NeedsApproval),
@@ -297,7 +297,7 @@ impl Executor {
                 now,
             )?;
             self.journal().handle_request(request.id, "done", now)?;
-            tracing::info!(id = r.id, kind = %request.kind, operator = %request.operator, "Operator request handled.");
+            tracing::info!(id = r.id, kind = %request.kind, operator = ?request.operator, "Operator request handled.");
             self.apply(r.id, event)?;
         }
         Ok(())

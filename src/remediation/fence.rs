@@ -21,6 +21,8 @@ use tokio::io::AsyncWriteExt;
 
 /// Output kept per stream in the evidence.
 const MAX_OUTPUT: usize = 4096;
+/// `PATH` of an agent when the receiver has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A configured fence agent for one host.
 #[derive(Clone)]
@@ -120,6 +122,15 @@ fn truncated(bytes: &[u8]) -> String {
 
 impl FenceAgent {
     /// The stdin of a run: one `key=value` per line, then the action.
+    /// `text` with every occurrence of the password replaced, since an agent may echo its
+    /// input (verbose or debug output) and its output goes to the journal.
+    fn masked(&self, text: String) -> String {
+        match &self.password {
+            Some(password) if !password.is_empty() => text.replace(password.as_str(), "***"),
+            _ => text,
+        }
+    }
+
     fn stdin(&self, action: &str) -> String {
         let mut input = String::new();
         for (key, value) in &self.args {
@@ -135,11 +146,17 @@ impl FenceAgent {
     /// Runs the agent once with `action`.
     pub async fn run(&self, action: &str) -> Result<AgentRun, FenceError> {
         let started = std::time::Instant::now();
+        // The agent gets no environment but what its contract needs: the receiver's secrets
+        // (tokens, proxies, credentials in variables) are none of its business.
+        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
         let mut child = tokio::process::Command::new(&self.program)
+            .env_clear()
+            .env("PATH", path)
+            .env("LANG", "C.UTF-8")
+            .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("PYTHONWARNINGS", "ignore")
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| FenceError::Spawn {
@@ -168,8 +185,8 @@ impl FenceAgent {
         Ok(AgentRun {
             action: action.to_owned(),
             exit_code: output.status.code(),
-            stdout: truncated(&output.stdout),
-            stderr: truncated(&output.stderr),
+            stdout: self.masked(truncated(&output.stdout)),
+            stderr: self.masked(truncated(&output.stderr)),
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -239,5 +256,44 @@ mod tests {
             "ip=10.0.0.9\nlanplus=1\npassword=s3cret\naction=off\n"
         );
         assert!(!format!("{agent:?}").contains("s3cret"));
+    }
+
+    /// An agent that prints its whole input and environment, then exits with `code`.
+    fn echoing(dir: &tempfile::TempDir, code: i32) -> FenceAgent {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.path().join("fence_echo");
+        std::fs::write(&path, format!("#!/bin/sh\ncat\nenv >&2\nexit {code}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        FenceAgent {
+            program: path.display().to_string(),
+            args: [("ip".to_string(), "10.0.0.9".to_string())].into(),
+            password: Some("hunter2-bmc".into()),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn agents_get_a_cleared_environment_and_their_output_never_shows_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (power, run) = echoing(&dir, 2).status().await.unwrap();
+        assert_eq!(power, Power::Off);
+        assert!(run.stdout.contains("ip=10.0.0.9"), "{run:?}");
+        assert!(run.stdout.contains("password=***"), "{run:?}");
+        assert!(!format!("{run:?}").contains("hunter2-bmc"), "{run:?}");
+        // Only what the contract needs (and what the shell itself adds), nothing of ours.
+        let names: std::collections::BTreeSet<&str> = run
+            .stderr
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+            .filter(|name| !["PWD", "OLDPWD", "SHLVL", "_"].contains(name))
+            .collect();
+        assert_eq!(
+            names,
+            ["LANG", "PATH", "PYTHONWARNINGS"].into(),
+            "{}",
+            run.stderr
+        );
+        let failed = echoing(&dir, 1).run("off").await.unwrap();
+        assert!(!format!("{failed:?}").contains("hunter2-bmc"));
     }
 }

@@ -1,10 +1,12 @@
 //! `POST /alertmanager`: authenticate, bound the body, parse strictly, check pools and hosts,
 //! journal, answer. It never acts inside the request: new alerts go to the engine.
 //!
-//! Answers: 200 with `{"new":N,"duplicates":M}`; 401 without credentials, 403 with wrong
-//! ones; 413 over `max_body_bytes`; 415 for a body that is not JSON; 400 for a malformed
-//! payload; 422 for an unknown pool or host or a missing label; 503 when the journal cannot be
-//! written (Alertmanager retries 5xx, and nothing was acknowledged).
+//! Answers: 200 with `{"new":N,"duplicates":M,"rejected":[why…]}`; 401 without credentials,
+//! 403 with wrong ones; 413 over `max_body_bytes`; 415 for a body that is not JSON; 400 for a
+//! malformed payload (times not RFC 3339 included); 422 when every alert names an unknown pool
+//! or host, a host that is no UUID, or lacks a label (one such alert among good ones is
+//! journaled as rejected and the others accepted); 503 when the journal cannot be written
+//! (Alertmanager retries 5xx, and nothing was acknowledged).
 
 use std::sync::Arc;
 
@@ -97,7 +99,7 @@ fn reject(receiver: &Receiver, status: StatusCode, reason: String) -> Response {
     {
         tracing::error!(error = %e, "Cannot journal a rejected webhook.");
     }
-    tracing::warn!(status = status.as_u16(), %reason, "Webhook rejected.");
+    tracing::warn!(status = status.as_u16(), reason = ?reason, "Webhook rejected.");
     let mut response = (status, Json(json!({"error": reason}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         let scheme = match receiver.auth {
@@ -166,19 +168,35 @@ pub async fn alertmanager(
             );
         }
     };
-    let message = match alert::parse(&body) {
+    let mut message = match alert::parse(&body) {
         Ok(m) => m,
         Err(e) => return reject(&receiver, StatusCode::BAD_REQUEST, e.to_string()),
     };
-    for alert in message.alerts.iter().filter(|a| a.status == Status::Firing) {
-        let intent = match intent_for(alert) {
-            Ok(Some(intent)) => intent,
-            Ok(None) => continue,
-            Err(e) => return reject(&receiver, StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        };
-        if let Err(reason) = receiver.check_target(&intent.pool, &intent.host_uuid) {
-            return reject(&receiver, StatusCode::UNPROCESSABLE_ENTITY, reason);
+    // Alertmanager never retries a 4xx: one bad alert must not lose the good ones with it.
+    let mut rejected = Vec::new();
+    let alerts = std::mem::take(&mut message.alerts);
+    for (index, alert) in alerts.into_iter().enumerate() {
+        match acceptable(&receiver, &alert) {
+            Ok(()) => message.alerts.push(alert),
+            Err(reason) => rejected.push(format!("alert {index} ({:?}): {reason}", alert.name())),
         }
+    }
+    if message.alerts.is_empty() && !rejected.is_empty() {
+        return reject(
+            &receiver,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            rejected.join("; "),
+        );
+    }
+    for reason in &rejected {
+        if let Err(e) = receiver.journal.record_rejection(
+            StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
+            reason,
+            super::unix_now(),
+        ) {
+            tracing::error!(error = %e, "Cannot journal a rejected alert.");
+        }
+        tracing::warn!(reason = ?reason, "Alert rejected; the notification's other alerts are accepted.");
     }
     let text = String::from_utf8_lossy(&body);
     let received = match receiver
@@ -207,9 +225,21 @@ pub async fn alertmanager(
     receiver.metrics.webhook(200);
     (
         StatusCode::OK,
-        Json(json!({"new": new, "duplicates": received.duplicates})),
+        Json(json!({"new": new, "duplicates": received.duplicates, "rejected": rejected})),
     )
         .into_response()
+}
+
+/// Whether a firing alert the policy acts on names a configured pool and one of its hosts.
+fn acceptable(receiver: &Receiver, alert: &alert::Alert) -> Result<(), String> {
+    if alert.status != Status::Firing {
+        return Ok(());
+    }
+    match intent_for(alert) {
+        Ok(Some(intent)) => receiver.check_target(&intent.pool, &intent.host_uuid),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
