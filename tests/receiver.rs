@@ -467,3 +467,16 @@ async fn a_real_alertmanager_delivers_and_the_receiver_plans() {
         "exactly one remediation"
     );
 }
+
+#[tokio::test]
+async fn two_receivers_never_share_a_journal() {
+    let h = harness().await;
+    let config = xenguard::config::parse(&h.yaml, "test.yml").unwrap();
+    let second = Receiver::start(&config).unwrap_err().to_string();
+    assert!(second.contains("held by another receiver"), "{second}");
+    // The operator's commands still read it.
+    assert!(xenguard::remediation::journal::Journal::open(&config.receiver.journal_path).is_ok());
+    h.receiver.shutdown();
+    let third = Receiver::start(&config).expect("the lock is free once the first stops");
+    third.shutdown();
+}

@@ -34,6 +34,11 @@ pub enum JournalError {
     /// A stored document could not be written or read back.
     #[error("journal document: {0}")]
     Encoding(serde_json::Error),
+    /// Another receiver process holds this journal.
+    #[error(
+        "journal {0} is held by another receiver (lock file {0}.lock): one receiver per journal, or both would act"
+    )]
+    Held(String),
 }
 
 /// An alert seen for the first time in this status.
@@ -190,6 +195,9 @@ CREATE TABLE IF NOT EXISTS steps (
 #[derive(Debug)]
 pub struct Journal {
     conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+    /// The receiver's exclusive lock (`<journal>.lock`), while it holds one.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Journal {
@@ -215,7 +223,37 @@ impl Journal {
         }
         Ok(Journal {
             conn: Mutex::new(conn),
+            path: path.to_owned(),
+            lock: Mutex::new(None),
         })
+    }
+
+    /// Takes the exclusive lock only an acting receiver holds, or fails if another process
+    /// holds it. A separate file: closing any descriptor of the database itself would drop
+    /// SQLite's own locks. Operator commands read and write without it.
+    pub fn hold(&self) -> Result<(), JournalError> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&name)?;
+        match file.try_lock() {
+            Ok(()) => {
+                *self.lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(JournalError::Held(self.path.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
+    /// Gives the lock up (the receiver is shutting down).
+    pub fn release(&self) {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -134,6 +134,7 @@ impl Receiver {
             }
         };
         let journal = Arc::new(Journal::open(&config.receiver.journal_path)?);
+        journal.hold()?;
         let names: Vec<String> = config.pools.iter().map(|p| p.name.clone()).collect();
         let metrics = ReceiverMetrics::new(&names);
         let mut pools = BTreeMap::new();
@@ -238,6 +239,7 @@ impl Receiver {
         for task in &self.tasks {
             task.abort();
         }
+        self.journal.release();
     }
 }
 
@@ -320,14 +322,15 @@ pub async fn run(
         .as_ref()
         .map(tls::server_config)
         .transpose()?;
-    let receiver = Receiver::start(config)?;
     let address = config.receiver.listen;
+    // The port first: a receiver that cannot serve must not resume remediations either.
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|source| ReceiverError::Listen {
             address: address.to_string(),
             source,
         })?;
+    let receiver = Receiver::start(config)?;
     let transport = match &config.receiver.tls {
         None => "http",
         Some(tls) if tls.client_ca_file.is_some() => "https, client certificates required (mTLS)",
