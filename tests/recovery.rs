@@ -932,3 +932,46 @@ async fn a_toolstack_restart_within_the_refusal_grace_is_not_fenced() {
     assert_nobody_fenced(&p);
     assert_eq!(p.guests_on("host2").len(), 2);
 }
+
+/// Slaves whose toolstack restarted while the master was gone come up in emergency mode and
+/// answer logins with the error their start-up loop last hit: with the master's xapi refusing,
+/// `INTERNAL_ERROR [Unix.Unix_error(Unix.ECONNREFUSED, ...)]`, not an emergency-mode code.
+/// Their local sessions still say they are in emergency mode: they are survivors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_whose_slaves_answer_internal_error_is_still_replaced() {
+    let p = Pool::start(Setup::default()).await;
+    let before = p.guests_on("host1");
+    p.control("hosts/host1/xapi", json!({"running": false}))
+        .await;
+    for slave in ["host2", "host3"] {
+        let path = format!("hosts/{slave}/xapi");
+        p.control(&path, json!({"running": false})).await;
+        p.control(&path, json!({"running": true})).await;
+    }
+    let errors = p.sim.with_model(|m, _| {
+        m.hosts[1..]
+            .iter()
+            .map(|h| (h.emergency, h.emergency_error.code.to_string()))
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        errors
+            .iter()
+            .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
+        "{errors:?}"
+    );
+    p.post("firing", &[("XenPoolMasterUnreachable", "", "fp-emergency")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(list[0]["phase"], "done", "{:#}", p.show(id).await);
+    p.assert_steps(id, MASTER_RECOVERY_STEPS).await;
+    assert_eq!(p.bmcs.power_offs("host1"), 1);
+    let truth = p.truth();
+    for vm in before.iter().filter(|vm| !truth[*vm].is_empty()) {
+        assert_eq!(truth[vm].len(), 1, "{vm}: {:?}", truth[vm]);
+    }
+    assert_eq!(p.double.max(), 0);
+}

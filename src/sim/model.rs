@@ -645,7 +645,7 @@ impl Model {
                     Failure::new(ErrorCode::HostStillBooting, vec![])
                 };
                 self.hosts[i].retry_at = now;
-                self.try_slave_startup(i, now);
+                self.try_slave_startup(i, now, true);
             }
         }
     }
@@ -685,7 +685,7 @@ impl Model {
 
     /// The start-up loop of a slave in emergency mode: leaves it as soon as its master answers
     /// and knows it (Pool.hello), with the error callers see meanwhile (xapi.md §3.2).
-    fn try_slave_startup(&mut self, i: usize, now: f64) {
+    fn try_slave_startup(&mut self, i: usize, now: f64, first: bool) {
         let Role::Slave(address) = self.hosts[i].role.clone() else {
             return;
         };
@@ -699,8 +699,20 @@ impl Model {
             return;
         };
         if !self.hosts[i].network_up || !self.hosts[m].power_on || !self.hosts[m].network_up {
-            // The connect to the master hangs: callers see HOST_STILL_BOOTING (§3.2).
-            self.hosts[i].emergency_error = Failure::new(ErrorCode::HostStillBooting, vec![]);
+            // Each attempt resets the error to HOST_STILL_BOOTING and its connect hangs; the
+            // failed attempt leaves INTERNAL_ERROR with the exception text until the next one
+            // (xapi.ml start-up loop, `attempt_host_status_check_with_coordinator`): callers
+            // see the two in turns, one per retry period.
+            let attempting = first
+                || self.hosts[i].emergency_error.code != ErrorCode::HostStillBooting;
+            self.hosts[i].emergency_error = if attempting {
+                Failure::new(ErrorCode::HostStillBooting, vec![])
+            } else {
+                Failure::new(
+                    ErrorCode::InternalError,
+                    vec!["Xmlrpc_client.Stunnel_connection_failed".into()],
+                )
+            };
             return;
         }
         if !self.hosts[m].xapi_running {
@@ -796,7 +808,7 @@ impl Model {
                 continue;
             }
             if h.emergency && h.retry_at <= now {
-                self.try_slave_startup(i, now);
+                self.try_slave_startup(i, now, false);
             } else if let Role::Slave(_) = h.role
                 && let Some(m) = self.database_host(i)
                 && m != i
