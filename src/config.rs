@@ -96,6 +96,8 @@ pub mod defaults {
     pub const CONFIRM_PROBES: u32 = 3;
     /// `receiver.refused_grace_seconds`: above the 30-90 s of a toolstack restart.
     pub const REFUSED_GRACE_SECONDS: u64 = 120;
+    /// `receiver.rejoin_wait_seconds`: a slave's xapi restart after `pool.recover_slaves`.
+    pub const REJOIN_WAIT_SECONDS: u64 = 120;
     /// `receiver.startup_quiet_seconds`.
     pub const STARTUP_QUIET_SECONDS: u64 = 120;
     /// `receiver.host_cooldown_seconds`.
@@ -332,6 +334,8 @@ pub struct ReceiverConfig {
     /// How long a host that refuses connections (up, xapi down) must keep refusing before it
     /// is believed dead.
     pub refused_grace: Duration,
+    /// How long recovered slaves are waited for to rejoin the promoted master.
+    pub rejoin_wait: Duration,
     /// No action for this long after the receiver starts.
     pub startup_quiet: Duration,
     /// No second remediation for the same host within this time.
@@ -353,6 +357,7 @@ impl Default for ReceiverConfig {
             confirm_window: Duration::from_secs(defaults::CONFIRM_WINDOW_SECONDS),
             confirm_probes: defaults::CONFIRM_PROBES,
             refused_grace: Duration::from_secs(defaults::REFUSED_GRACE_SECONDS),
+            rejoin_wait: Duration::from_secs(defaults::REJOIN_WAIT_SECONDS),
             startup_quiet: Duration::from_secs(defaults::STARTUP_QUIET_SECONDS),
             host_cooldown: Duration::from_secs(defaults::HOST_COOLDOWN_SECONDS),
             fence_budget: FenceBudget::default(),
@@ -840,6 +845,7 @@ struct RawReceiver {
     confirm_window_seconds: Option<Located<u64>>,
     confirm_probes: Option<Located<u32>>,
     refused_grace_seconds: Option<Located<u64>>,
+    rejoin_wait_seconds: Option<Located<u64>>,
     startup_quiet_seconds: Option<Located<u64>>,
     host_cooldown_seconds: Option<Located<u64>>,
     fence_budget: Option<Located<RawFenceBudget>>,
@@ -1555,6 +1561,11 @@ impl Checker {
                 raw.refused_grace_seconds.as_ref(),
                 "refused_grace_seconds",
                 defaults::REFUSED_GRACE_SECONDS,
+            ),
+            rejoin_wait: self.seconds_or_zero(
+                raw.rejoin_wait_seconds.as_ref(),
+                "rejoin_wait_seconds",
+                defaults::REJOIN_WAIT_SECONDS,
             ),
             startup_quiet: self.seconds_or_zero(
                 raw.startup_quiet_seconds.as_ref(),

@@ -128,7 +128,7 @@ impl Pool {
             out.join("\n")
         };
         let yaml = format!(
-            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  refused_grace_seconds: {}\n  startup_quiet_seconds: 0\n{}{}\n",
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  refused_grace_seconds: {}\n  rejoin_wait_seconds: 5\n  startup_quiet_seconds: 0\n{}{}\n",
             common::hosts_yaml(&sim),
             sim.port(),
             setup.mode,
@@ -960,8 +960,11 @@ async fn a_master_whose_slaves_answer_internal_error_is_still_replaced() {
             .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
         "{errors:?}"
     );
-    p.post("firing", &[("XenPoolMasterUnreachable", "", "fp-emergency")])
-        .await;
+    p.post(
+        "firing",
+        &[("XenPoolMasterUnreachable", "", "fp-emergency")],
+    )
+    .await;
     let list = p
         .wait_for(1, &["done", "failed", "blocked", "aborted"])
         .await;
@@ -973,5 +976,79 @@ async fn a_master_whose_slaves_answer_internal_error_is_still_replaced() {
     for vm in before.iter().filter(|vm| !truth[*vm].is_empty()) {
         assert_eq!(truth[vm].len(), 1, "{vm}: {:?}", truth[vm]);
     }
+    assert_eq!(p.double.max(), 0);
+}
+
+/// A guest of the master migrates to host3 after the last database backup; the master dies.
+/// The promoted host's restored database still places the guest on the dead master, and host3
+/// cannot rejoin to correct it (its local HA flag refuses `emergency_reset_master`). The
+/// receiver last saw the guest on host3: it neither resets nor starts it, and names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_moved_after_the_last_backup_is_named_never_started_twice() {
+    use xenguard::xapi::records::{Host, Ref, Vm};
+    use xenguard::xapi::wire::Value as Xml;
+    let mut p = Pool::start(Setup::default()).await;
+    let session = Arc::new(common::session(&p.sim));
+    let reader = xenguard::xapi::PoolReader::new(session.clone());
+    let host_ref = |name: &str| {
+        let i = p.sim.with_model(|m, _| m.find_host(name).unwrap());
+        Ref::<Host>::new(p.sim.with_model(|m, _| m.hosts[i].reference.clone()))
+    };
+    let (host1, host3) = (host_ref("host1"), host_ref("host3"));
+    let on_master: Vec<(Ref<Vm>, Vm)> = reader
+        .all::<Vm>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, v)| v.is_guest() && v.resident_on == host1)
+        .collect();
+    // The guest on shared storage moves; the one on host1's local disk cannot.
+    let mut moved = None;
+    for (vm, record) in &on_master {
+        let params = [
+            Xml::string(vm.as_str()),
+            Xml::string(host3.as_str()),
+            Xml::Struct(vec![]),
+        ];
+        if session.call("VM.pool_migrate", &params).await.is_ok() {
+            moved = Some(record.clone());
+        }
+    }
+    let moved = moved.expect("one guest of the master migrates");
+    assert_eq!(p.truth()[&moved.uuid], vec![p.uuid("host3")]);
+    // The receiver reads the pool after the move.
+    let since = xenguard::remediation::unix_now();
+    p.restart_receiver().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(
+        &p.metrics().await,
+        "xenguard_remediation_inventory_timestamp_seconds{pool=\"sim\"}",
+    ) < since
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the receiver never re-read the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.sim.with_model(|m, _| {
+        let i = m.find_host("host3").unwrap();
+        m.hosts[i].ha_armed = true;
+    });
+    p.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenPoolMasterUnreachable", "", "fp-moved")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let shown = p.show(list[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(list[0]["phase"], "done", "{shown:#}");
+    let reason = list[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("NOT STARTED") && reason.contains(&moved.name_label),
+        "{reason}"
+    );
+    assert_eq!(p.truth()[&moved.uuid], vec![p.uuid("host3")]);
     assert_eq!(p.double.max(), 0);
 }

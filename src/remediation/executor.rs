@@ -564,22 +564,36 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 .filter(|h| Some(&h.uuid) != survivor.as_ref())
                 .cloned()
                 .collect();
-            let evidence = recovery::recover_slaves(&client, &expected).await?;
+            let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
+            let wait = ctx.config.receiver.rejoin_wait;
+            let evidence = recovery::recover_slaves(&client, &survivor, &expected, wait).await?;
             Ok((Event::StepDone, evidence))
         }
         Effect::ResetVms => {
+            let master = state.target.as_deref() == Some("master");
             let now_resident = recovery::resident_vms(&client, &dead).await?;
             for vm in now_resident {
-                if !state.vms.iter().any(|v| v.uuid == vm.uuid) {
+                let known = state.vms.iter().any(|v| v.uuid == vm.uuid)
+                    || state.doubtful.contains(&vm.name_label);
+                // A promoted database can be older than a migration: only guests both it and
+                // the receiver's last view place on the dead master are its to restart.
+                if known {
+                    continue;
+                }
+                if master && !state.seen_on_master.iter().any(|s| s.uuid == vm.uuid) {
+                    state.doubtful.push(vm.name_label);
+                } else {
                     state.vms.push(vm);
                 }
             }
-            if state.target.as_deref() == Some("master") {
+            if master {
                 state.unaccounted = unaccounted(&state);
             }
             // Where they ran is gone after the reset: the list is journaled first.
             save(&state)?;
-            let mut evidence = recovery::reset_vms(&client, &dead, &state.vms).await?;
+            let whole_host = state.doubtful.is_empty();
+            let mut evidence = recovery::reset_vms(&client, &dead, &state.vms, whole_host).await?;
+            evidence["doubtful"] = json!(state.doubtful);
             evidence["vms"] = json!(state.vms.iter().map(|v| &v.name_label).collect::<Vec<_>>());
             Ok((Event::StepDone, evidence))
         }
@@ -603,18 +617,15 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             Ok((Event::StepDone, evidence))
         }
         Effect::Verify => {
+            let check_by_hand = [state.unaccounted.clone(), state.doubtful.clone()].concat();
             let (summary, evidence) =
-                recovery::verify(&client, &dead, &state.vms, &state.unaccounted).await?;
+                recovery::verify(&client, &dead, &state.vms, &check_by_hand).await?;
             state.summary = Some(summary);
             save(&state)?;
             let running = evidence["running"].as_u64().unwrap_or(0);
             let not_running = (state.vms.len() as u64).saturating_sub(running);
-            ctx.metrics.vms(
-                &r.pool,
-                running,
-                not_running,
-                state.unaccounted.len() as u64,
-            );
+            ctx.metrics
+                .vms(&r.pool, running, not_running, check_by_hand.len() as u64);
             // The recovery moved VMs: the next plan must start from where they run now.
             client.refresh_bounded(unix_now()).await;
             Ok((Event::StepDone, evidence))

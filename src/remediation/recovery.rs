@@ -59,6 +59,11 @@ pub struct RunState {
     /// Dead master: the guests it ran when the receiver last read the pool from it.
     #[serde(default)]
     pub seen_on_master: Vec<SeenVm>,
+    /// Dead master: guests the promoted host's database places on it that the receiver last
+    /// saw elsewhere (moved after the database backup the promoted host restored). Neither
+    /// reset nor started: they may be running on a live host.
+    #[serde(default)]
+    pub doubtful: Vec<String>,
 }
 
 /// One VM to bring back.
@@ -175,9 +180,16 @@ pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost
     Ok(evidence)
 }
 
-/// `pool.recover_slaves` until it returns every expected survivor (a few attempts); the hosts
-/// still missing are reported, not fatal: their VMs keep running, they stay in emergency mode.
-pub async fn recover_slaves(client: &PoolClient, expected: &[KnownHost]) -> StepResult {
+/// `pool.recover_slaves` until it returns every expected survivor (a few attempts), then waits
+/// until each has restarted its xapi and answers as the new master's slave: only then does the
+/// promoted database show where their guests run (a restarting xapi records its own domains).
+/// Hosts still missing are reported, not fatal: their VMs keep running.
+pub async fn recover_slaves(
+    client: &PoolClient,
+    master: &KnownHost,
+    expected: &[KnownHost],
+    rejoin_wait: Duration,
+) -> StepResult {
     let want: BTreeSet<Ref<Host>> = expected.iter().map(|h| h.reference.clone()).collect();
     let mut missing = want.clone();
     let mut answers = Vec::new();
@@ -196,11 +208,42 @@ pub async fn recover_slaves(client: &PoolClient, expected: &[KnownHost]) -> Step
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }
+    let rejoined = rejoin(client, master, expected, rejoin_wait).await;
     Ok(json!({
         "expected": want.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "answers": answers,
         "missing": missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rejoined": rejoined.iter().map(|h| &h.name_label).collect::<Vec<_>>(),
+        "not_rejoined": expected.iter().filter(|h| !rejoined.contains(h)).map(|h| &h.name_label).collect::<Vec<_>>(),
     }))
+}
+
+/// Waits up to `wait` until each of `slaves` answers as a slave of `master`, out of emergency
+/// mode; returns those that did.
+async fn rejoin(
+    client: &PoolClient,
+    master: &KnownHost,
+    slaves: &[KnownHost],
+    wait: Duration,
+) -> Vec<KnownHost> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut back = Vec::new();
+    loop {
+        for slave in slaves {
+            if back.contains(slave) {
+                continue;
+            }
+            let answer = client.prober.probe(&slave.address).await;
+            if answer.role == Role::Slave(master.address.clone()) && answer.emergency == Some(false)
+            {
+                back.push(slave.clone());
+            }
+        }
+        if back.len() == slaves.len() || tokio::time::Instant::now() >= deadline {
+            return back;
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
 }
 
 /// The VMs XAPI records as running on `dead` (guests only).
@@ -229,11 +272,24 @@ pub async fn resident_vms(client: &PoolClient, dead: &KnownHost) -> Result<Vec<P
         .collect())
 }
 
-/// `host.declare_dead`, or `VM.power_state_reset` per VM when that fails for another reason
-/// than the host being live; then checks each VM reads halted.
-pub async fn reset_vms(client: &PoolClient, dead: &KnownHost, vms: &[PlannedVm]) -> StepResult {
+/// `host.declare_dead` (it resets every guest the database places on the host), or
+/// `VM.power_state_reset` per planned VM when that fails for another reason than the host
+/// being live, or when `whole_host` is false (some guests placed there must not be reset);
+/// then checks each planned VM reads halted.
+pub async fn reset_vms(
+    client: &PoolClient,
+    dead: &KnownHost,
+    vms: &[PlannedVm],
+    whole_host: bool,
+) -> StepResult {
     let actuator = client.actuator();
-    let declared = actuator.declare_dead(&dead.reference).await;
+    let declared = if whole_host {
+        actuator.declare_dead(&dead.reference).await
+    } else {
+        Err(Error::Config(
+            "not used: guests the receiver doubts are placed on the host".into(),
+        ))
+    };
     let mut evidence = json!({"declare_dead": declared.as_ref().map(|_| "ok".to_owned()).map_err(ToString::to_string)});
     match declared {
         Ok(()) => {}
@@ -260,7 +316,11 @@ pub async fn reset_vms(client: &PoolClient, dead: &KnownHost, vms: &[PlannedVm])
             evidence["power_state_reset"] = json!(resets);
         }
     }
-    let still = resident_vms(client, dead).await?;
+    let still: Vec<PlannedVm> = resident_vms(client, dead)
+        .await?
+        .into_iter()
+        .filter(|r| vms.iter().any(|v| v.uuid == r.uuid))
+        .collect();
     if !still.is_empty() {
         return Err(format!(
             "{} VMs still recorded running on the dead host after the reset",
@@ -467,7 +527,7 @@ pub async fn verify(
     };
     if !unaccounted.is_empty() {
         summary.push_str(&format!(
-            "; NOT STARTED, check by hand: {} ran on the dead master when last seen but the promoted host's database (restored from a backup) does not show them running there",
+            "; NOT STARTED, check by hand: {} (the receiver's last view of the dead master and the promoted host's database, restored from a backup, disagree on where they ran)",
             unaccounted.join(", ")
         ));
     }

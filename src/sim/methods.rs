@@ -103,6 +103,7 @@ const METHODS: &[(&str, usize, Scope)] = &[
     ("VM.hard_reboot", 1, Scope::Database),
     ("VM.clean_reboot", 1, Scope::Database),
     ("VM.set_affinity", 2, Scope::Database),
+    ("VM.pool_migrate", 3, Scope::Database),
     ("VDI.remove_from_sm_config", 2, Scope::Database),
     ("VDI.add_to_sm_config", 3, Scope::Database),
     ("event.from", 3, Scope::Database),
@@ -121,6 +122,7 @@ const ASYNC: &[&str] = &[
     "VM.hard_reboot",
     "VM.clean_reboot",
     "VM.power_state_reset",
+    "VM.pool_migrate",
     "host.declare_dead",
     "pool.recover_slaves",
 ];
@@ -429,6 +431,7 @@ impl Model {
             "VM.hard_shutdown" | "VM.clean_shutdown" => self.shutdown_vm(m, params),
             "VM.hard_reboot" | "VM.clean_reboot" => self.reboot_vm(m, params),
             "VM.set_affinity" => self.set_affinity(m, params),
+            "VM.pool_migrate" => self.pool_migrate(m, params),
             "VDI.remove_from_sm_config" => self.remove_from_sm_config(m, params),
             "VDI.add_to_sm_config" => self.add_to_sm_config(m, params),
             "event.get_current_id" => Ok(Value::String(self.hosts[m].db.generation.to_string())),
@@ -1020,6 +1023,52 @@ impl Model {
 
     fn reboot_vm(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         self.running_vm(m, params)?;
+        void()
+    }
+
+    /// `VM.pool_migrate(vm, host, options)`: a running guest moves to another live host of
+    /// the pool that can run it; its domain, disk tags and database record follow.
+    fn pool_migrate(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
+        let (vm, j) = self.running_vm(m, params)?;
+        let target = string_param(params, 1)?;
+        let Some(t) = self
+            .host_by_ref(&target)
+            .filter(|_| self.hosts[m].db.host.get(&target).is_some())
+        else {
+            return fail(ErrorCode::HandleInvalid, vec!["host".into(), target]);
+        };
+        if t == j {
+            return void();
+        }
+        let record = self.hosts[m].db.vm.get(&vm).cloned().unwrap_or_default();
+        self.can_boot_here(m, &record, &vm, &target)?;
+        if !self.reaches(m, t) {
+            return fail(ErrorCode::CannotContactHost, vec![target]);
+        }
+        let (from_uuid, to_uuid) = (self.hosts[j].uuid.clone(), self.hosts[t].uuid.clone());
+        let running = self.running.entry(record.uuid.clone()).or_default();
+        running.remove(&from_uuid);
+        running.insert(to_uuid);
+        let (old_key, new_key) = (
+            format!("host_{}", self.hosts[j].reference),
+            format!("host_{target}"),
+        );
+        let vdis = self.vdis_of(m, &record);
+        let db = Arc::make_mut(&mut self.hosts[m].db);
+        for vdi in vdis {
+            Db::update(
+                |d| &mut d.vdi,
+                db,
+                &vdi,
+                |v| {
+                    v.sm_config.remove(&old_key);
+                    v.sm_config.insert(new_key.clone(), "RW".into());
+                },
+            );
+        }
+        self.reset_vm_record(m, &vm);
+        let domid = self.next_domid();
+        self.set_residence(m, &vm, Some((&target, domid)));
         void()
     }
 

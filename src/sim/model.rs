@@ -661,6 +661,35 @@ impl Model {
         if let Some(metrics) = db.host.get(&me).map(|h| h.metrics.as_str().to_owned()) {
             Db::update(|d| &mut d.host_metrics, db, &metrics, |m| m.live = true);
         }
+        self.resync_domains(i, i);
+    }
+
+    /// What a starting xapi does with the domains its host really runs
+    /// (`Xapi_xenops.resync_resident_on`): each guest running on host `i` is recorded running
+    /// there in `m`'s database, whatever that database said (a restored backup can place a
+    /// guest that migrated since on another host).
+    fn resync_domains(&mut self, m: usize, i: usize) {
+        let here = self.hosts[i].uuid.clone();
+        let host_ref = self.hosts[i].reference.clone();
+        let misplaced: Vec<String> = self.hosts[m]
+            .db
+            .vm
+            .iter()
+            .filter(|(_, v)| {
+                v.is_guest()
+                    && self
+                        .running
+                        .get(&v.uuid)
+                        .is_some_and(|hs| hs.contains(&here))
+                    && (v.resident_on.as_str() != host_ref || v.power_state != PowerState::Running)
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        for vm in misplaced {
+            self.reset_vm_record(m, &vm);
+            let domid = (self.next_number() % 30_000) as i64;
+            self.set_residence(m, &vm, Some((&host_ref, domid)));
+        }
     }
 
     /// xapi.md §6.1: a starting master asks every other host whether it is a slave; if one
@@ -703,8 +732,8 @@ impl Model {
             // failed attempt leaves INTERNAL_ERROR with the exception text until the next one
             // (xapi.ml start-up loop, `attempt_host_status_check_with_coordinator`): callers
             // see the two in turns, one per retry period.
-            let attempting = first
-                || self.hosts[i].emergency_error.code != ErrorCode::HostStillBooting;
+            let attempting =
+                first || self.hosts[i].emergency_error.code != ErrorCode::HostStillBooting;
             self.hosts[i].emergency_error = if attempting {
                 Failure::new(ErrorCode::HostStillBooting, vec![])
             } else {
@@ -763,6 +792,7 @@ impl Model {
         for vm in stale {
             self.reset_vm_record(m, &vm);
         }
+        self.resync_domains(m, i);
         self.set_live(m, &slave_ref, true);
         self.hosts[m].heartbeats.insert(slave_ref, now);
         self.hosts[i].db = self.hosts[m].db.clone();
