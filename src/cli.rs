@@ -49,6 +49,10 @@ pub struct DemoArgs {
     /// receiver only plans and journals (observe mode).
     #[arg(long)]
     pub auto: bool,
+    /// `realistic`: calls that contact a silent host wait as real xapi does (docs/simulator.md,
+    /// "Timing"); `instant`: every call answers at once.
+    #[arg(long, default_value = "realistic")]
+    pub timing: crate::sim::Timing,
 }
 
 /// Arguments of `sim`.
@@ -69,6 +73,10 @@ pub struct SimArgs {
     /// Simulated seconds per real second (60 makes the 600 s liveness timeout pass in 10 s).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// `realistic`: calls that contact a silent host wait as real xapi does (docs/simulator.md,
+    /// "Timing"); `instant`: every call answers at once.
+    #[arg(long, default_value = "realistic")]
+    pub timing: crate::sim::Timing,
     /// File holding the root password of the simulated hosts (default: `xenguard`).
     #[arg(long)]
     pub password_file: Option<PathBuf>,
@@ -118,8 +126,15 @@ pub enum JournalAction {
         /// Remediation id.
         id: u64,
     },
-    /// Abort a remediation that has not acted yet (before the fence).
+    /// Abort a remediation that has not acted yet (before the fence), or one held half-way
+    /// (you finish the recovery by hand).
     Abort {
+        /// Remediation id.
+        id: u64,
+    },
+    /// Continue a remediation held before a recovery step (kill switch, or a restart in
+    /// `observe` mode): remove the kill-switch file first.
+    Resume {
         /// Remediation id.
         id: u64,
     },

@@ -96,6 +96,10 @@ pub mod defaults {
     pub const CONFIRM_PROBES: u32 = 3;
     /// `receiver.refused_grace_seconds`: above the 30-90 s of a toolstack restart.
     pub const REFUSED_GRACE_SECONDS: u64 = 120;
+    /// `receiver.step_timeout_seconds`: declare_dead's hooks walk every SR of the host.
+    pub const STEP_TIMEOUT_SECONDS: u64 = 600;
+    /// `receiver.attestation_max_age_seconds`.
+    pub const ATTESTATION_MAX_AGE_SECONDS: u64 = 3600;
     /// `receiver.rejoin_wait_seconds`: a slave's xapi restart after `pool.recover_slaves`.
     pub const REJOIN_WAIT_SECONDS: u64 = 120;
     /// `receiver.startup_quiet_seconds`.
@@ -325,6 +329,9 @@ pub struct ReceiverConfig {
     pub journal_path: PathBuf,
     /// While this file exists, the receiver takes no action.
     pub kill_switch_file: Option<PathBuf>,
+    /// `GET /remediations` asks for the same credentials as the webhook (it shows addresses,
+    /// names and fence output).
+    pub auth_reads: bool,
     /// Largest accepted webhook body.
     pub max_body_bytes: u64,
     /// How long the suspect host is probed before it is believed down.
@@ -336,6 +343,10 @@ pub struct ReceiverConfig {
     pub refused_grace: Duration,
     /// How long recovered slaves are waited for to rejoin the promoted master.
     pub rejoin_wait: Duration,
+    /// An operator's attestation older than this is refused.
+    pub attestation_max_age: Duration,
+    /// The longest one recovery call (declare_dead, a VM reset, recover_slaves) is waited for.
+    pub step_timeout: Duration,
     /// No action for this long after the receiver starts.
     pub startup_quiet: Duration,
     /// No second remediation for the same host within this time.
@@ -353,11 +364,14 @@ impl Default for ReceiverConfig {
             tls: None,
             journal_path: PathBuf::from(defaults::JOURNAL_PATH),
             kill_switch_file: None,
+            auth_reads: false,
             max_body_bytes: defaults::MAX_BODY_BYTES,
             confirm_window: Duration::from_secs(defaults::CONFIRM_WINDOW_SECONDS),
             confirm_probes: defaults::CONFIRM_PROBES,
             refused_grace: Duration::from_secs(defaults::REFUSED_GRACE_SECONDS),
             rejoin_wait: Duration::from_secs(defaults::REJOIN_WAIT_SECONDS),
+            attestation_max_age: Duration::from_secs(defaults::ATTESTATION_MAX_AGE_SECONDS),
+            step_timeout: Duration::from_secs(defaults::STEP_TIMEOUT_SECONDS),
             startup_quiet: Duration::from_secs(defaults::STARTUP_QUIET_SECONDS),
             host_cooldown: Duration::from_secs(defaults::HOST_COOLDOWN_SECONDS),
             fence_budget: FenceBudget::default(),
@@ -841,11 +855,14 @@ struct RawReceiver {
     tls: Option<Located<RawReceiverTls>>,
     journal_path: Option<Located<PathBuf>>,
     kill_switch_file: Option<Located<PathBuf>>,
+    auth_reads: Option<Located<bool>>,
     max_body_bytes: Option<Located<u64>>,
     confirm_window_seconds: Option<Located<u64>>,
     confirm_probes: Option<Located<u32>>,
     refused_grace_seconds: Option<Located<u64>>,
     rejoin_wait_seconds: Option<Located<u64>>,
+    attestation_max_age_seconds: Option<Located<u64>>,
+    step_timeout_seconds: Option<Located<u64>>,
     startup_quiet_seconds: Option<Located<u64>>,
     host_cooldown_seconds: Option<Located<u64>>,
     fence_budget: Option<Located<RawFenceBudget>>,
@@ -1542,6 +1559,7 @@ impl Checker {
                 .kill_switch_file
                 .as_ref()
                 .map(|path| self.path(path, "kill_switch_file")),
+            auth_reads: raw.auth_reads.as_ref().is_some_and(|v| v.value),
             max_body_bytes: self.positive(
                 raw.max_body_bytes.as_ref(),
                 "max_body_bytes",
@@ -1566,6 +1584,16 @@ impl Checker {
                 raw.rejoin_wait_seconds.as_ref(),
                 "rejoin_wait_seconds",
                 defaults::REJOIN_WAIT_SECONDS,
+            ),
+            attestation_max_age: self.seconds(
+                raw.attestation_max_age_seconds.as_ref(),
+                "attestation_max_age_seconds",
+                defaults::ATTESTATION_MAX_AGE_SECONDS,
+            ),
+            step_timeout: self.seconds(
+                raw.step_timeout_seconds.as_ref(),
+                "step_timeout_seconds",
+                defaults::STEP_TIMEOUT_SECONDS,
             ),
             startup_quiet: self.seconds_or_zero(
                 raw.startup_quiet_seconds.as_ref(),

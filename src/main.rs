@@ -20,10 +20,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig(args) => xenguard::config::check_config_command(&args.file),
         Command::Demo(args) => report(run_async(async move {
-            let options = xenguard::demo::DemoOptions {
+            let mut options = xenguard::demo::DemoOptions {
                 auto: args.auto,
                 ..xenguard::demo::DemoOptions::default()
             };
+            options.sim.spec.timing = args.timing;
             xenguard::demo::run(options, xenguard::shutdown::signal())
                 .await
                 .map_err(anyhow::Error::from)
@@ -172,6 +173,7 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
         }
         JournalAction::Approve { id } => request(&journal, id, "approve", "awaiting_approval")?,
         JournalAction::Abort { id } => request(&journal, id, "abort", "")?,
+        JournalAction::Resume { id } => request(&journal, id, "resume", "held")?,
         JournalAction::Attest {
             id,
             host_is_powered_off,
@@ -241,6 +243,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
             hosts: args.hosts.into(),
             vms_per_host: args.vms_per_host as usize,
             password,
+            timing: args.timing,
             ..PoolSpec::default()
         },
         port: args.port,

@@ -191,7 +191,11 @@ async fn master_lost_then_promotion_then_recover_slaves() {
     h.expect(&h.host("xen_host_orphaned", 2), 1.0).await;
     h.expect(&h.host("xen_host_orphaned", 1), 0.0).await;
 
-    let recovered = h.actuator(&[1]).recover_slaves().await.unwrap();
+    let recovered = h
+        .actuator(&[1])
+        .recover_slaves(Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(recovered.len(), 1);
     h.sim.advance(11.0);
     h.expect(&h.host("xen_host_orphaned", 2), 0.0).await;
@@ -215,7 +219,10 @@ async fn old_master_returns_split_brain_until_recovered() {
     h.control("/hosts/host1/network", json!({"connected": true}))
         .await;
     h.expect("xen_pool_masters{pool=\"sim\"}", 2.0).await;
-    h.actuator(&[1]).recover_slaves().await.unwrap();
+    h.actuator(&[1])
+        .recover_slaves(Duration::from_secs(60))
+        .await
+        .unwrap();
     h.sim.advance(11.0);
     h.expect("xen_pool_masters{pool=\"sim\"}", 1.0).await;
     h.expect(&h.host("xen_host_is_master", 1), 1.0).await;

@@ -480,3 +480,78 @@ async fn two_receivers_never_share_a_journal() {
     let third = Receiver::start(&config).expect("the lock is free once the first stops");
     third.shutdown();
 }
+
+/// Requests without the right credentials are counted, never journaled: a flood of them
+/// neither grows the journal nor queues fsyncs ahead of the executor's.
+#[tokio::test]
+async fn unauthenticated_floods_are_counted_not_journaled() {
+    let h = harness().await;
+    let journal = h.dir.path().join("journal.db");
+    let size = |p: &std::path::Path| {
+        let wal = p.with_extension("db-wal");
+        std::fs::metadata(p).map_or(0, |m| m.len()) + std::fs::metadata(wal).map_or(0, |m| m.len())
+    };
+    let before = (h.receiver.journal().counts().unwrap().2, size(&journal));
+    let body = payload("firing", "XenHostNotLive", STRANGER, "2026-11-22T04:00:00Z");
+    let started = Instant::now();
+    let n = 1_000;
+    for i in 0..n {
+        let token = if i % 2 == 0 { None } else { Some("wrong") };
+        let status = h.post(&body, token).await.0;
+        assert!(status == 401 || status == 403, "{status}");
+    }
+    let took = started.elapsed();
+    let after = (h.receiver.journal().counts().unwrap().2, size(&journal));
+    // Bytes may still change by the inventory the receiver keeps (every 15 s): rows may not.
+    assert_eq!(after.0, before.0, "rejections journaled");
+    let metrics = reqwest::get(format!("http://{}/metrics", h.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "xenguard_remediation_webhooks_total{{code=\"401\"}} {}",
+            n / 2
+        )),
+        "{metrics}"
+    );
+    println!(
+        "{n} refused requests in {:.2} s ({:.0} µs each); journal {} bytes before, {} after",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / f64::from(n),
+        before.1,
+        after.1
+    );
+}
+
+#[tokio::test]
+async fn reads_can_require_the_webhook_credentials() {
+    let h = harness().await;
+    h.receiver.shutdown();
+    let yaml = format!("{}  auth_reads: true\n", h.yaml);
+    let config = xenguard::config::parse(&yaml, "test.yml").unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Receiver::start(&config).unwrap();
+    let address = serve(&receiver).await;
+    let http = reqwest::Client::new();
+    for path in ["remediations", "remediations/1"] {
+        let url = format!("http://{address}/{path}");
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 401, "{path}");
+        let wrong = http.get(&url).bearer_auth("nope").send().await.unwrap();
+        assert_eq!(wrong.status(), 403, "{path}");
+        let right = http
+            .get(&url)
+            .bearer_auth("s3cret-token")
+            .send()
+            .await
+            .unwrap();
+        assert!(right.status() == 200 || right.status() == 404, "{path}");
+    }
+    // Without the key the list stays open, as before.
+    let open = reqwest::get(format!("http://{}/remediations", h.address))
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    receiver.shutdown();
+}

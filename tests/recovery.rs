@@ -726,10 +726,23 @@ async fn without_a_fence_agent_only_an_attestation_lets_recovery_go_on() {
         ),
         1.0
     );
-    p.receiver
-        .journal()
-        .add_request(id, "attest", "bob", 0.0)
-        .unwrap();
+    let journal = p.receiver.journal();
+    let now = xenguard::remediation::unix_now();
+    // Attestations expire (1 h by default), and one dated in the future has no known age.
+    for at in [now - 7200.0, now + 600.0] {
+        let request = journal.add_request(id, "attest", "bob", at).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answer = loop {
+            if let Some(answer) = journal.request_result(request).unwrap() {
+                break answer;
+            }
+            assert!(Instant::now() < deadline, "request never handled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(answer.starts_with("refused"), "{answer}");
+        assert_eq!(p.remediations().await[0]["phase"], "awaiting_attestation");
+    }
+    journal.add_request(id, "attest", "bob", now).unwrap();
     let list = p.wait_for(1, &["done"]).await;
     assert_eq!(list[0]["reason"], "all 2 VMs running again");
     assert_eq!(
@@ -1050,5 +1063,211 @@ async fn a_guest_moved_after_the_last_backup_is_named_never_started_twice() {
         "{reason}"
     );
     assert_eq!(p.truth()[&moved.uuid], vec![p.uuid("host3")]);
+    assert_eq!(p.double.max(), 0);
+}
+
+/// A guest's disk was paused on host3 (a snapshot in flight) when host3 died. declare_dead's
+/// resetvdis hook leaves `paused`, and blktap will not attach a paused disk: the receiver
+/// clears it with the host's tag, and the guest starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_left_paused_by_the_dead_host_is_released_and_its_guest_restarts() {
+    use xenguard::xapi::records::Vdi;
+    use xenguard::xapi::wire::Value as Xml;
+    let p = Pool::start(Setup::default()).await;
+    let host3 = p.uuid("host3");
+    let before = p.guests_on("host3");
+    let session = Arc::new(common::session(&p.sim));
+    let reader = xenguard::xapi::PoolReader::new(session.clone());
+    let host3_ref = p.sim.with_model(|m, _| {
+        let i = m.find_host("host3").unwrap();
+        m.hosts[i].reference.clone()
+    });
+    let tag = format!("host_{host3_ref}");
+    let mut paused = 0;
+    for (vdi, record) in reader.all::<Vdi>().await.unwrap() {
+        if record.sm_config.contains_key(&tag) {
+            let params = [
+                Xml::string(vdi.as_str()),
+                Xml::string("paused"),
+                Xml::string("true"),
+            ];
+            session.call("VDI.add_to_sm_config", &params).await.unwrap();
+            paused += 1;
+        }
+    }
+    assert!(paused >= 2, "host3's guests have tagged disks");
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-paused")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let shown = p.show(list[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(list[0]["reason"], "all 2 VMs running again", "{shown:#}");
+    let truth = p.truth();
+    for vm in &before {
+        assert_eq!(truth[vm].len(), 1, "{vm}: {:?}", truth[vm]);
+        assert_ne!(truth[vm][0], host3);
+    }
+    let left = reader
+        .all::<Vdi>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, v)| v.sm_config.contains_key("paused"))
+        .count();
+    assert_eq!(left, 0);
+    assert_eq!(p.double.max(), 0);
+}
+
+/// The kill switch appears while a recovery runs past the fence: the next step is not issued,
+/// the remediation is journaled `held` (guests reset, not started), and it goes on only when
+/// an operator resumes it after removing the switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_holds_a_recovery_before_its_next_step_until_resumed() {
+    let switch_dir = tempfile::tempdir().unwrap();
+    let stop = switch_dir.path().join("stop");
+    let p = Pool::start(Setup {
+        extra: format!("  kill_switch_file: {}\n", stop.display()),
+        ..Setup::default()
+    })
+    .await;
+    let host3 = p.uuid("host3");
+    let before = p.guests_on("host3");
+    // Slow every VDI read on the master, so the lock release lasts long enough to pull the
+    // switch in the middle of the recovery.
+    p.control(
+        "hosts/host1/faults",
+        json!({"fault": {"kind": "slow", "ms": 1500}, "methods": ["VDI.get_all_records"]}),
+    )
+    .await;
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-held")])
+        .await;
+    let list = p
+        .wait_for(1, &["releasing_locks", "done", "failed", "blocked"])
+        .await;
+    assert_eq!(list[0]["phase"], "releasing_locks", "{list:#?}");
+    std::fs::write(&stop, "").unwrap();
+    let list = p.wait_for(1, &["held", "done", "failed"]).await;
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(list[0]["phase"], "held", "{:#}", p.show(id).await);
+    let reason = list[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("clearing_affinity: ") && reason.contains("kill-switch"),
+        "{reason}"
+    );
+    // Held: nothing runs anywhere, and it stays so.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let truth = p.truth();
+    assert!(before.iter().all(|vm| truth[vm].is_empty()), "{truth:?}");
+    assert_eq!(p.remediations().await[0]["phase"], "held");
+    // Resuming with the switch still there holds it again.
+    let journal =
+        xenguard::remediation::journal::Journal::open(&p.config.receiver.journal_path).unwrap();
+    let unix_now = xenguard::remediation::unix_now;
+    journal
+        .add_request(id, "resume", "test", unix_now())
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(p.remediations().await[0]["phase"], "held");
+    std::fs::remove_file(&stop).unwrap();
+    common::control_delete(&p.sim, "hosts/host1/faults").await;
+    journal
+        .add_request(id, "resume", "test", unix_now())
+        .unwrap();
+    let list = p.wait_for(1, &["done", "failed"]).await;
+    assert_eq!(list[0]["phase"], "done", "{:#}", p.show(id).await);
+    assert_eq!(list[0]["reason"], "all 2 VMs running again");
+    let truth = p.truth();
+    for vm in &before {
+        assert_eq!(truth[vm].len(), 1);
+    }
+    assert_eq!(p.double.max(), 0);
+}
+
+/// An attestation that the host is off, while it answers again (powered on since, or the wrong
+/// console checked): the receiver probes it once more and stops before any reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attested_host_that_answers_again_is_not_recovered() {
+    let p = Pool::start(Setup {
+        unfenced: &["host3"],
+        ..Setup::default()
+    })
+    .await;
+    let host3 = p.uuid("host3");
+    p.control("hosts/host3/network", json!({"connected": false}))
+        .await;
+    p.post(
+        "firing",
+        &[("XenHostUnreachable", &host3, "fp-attest-wrong")],
+    )
+    .await;
+    let list = p.wait_for(1, &["awaiting_attestation"]).await;
+    let id = list[0]["id"].as_i64().unwrap();
+    p.control("hosts/host3/network", json!({"connected": true}))
+        .await;
+    let now = xenguard::remediation::unix_now();
+    p.receiver
+        .journal()
+        .add_request(id, "attest", "bob", now)
+        .unwrap();
+    let list = p.wait_for(1, &["failed", "done"]).await;
+    assert_eq!(list[0]["phase"], "failed", "{list:#?}");
+    assert!(
+        list[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answers again"),
+        "{list:#?}"
+    );
+    assert_eq!(
+        p.guests_on("host3").len(),
+        2,
+        "its guests run on, untouched"
+    );
+    assert_eq!(p.double.max(), 0);
+}
+
+/// A dead slave whose `declare_dead` takes far longer than one call may (60 s: the connect
+/// retries to a host still read live, then the hook per SR): the receiver waits for the task,
+/// and never starts resetting VMs itself while the master is still working on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_declare_dead_is_waited_for_never_raced() {
+    let p = Pool::start(Setup::default()).await;
+    p.control(
+        "timing",
+        json!({"forward_connect_timeout": 20.0, "declare_dead_hook_per_sr": 20.0}),
+    )
+    .await;
+    let host3 = p.uuid("host3");
+    let before = p.guests_on("host3");
+    p.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-slow")])
+        .await;
+    let list = p
+        .wait_for(1, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let id = list[0]["id"].as_i64().unwrap();
+    let shown = p.show(id).await;
+    assert_eq!(list[0]["phase"], "done", "{shown:#}");
+    let reset = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "reset_vms")
+        .unwrap();
+    assert_eq!(reset["detail"]["declare_dead"]["Ok"], "ok", "{reset:#}");
+    assert!(
+        reset["detail"].get("power_state_reset").is_none(),
+        "{reset:#}"
+    );
+    let truth = p.truth();
+    for vm in &before {
+        assert_eq!(truth[vm].len(), 1);
+    }
     assert_eq!(p.double.max(), 0);
 }

@@ -143,7 +143,10 @@ async fn vm_restart_is_blocked_by_a_stale_vdi_tag_until_removed() {
     sim.advance(610.0);
     let host2 = host_ref(&reader, "host2").await;
     let (vm, record) = guests_on(&reader, &host2).await.remove(0);
-    actuator.power_state_reset(&vm).await.unwrap();
+    actuator
+        .power_state_reset(&vm, Duration::from_secs(5))
+        .await
+        .unwrap();
     let err = actuator
         .start(&vm, Duration::from_secs(5))
         .await
@@ -182,12 +185,15 @@ async fn resets_refuse_a_live_host_and_control_domains() {
     let (reader, actuator) = (PoolReader::new(session.clone()), PoolActuator::new(session));
     let host2 = host_ref(&reader, "host2").await;
     let (vm, _) = guests_on(&reader, &host2).await.remove(0);
-    let err = actuator.power_state_reset(&vm).await.unwrap_err();
+    let err = actuator
+        .power_state_reset(&vm, Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert!(err.is(&ErrorCode::HostIsLive), "{err}");
     assert_eq!(err.failure().unwrap().params, vec![host2.to_string()]);
     assert!(
         actuator
-            .declare_dead(&host2)
+            .declare_dead(&host2, Duration::from_secs(5))
             .await
             .unwrap_err()
             .is(&ErrorCode::HostIsLive)
@@ -195,7 +201,7 @@ async fn resets_refuse_a_live_host_and_control_domains() {
     let dom0 = reader.record(&host2).await.unwrap().control_domain;
     assert!(
         actuator
-            .power_state_reset(&dom0)
+            .power_state_reset(&dom0, Duration::from_secs(5))
             .await
             .unwrap_err()
             .is(&ErrorCode::CannotResetControlDomain)
@@ -214,7 +220,7 @@ async fn a_dead_xapi_with_running_vms_lets_a_blind_restart_corrupt_data() {
     let (vm, record) = guests_on(&reader, &host2).await.remove(0);
     control(&sim, "/hosts/host2/xapi", json!({"running": false})).await;
     actuator
-        .power_state_reset(&vm)
+        .power_state_reset(&vm, Duration::from_secs(5))
         .await
         .expect("the probe fails, so the reset goes through");
     for vdi in vdis_of(&reader, &record).await {
@@ -320,7 +326,7 @@ async fn master_power_loss_and_emergency_transition() {
     assert_eq!(record.master, host_ref(&reader, "host2").await);
 
     let recovered = PoolActuator::new(pool.clone())
-        .recover_slaves()
+        .recover_slaves(Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
@@ -403,7 +409,7 @@ async fn master_cable_pulled_then_split_brain_until_recover_slaves() {
     );
 
     let recovered = PoolActuator::new(pool.clone())
-        .recover_slaves()
+        .recover_slaves(Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(recovered.len(), 2, "both other hosts answered");
@@ -643,4 +649,62 @@ async fn failed_login_is_delayed() {
         started.elapsed() >= Duration::from_millis(450),
         "5 simulated seconds at 10x"
     );
+}
+
+/// Realistic timing: `declare_dead` of a powered-off host that still reads live contacts it
+/// first (the connect retries) and then runs its hook for each SR; its task stays pending and
+/// progresses meanwhile, `task.cancel` does not stop it, and the reset shows only at the end.
+#[tokio::test]
+async fn declare_dead_of_a_silent_live_host_takes_its_time_and_cannot_be_cancelled() {
+    use xenguard::xapi::records::{Task, TaskStatus};
+    let sim = start_sim(3, 1).await;
+    let session = session_via(&sim, &[0]);
+    let reader = PoolReader::new(session.clone());
+    control(&sim, "/hosts/host3/power", json!({"state": "off"})).await;
+    let host3 = host_ref(&reader, "host3").await;
+    assert!(
+        live_of(&reader, "host3").await,
+        "still live: no heartbeat missed yet"
+    );
+    let task: String = session
+        .call_as(
+            "Async.host.declare_dead",
+            &[Value::string(host3.as_str())],
+            None,
+        )
+        .await
+        .unwrap();
+    let record = |session: Arc<Session>, task: String| async move {
+        let t: Task = session
+            .call_as("task.get_record", &[Value::string(&task)], None)
+            .await
+            .unwrap();
+        t
+    };
+    assert_eq!(
+        record(session.clone(), task.clone()).await.status,
+        TaskStatus::Pending
+    );
+    session
+        .call("task.cancel", &[Value::string(&task)])
+        .await
+        .unwrap();
+    // 20 s of connect retries plus 5 s for each of its two SRs.
+    sim.advance(15.0);
+    let halfway = record(session.clone(), task.clone()).await;
+    assert_eq!(halfway.status, TaskStatus::Pending, "cancel is best effort");
+    assert!(
+        halfway.progress > 0.3 && halfway.progress < 1.0,
+        "{}",
+        halfway.progress
+    );
+    assert_eq!(
+        guests_on(&reader, &host3).await.len(),
+        1,
+        "nothing reset yet"
+    );
+    sim.advance(16.0);
+    let done = record(session.clone(), task.clone()).await;
+    assert_eq!(done.status, TaskStatus::Success, "{done:?}");
+    assert!(guests_on(&reader, &host3).await.is_empty());
 }

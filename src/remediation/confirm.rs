@@ -250,8 +250,10 @@ pub async fn confirm(
                 .push(Reason::Unknown("a surviving host to promote"));
         }
     }
-    findings.ha_enabled = (ha_fresh || unix_now() - inventory.read_at <= HA_MAX_AGE.as_secs_f64())
-        .then_some(inventory.ha_enabled);
+    // An inventory dated in the future (the clock went back) has no known age.
+    let age = unix_now() - inventory.read_at;
+    let recent = (-super::guards::CLOCK_SKEW..=HA_MAX_AGE.as_secs_f64()).contains(&age);
+    findings.ha_enabled = (ha_fresh || recent).then_some(inventory.ha_enabled);
     findings.in_maintenance = Some(suspect.in_maintenance);
     let bmc_status = match bmc(&suspect) {
         Err(e) => json!({"error": e}),

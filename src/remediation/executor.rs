@@ -31,7 +31,7 @@ use super::fence::FenceAgent;
 use super::guards::{self, Facts, Limits, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::{Journal, JournalError, NewAlert, Remediation};
-use super::machine::{Effect, Event, Phase, Target, transition};
+use super::machine::{Effect, Event, Phase, Target, is_recovery_step, transition};
 use super::metrics::ReceiverMetrics;
 use super::policy::intent_for;
 use super::recovery::{self, RunState};
@@ -70,11 +70,24 @@ pub struct Context {
     pub metrics: ReceiverMetrics,
     /// Clients per pool name.
     pub pools: BTreeMap<String, Arc<PoolClient>>,
-    /// Unix time the receiver started.
-    pub started_at: f64,
+    /// When the receiver started (monotonic).
+    pub started: std::time::Instant,
+    /// Fences issued by this run: pool, host uuid, when (monotonic).
+    pub fences: std::sync::Mutex<Vec<(String, String, std::time::Instant)>>,
 }
 
 impl Context {
+    /// Fences this run issued in `pool` within `window`: host uuid and age.
+    fn fences_here(&self, pool: &str, window: Duration) -> Vec<(String, Duration)> {
+        self.fences
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(p, _, at)| p == pool && at.elapsed() < window)
+            .map(|(_, host, at)| (host.clone(), at.elapsed()))
+            .collect()
+    }
+
     fn limits(&self) -> Limits {
         let r = &self.config.receiver;
         Limits {
@@ -163,7 +176,7 @@ impl Executor {
 
     /// Resumes remediations a previous run left mid-way (not observe-mode plans).
     fn resume(&mut self) -> Result<(), JournalError> {
-        let open: Vec<&str> = Phase::NAMES[..12].to_vec();
+        let open: Vec<&str> = Phase::OPEN.to_vec();
         let mut pending = self.journal().in_phases(&open)?;
         // Those that hold their pool first, so queued ones wait behind them.
         pending.sort_by_key(|r| {
@@ -272,7 +285,10 @@ impl Executor {
             let event = match (request.kind.as_str(), &phase) {
                 ("approve", Phase::AwaitingApproval) => Some(Event::Go),
                 ("attest", Phase::AwaitingAttestation) => Some(Event::Attested),
-                ("abort", p) if p.before_acting() => Some(Event::OperatorAbort),
+                ("abort", p) if p.before_acting() || matches!(p, Phase::Held(_)) => {
+                    Some(Event::OperatorAbort)
+                }
+                ("resume", Phase::Held(_)) => Some(Event::OperatorResume),
                 _ => None,
             };
             let Some(event) = event else {
@@ -283,6 +299,10 @@ impl Executor {
                 self.journal().handle_request(request.id, &why, now)?;
                 continue;
             };
+            if let Some(why) = self.stale_request(&request, now) {
+                self.journal().handle_request(request.id, &why, now)?;
+                continue;
+            }
             let mut state = self.state(r.id)?;
             match request.kind.as_str() {
                 "approve" => state.approved_by = Some(request.operator.clone()),
@@ -315,7 +335,7 @@ impl Executor {
             _ => Target::Slave,
         };
         let now = unix_now();
-        let Some((next, effects)) = transition(&phase, &event, target) else {
+        let Some((mut next, mut effects)) = transition(&phase, &event, target) else {
             self.journal().add_step(
                 id,
                 "ignored",
@@ -324,7 +344,19 @@ impl Executor {
             )?;
             return Ok(());
         };
+        let mut held_because = None;
+        if is_recovery_step(&next)
+            && let Some(why) = self.hold(&event)
+        {
+            held_because = Some(format!(
+                "{}: {why}; `xenguard journal resume {id}` continues",
+                next.name()
+            ));
+            next = Phase::Held(next.name().to_owned());
+            effects.clear();
+        }
         let reason = match &next {
+            Phase::Held(_) => held_because.unwrap_or_default(),
             Phase::Done => state.summary.clone().unwrap_or_default(),
             Phase::AwaitingApproval => "waiting for `xenguard journal approve`".into(),
             Phase::AwaitingAttestation => {
@@ -361,6 +393,43 @@ impl Executor {
             self.issue(&r, effect);
         }
         self.gauges(&r.pool)
+    }
+
+    /// Why an operator request cannot be taken as it stands: made in the future (a clock step
+    /// makes its age unknown), or an attestation older than the configured limit.
+    fn stale_request(&self, request: &super::journal::Request, now: f64) -> Option<String> {
+        const SKEW: f64 = 5.0;
+        if request.at > now + SKEW {
+            return Some(format!(
+                "refused: made {:.0} s in the future by the receiver's clock; its age is unknown",
+                request.at - now
+            ));
+        }
+        let limit = self.ctx.config.receiver.attestation_max_age.as_secs_f64();
+        (request.kind == "attest" && now - request.at > limit).then(|| {
+            format!(
+                "refused: the attestation expired (made {:.0} s ago, limit {limit:.0} s): check the host again and attest anew",
+                now - request.at
+            )
+        })
+    }
+
+    /// Why the next recovery step must not be issued now, if it must not: the kill switch
+    /// (an unreadable one counts), or `observe` mode, where a recovery can only be one an
+    /// earlier run began (an operator's resume lets it go on).
+    fn hold(&self, event: &Event) -> Option<&'static str> {
+        let receiver = &self.ctx.config.receiver;
+        let switch = receiver
+            .kill_switch_file
+            .as_ref()
+            .is_some_and(|path| path.try_exists().unwrap_or(true));
+        if switch {
+            Some("held before this step: the kill-switch file exists")
+        } else if receiver.mode == Mode::Observe && *event != Event::OperatorResume {
+            Some("held before this step: the receiver runs in observe mode")
+        } else {
+            None
+        }
     }
 
     /// Frees the pool if `id` holds it, and starts the next queued confirmation.
@@ -418,7 +487,7 @@ impl Executor {
     }
 
     fn gauges(&self, pool: &str) -> Result<(), JournalError> {
-        let active: Vec<&str> = Phase::NAMES[1..12].to_vec();
+        let active: Vec<&str> = Phase::OPEN[1..].to_vec();
         let open = self.journal().in_phases(&active)?;
         let count = |phase: &str| {
             open.iter()
@@ -448,7 +517,7 @@ async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
                 Effect::Confirm => {
                     Event::Refused(vec![Reason::Unknown("the confirmation's inputs")])
                 }
-                Effect::Fence | Effect::ReadBmc => Event::FenceFailed(e.clone()),
+                Effect::Fence | Effect::ReadBmc | Effect::Reprobe => Event::FenceFailed(e.clone()),
                 _ => Event::StepFailed(format!("{step}: {e}")),
             };
             (event, json!({"error": e}))
@@ -471,7 +540,7 @@ async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
 fn failure_event(effect: &Effect, why: String) -> Event {
     match effect {
         Effect::Confirm => Event::Refused(vec![Reason::Unknown("the confirmation's inputs")]),
-        Effect::Fence | Effect::ReadBmc => Event::FenceFailed(why),
+        Effect::Fence | Effect::ReadBmc | Effect::Reprobe => Event::FenceFailed(why),
         _ => Event::StepFailed(why),
     }
 }
@@ -479,7 +548,7 @@ fn failure_event(effect: &Effect, why: String) -> Event {
 fn effect_name(effect: &Effect) -> &'static str {
     match effect {
         Effect::Confirm => "confirm",
-        Effect::Fence | Effect::ReadBmc => "fence",
+        Effect::Fence | Effect::ReadBmc | Effect::Reprobe => "fence",
         Effect::Promote => "promote",
         Effect::RecoverSlaves => "recover_slaves",
         Effect::ResetVms => "reset_vms",
@@ -521,8 +590,13 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
     match effect {
         Effect::Confirm => unreachable!("handled above"),
         Effect::Fence => fence_step(ctx, &r, &dead).await,
+        Effect::Reprobe => Ok(reprobe(&client, &dead).await),
         Effect::ReadBmc => {
             let Some(agent) = ctx.fence_agent(&r.pool, &dead)? else {
+                if state.attested_by.is_some() {
+                    // Resumed after a crash while an attestation was being checked.
+                    return Ok(reprobe(&client, &dead).await);
+                }
                 return Ok((
                     Event::FenceFailed("no fence agent configured to read the BMC".into()),
                     json!({}),
@@ -565,8 +639,12 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 .cloned()
                 .collect();
             let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
-            let wait = ctx.config.receiver.rejoin_wait;
-            let evidence = recovery::recover_slaves(&client, &survivor, &expected, wait).await?;
+            let (wait, limit) = (
+                ctx.config.receiver.rejoin_wait,
+                ctx.config.receiver.step_timeout,
+            );
+            let evidence =
+                recovery::recover_slaves(&client, &survivor, &expected, wait, limit).await?;
             Ok((Event::StepDone, evidence))
         }
         Effect::ResetVms => {
@@ -592,7 +670,9 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             // Where they ran is gone after the reset: the list is journaled first.
             save(&state)?;
             let whole_host = state.doubtful.is_empty();
-            let mut evidence = recovery::reset_vms(&client, &dead, &state.vms, whole_host).await?;
+            let limit = ctx.config.receiver.step_timeout;
+            let mut evidence =
+                recovery::reset_vms(&client, &dead, &state.vms, whole_host, limit).await?;
             evidence["doubtful"] = json!(state.doubtful);
             evidence["vms"] = json!(state.vms.iter().map(|v| &v.name_label).collect::<Vec<_>>());
             Ok((Event::StepDone, evidence))
@@ -680,12 +760,26 @@ async fn confirm_step(
         Some(path) => path.try_exists().ok(),
     };
     let suspect_uuid = findings.suspect.as_ref().map(|h| h.uuid.clone());
+    // The journal's times are wall-clock; fences of this run are also timed monotonically,
+    // so a clock stepped forward cannot shorten a window (the more recent reading counts).
+    let window = receiver.fence_budget.window;
+    let recent = ctx.fences_here(&r.pool, window);
     let last_action = match &suspect_uuid {
-        Some(uuid) => Some(
-            ctx.journal
+        Some(uuid) => {
+            let journaled = ctx
+                .journal
                 .last_fence_of(&r.pool, uuid)
-                .map_err(journal_err)?,
-        ),
+                .map_err(journal_err)?;
+            let here = recent
+                .iter()
+                .filter(|(host, _)| host == uuid)
+                .map(|(_, age)| now - age.as_secs_f64())
+                .reduce(f64::max);
+            Some(match (journaled, here) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            })
+        }
         None => None,
     };
     let facts = Facts {
@@ -698,8 +792,9 @@ async fn confirm_step(
         other_active: Some(None),
         fences_in_window: Some(
             ctx.journal
-                .fences_since(&r.pool, now - receiver.fence_budget.window.as_secs_f64())
-                .map_err(journal_err)?,
+                .fences_since(&r.pool, now - window.as_secs_f64())
+                .map_err(journal_err)?
+                .max(recent.len() as u32),
         ),
         last_action_on_host: last_action,
         alert_firing: Some(
@@ -707,7 +802,7 @@ async fn confirm_step(
                 .alert_resolved(&r.fingerprint, &r.starts_at)
                 .map_err(journal_err)?,
         ),
-        started_at: ctx.started_at,
+        running_for: ctx.started.elapsed(),
         host_in_maintenance: findings.in_maintenance,
         suspect_probes: findings.suspect_probes,
         pool_reaches_suspect: findings.pool_reaches_suspect,
@@ -778,6 +873,29 @@ async fn confirm_step(
     Ok((Event::Confirmed, evidence))
 }
 
+/// After an operator attested the host off: one more probe, which must get no answer (an
+/// attestation made from a wrong console, or a host powered on again since, is caught here).
+async fn reprobe(client: &PoolClient, dead: &KnownHost) -> (Event, serde_json::Value) {
+    let answer = client.prober.probe(&dead.address).await;
+    let silent = !answer.role.answered()
+        && matches!(
+            answer.no_answer,
+            Some(crate::xapi::NoAnswer::Silent | crate::xapi::NoAnswer::Refused)
+        );
+    let seen = json!({"reprobe": {"role": answer.role.as_str(), "no_answer": answer.no_answer.map(crate::xapi::NoAnswer::as_str), "error": answer.error}});
+    if silent {
+        (Event::Attested, seen)
+    } else {
+        let why = format!(
+            "the host attested powered off answers again ({})",
+            answer
+                .no_answer
+                .map_or(answer.role.as_str(), crate::xapi::NoAnswer::as_str)
+        );
+        (Event::FenceFailed(why), seen)
+    }
+}
+
 async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome {
     let journal_err = |e: JournalError| e.to_string();
     let Some(agent) = ctx.fence_agent(&r.pool, dead)? else {
@@ -789,6 +907,11 @@ async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome
     ctx.journal
         .record_fence(r.id, &r.pool, &dead.uuid, "issued", unix_now())
         .map_err(journal_err)?;
+    ctx.fences.lock().unwrap_or_else(|e| e.into_inner()).push((
+        r.pool.clone(),
+        dead.uuid.clone(),
+        std::time::Instant::now(),
+    ));
     tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, agent = %agent.program, "Fencing: power off through the BMC.");
     let result = agent
         .power_off_confirmed(FENCE_READS, FENCE_READ_PAUSE)

@@ -37,8 +37,8 @@ pub struct Facts {
     pub last_action_on_host: Option<Option<f64>>,
     /// The alert behind the plan is still firing.
     pub alert_firing: Option<bool>,
-    /// Unix time the receiver started.
-    pub started_at: f64,
+    /// How long the receiver has run (monotonic: a wall-clock step changes nothing).
+    pub running_for: Duration,
     /// The host is in maintenance mode (`other_config:maintenance_mode`).
     pub host_in_maintenance: Option<bool>,
     /// What the fresh probes of the suspect host showed.
@@ -314,9 +314,16 @@ pub fn fence_budget(f: &Facts, limits: &Limits) -> Verdict {
     }
 }
 
-/// Per-host cooldown after an action.
+/// How far in the future a journaled time may lie before it counts as unknown (the journal is
+/// written by this host's clock; more than this means the clock was stepped back).
+pub const CLOCK_SKEW: f64 = 5.0;
+
+/// Per-host cooldown after an action. A last action dated in the future has no known age.
 pub fn cooldown(f: &Facts, limits: &Limits) -> Verdict {
     match known(f.last_action_on_host, "the host's last remediation")? {
+        Some(at) if at > f.now + CLOCK_SKEW => Err(Reason::Unknown(
+            "how long ago the host was last acted on (journaled in the future: the clock went back)",
+        )),
         Some(at) if f.now - at < limits.host_cooldown.as_secs_f64() => Err(Reason::HostCooldown {
             remaining: limits.host_cooldown.as_secs_f64() - (f.now - at),
         }),
@@ -335,7 +342,7 @@ pub fn still_firing(f: &Facts) -> Verdict {
 
 /// No action right after the receiver starts.
 pub fn startup_quiet(f: &Facts, limits: &Limits) -> Verdict {
-    let elapsed = f.now - f.started_at;
+    let elapsed = f.running_for.as_secs_f64();
     let quiet = limits.startup_quiet.as_secs_f64();
     if elapsed >= quiet {
         Ok(())
@@ -450,7 +457,7 @@ mod tests {
             fences_in_window: Some(0),
             last_action_on_host: Some(None),
             alert_firing: Some(true),
-            started_at: 0.0,
+            running_for: Duration::from_secs(10_000),
             host_in_maintenance: Some(false),
             suspect_probes: Some(silent(3)),
             pool_reaches_suspect: Some(false),
@@ -533,7 +540,7 @@ mod tests {
             ),
             (
                 Facts {
-                    started_at: 9_950.0,
+                    running_for: Duration::from_secs(50),
                     ..clear()
                 },
                 Reason::StartupQuiet { remaining: 70.0 },
@@ -660,6 +667,32 @@ mod tests {
             }),
             Err(Reason::HostUnverifiable { .. })
         ));
+    }
+
+    #[test]
+    fn a_last_action_dated_in_the_future_blocks_the_cooldown() {
+        let at = |t: f64| {
+            cooldown(
+                &Facts {
+                    last_action_on_host: Some(Some(t)),
+                    ..clear()
+                },
+                &Limits {
+                    host_cooldown: Duration::from_secs(60),
+                    ..limits()
+                },
+            )
+        };
+        assert!(at(10_000.0 - 61.0).is_ok());
+        assert!(matches!(
+            at(10_000.0 - 10.0),
+            Err(Reason::HostCooldown { .. })
+        ));
+        assert!(
+            at(10_000.0 + 3.0).is_err(),
+            "within the skew: a fresh action"
+        );
+        assert!(matches!(at(10_000.0 + 3600.0), Err(Reason::Unknown(_))));
     }
 
     #[test]

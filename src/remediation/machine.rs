@@ -58,6 +58,9 @@ pub enum Phase {
     Blocked(Vec<String>),
     /// A step failed after the fence; an operator must look.
     Failed(String),
+    /// Stopped after the fence, before the named recovery step (the kill switch, or a
+    /// restart in `observe` mode): `xenguard journal resume ID` continues with that step.
+    Held(String),
 }
 
 impl Phase {
@@ -70,7 +73,7 @@ impl Phase {
     }
 
     /// Every phase name, as journaled.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "planned",
         "awaiting_approval",
         "confirming",
@@ -87,6 +90,24 @@ impl Phase {
         "aborted",
         "blocked",
         "failed",
+        "held",
+    ];
+
+    /// Names of the phases a restart picks up again (all but the terminal ones).
+    pub const OPEN: [&'static str; 13] = [
+        "planned",
+        "awaiting_approval",
+        "confirming",
+        "fencing",
+        "awaiting_attestation",
+        "promoting",
+        "recovering_slaves",
+        "resetting_vms",
+        "releasing_locks",
+        "clearing_affinity",
+        "starting_vms",
+        "verifying",
+        "held",
     ];
 
     /// The phase's name in the journal (`fencing`, `done`, …).
@@ -108,6 +129,7 @@ impl Phase {
             Phase::Aborted(_) => 13,
             Phase::Blocked(_) => 14,
             Phase::Failed(_) => 15,
+            Phase::Held(_) => 16,
         };
         Phase::NAMES[i]
     }
@@ -115,7 +137,7 @@ impl Phase {
     /// The why of a terminal phase (empty for the others).
     pub fn detail(&self) -> String {
         match self {
-            Phase::Aborted(why) | Phase::Failed(why) => why.clone(),
+            Phase::Aborted(why) | Phase::Failed(why) | Phase::Held(why) => why.clone(),
             Phase::Blocked(reasons) => reasons.join("; "),
             _ => String::new(),
         }
@@ -140,7 +162,9 @@ impl Phase {
             12 => Phase::Done,
             13 => Phase::Aborted(detail.to_owned()),
             14 => Phase::Blocked(detail.split("; ").map(str::to_owned).collect()),
-            _ => Phase::Failed(detail.to_owned()),
+            15 => Phase::Failed(detail.to_owned()),
+            // "<step>: why it is held".
+            _ => Phase::Held(detail.split(':').next().unwrap_or_default().to_owned()),
         })
     }
 
@@ -173,6 +197,8 @@ pub enum Event {
     Resolved,
     /// An operator aborted it.
     OperatorAbort,
+    /// An operator asked a held remediation to go on.
+    OperatorResume,
     /// An earlier remediation already recovered the host.
     Superseded(String),
     /// Guards and confirmation passed: the host is down as far as the receiver can tell.
@@ -207,6 +233,8 @@ pub enum Effect {
     Fence,
     /// Read the BMC's power status only (never power anything).
     ReadBmc,
+    /// After an attestation: probe the host once more; it must still give no answer.
+    Reprobe,
     /// Promote the deterministic survivor and wait for its restart.
     Promote,
     /// `pool.recover_slaves` and compare with the expected survivors.
@@ -250,7 +278,8 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
         (P::Planned | P::AwaitingApproval, E::Go) => next(P::Confirming, &[Effect::Confirm]),
         (P::Confirming, E::Confirmed) => next(P::Fencing, &[Effect::Fence]),
         (P::Fencing, E::NoFenceAgent) => next(P::AwaitingAttestation, &[]),
-        (P::AwaitingAttestation, E::Attested) => after_fence(target),
+        // An attestation is checked against the host once more before anything is reset.
+        (P::AwaitingAttestation, E::Attested) => next(P::Fencing, &[Effect::Reprobe]),
         (P::Confirming, E::Refused(reasons)) => next(
             P::Blocked(reasons.iter().map(ToString::to_string).collect()),
             &[],
@@ -275,6 +304,16 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
         (P::ClearingAffinity, E::StepDone) => next(P::StartingVms, &[Effect::StartVms]),
         (P::StartingVms, E::StepDone) => next(P::Verifying, &[Effect::Verify]),
         (P::Verifying, E::StepDone) => next(P::Done, &[]),
+        // Held stays held across restarts; only an operator moves it on, into its step.
+        (P::Held(_), E::Resumed) => next(phase.clone(), &[]),
+        (P::Held(_), E::OperatorAbort) => next(
+            P::Aborted("aborted by an operator while held: the recovery stays half-done".into()),
+            &[],
+        ),
+        (P::Held(step), E::OperatorResume) => {
+            let p = Phase::from_journal(step, "")?;
+            next(p.clone(), &[step_effect(&p)?])
+        }
         (p, E::StepFailed(why)) if step_effect(p).is_some() => next(P::Failed(why.clone()), &[]),
         // Every step re-checks live state, so it is repeated on resume, never skipped.
         (p, E::Resumed) if step_effect(p).is_some() => next(p.clone(), &[step_effect(p)?]),
@@ -297,6 +336,11 @@ fn after_fence(target: Target) -> Option<(Phase, Vec<Effect>)> {
         Target::Master => (Phase::Promoting, vec![Effect::Promote]),
         Target::Slave => (Phase::ResettingVms, vec![Effect::ResetVms]),
     })
+}
+
+/// Whether `phase` is a recovery step after the fence (where a hold can stop it).
+pub fn is_recovery_step(phase: &Phase) -> bool {
+    step_effect(phase).is_some()
 }
 
 /// The effect a recovery step performs.
@@ -351,6 +395,39 @@ mod tests {
     }
 
     #[test]
+    fn a_held_remediation_moves_only_on_an_operators_resume_into_its_step() {
+        let held = Phase::Held("starting_vms".into());
+        assert_eq!(
+            Phase::from_journal("held", "starting_vms: the kill-switch file exists"),
+            Some(held.clone())
+        );
+        for event in [
+            Event::Resumed,
+            Event::Go,
+            Event::StepDone,
+            Event::Attested,
+            Event::FenceConfirmedOff,
+        ] {
+            let next = transition(&held, &event, Target::Slave);
+            assert!(
+                next.is_none() || next == Some((held.clone(), vec![])),
+                "{event:?}: {next:?}"
+            );
+        }
+        assert_eq!(
+            transition(&held, &Event::OperatorResume, Target::Slave),
+            Some((Phase::StartingVms, vec![Effect::StartVms]))
+        );
+        // A held phase naming no step (a corrupted row) goes nowhere.
+        let bad = Phase::Held("fencing".into());
+        assert_eq!(
+            transition(&bad, &Event::OperatorResume, Target::Slave),
+            None
+        );
+        assert!(!held.is_terminal() && !held.before_acting() && held.holds_pool());
+    }
+
+    #[test]
     fn a_dead_master_is_replaced_before_its_vms_are_touched() {
         let mut events = vec![Event::Go, Event::Confirmed, Event::FenceConfirmedOff];
         events.extend(std::iter::repeat_n(Event::StepDone, 7));
@@ -397,13 +474,20 @@ mod tests {
         assert_eq!(early, Phase::Confirming, "not before confirmation");
         let events = [Event::Go, Event::Confirmed, Event::NoFenceAgent];
         assert_eq!(run(Target::Slave, &events).0, Phase::AwaitingAttestation);
+        // The attestation is checked by one more probe; the host's silence lets it go on.
         let attested = [events.as_slice(), &[Event::Attested]].concat();
         let (phase, effects) = run(Target::Slave, &attested);
-        assert_eq!(phase, Phase::ResettingVms);
+        assert_eq!(phase, Phase::Fencing);
         assert_eq!(
             effects,
-            vec![Effect::Confirm, Effect::Fence, Effect::ResetVms]
+            vec![Effect::Confirm, Effect::Fence, Effect::Reprobe]
         );
+        let silent = [attested.as_slice(), &[Event::Attested]].concat();
+        let (phase, effects) = run(Target::Slave, &silent);
+        assert_eq!(phase, Phase::ResettingVms);
+        assert_eq!(effects.last(), Some(&Effect::ResetVms));
+        let answers = [attested.as_slice(), &[Event::FenceFailed("answers".into())]].concat();
+        assert!(matches!(run(Target::Slave, &answers).0, Phase::Failed(_)));
         let resolved = [events.as_slice(), &[Event::Resolved]].concat();
         let aborted = run(Target::Slave, &resolved).0;
         assert!(

@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -165,7 +165,8 @@ impl Receiver {
             journal: journal.clone(),
             metrics: metrics.clone(),
             pools: pools.clone(),
-            started_at: unix_now(),
+            started: std::time::Instant::now(),
+            fences: Default::default(),
         });
         let mut tasks = vec![tokio::spawn(Executor::run(
             context,
@@ -271,7 +272,34 @@ async fn refresh_inventory(
     }
 }
 
-async fn remediations(State(receiver): State<Arc<Receiver>>) -> Response {
+/// With `receiver.auth_reads`, the read endpoints want the webhook's credentials.
+fn read_refused(receiver: &Receiver, headers: &HeaderMap) -> Option<Response> {
+    if !receiver.config.receiver.auth_reads {
+        return None;
+    }
+    let auth = receiver.auth.as_ref()?;
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let status = match auth.check(header) {
+        webhook::AuthOutcome::Ok => return None,
+        webhook::AuthOutcome::Missing => StatusCode::UNAUTHORIZED,
+        webhook::AuthOutcome::Wrong => StatusCode::FORBIDDEN,
+    };
+    receiver.metrics.webhook(status.as_u16());
+    Some(
+        (
+            status,
+            Json(json!({"error": "credentials required (receiver.auth_reads)"})),
+        )
+            .into_response(),
+    )
+}
+
+async fn remediations(State(receiver): State<Arc<Receiver>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = read_refused(&receiver, &headers) {
+        return refused;
+    }
     match receiver.journal.list(200) {
         Ok(list) => Json(list).into_response(),
         Err(e) => (
@@ -282,7 +310,14 @@ async fn remediations(State(receiver): State<Arc<Receiver>>) -> Response {
     }
 }
 
-async fn remediation(State(receiver): State<Arc<Receiver>>, Path(id): Path<i64>) -> Response {
+async fn remediation(
+    State(receiver): State<Arc<Receiver>>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = read_refused(&receiver, &headers) {
+        return refused;
+    }
     match receiver.journal.show(id) {
         Ok(Some((r, steps))) => Json(json!({"remediation": r, "steps": steps})).into_response(),
         Ok(None) => (

@@ -19,7 +19,8 @@ use serde_json::json;
 use super::inventory::{KnownHost, PoolClient, SeenVm};
 use crate::xapi::probe::Role;
 use crate::xapi::records::{
-    Host, HostMetrics, Pbd, PowerState, Ref, SM_CONFIG_HOST_PREFIX, Sr, Vbd, Vdi, Vm,
+    Host, HostMetrics, Pbd, PowerState, Ref, SM_CONFIG_HOST_PREFIX, SM_CONFIG_PAUSED, Sr, Vbd, Vdi,
+    Vm,
 };
 use crate::xapi::{Error, ErrorCode};
 
@@ -189,16 +190,22 @@ pub async fn recover_slaves(
     master: &KnownHost,
     expected: &[KnownHost],
     rejoin_wait: Duration,
+    limit: Duration,
 ) -> StepResult {
     let want: BTreeSet<Ref<Host>> = expected.iter().map(|h| h.reference.clone()).collect();
     let mut missing = want.clone();
     let mut answers = Vec::new();
     for attempt in 1..=RECOVER_ATTEMPTS {
-        let got = client
-            .actuator()
-            .recover_slaves()
-            .await
-            .map_err(|e| xapi("pool.recover_slaves", e))?;
+        let got = match client.actuator().recover_slaves(limit).await {
+            Ok(got) => got,
+            // It may finish on the master all the same (it resets one host after another and
+            // swallows their errors): who came back is what the rejoin check below finds.
+            Err(e) if !ended(&e) => {
+                answers.push(vec![format!("no answer: {e}")]);
+                break;
+            }
+            Err(e) => return Err(xapi("pool.recover_slaves", e)),
+        };
         answers.push(got.iter().map(ToString::to_string).collect::<Vec<_>>());
         for host in &got {
             missing.remove(host);
@@ -272,79 +279,146 @@ pub async fn resident_vms(client: &PoolClient, dead: &KnownHost) -> Result<Vec<P
         .collect())
 }
 
-/// `host.declare_dead` (it resets every guest the database places on the host), or
-/// `VM.power_state_reset` per planned VM when that fails for another reason than the host
-/// being live, or when `whole_host` is false (some guests placed there must not be reset);
-/// then checks each planned VM reads halted.
+/// Whether a failed call surely ended on the master: an API failure did; a timeout, a task
+/// still pending at the limit or a lost answer may still be running there.
+fn ended(e: &Error) -> bool {
+    matches!(e, Error::Api(f) if f.code != ErrorCode::TaskCancelled)
+}
+
+/// Resets the planned VMs: `Async.host.declare_dead` (it resets every guest the database places
+/// on the host) when `whole_host`, else, or when it surely failed for another reason than the
+/// host being live, `Async.VM.power_state_reset` per planned VM; each waited for at most
+/// `limit`. A call that may still run on the master (limit reached, answer lost) is never
+/// followed by another: the pool is re-read, and the step fails unless every planned VM
+/// already reads halted.
 pub async fn reset_vms(
     client: &PoolClient,
     dead: &KnownHost,
     vms: &[PlannedVm],
     whole_host: bool,
+    limit: Duration,
 ) -> StepResult {
     let actuator = client.actuator();
-    let declared = if whole_host {
-        actuator.declare_dead(&dead.reference).await
-    } else {
-        Err(Error::Config(
-            "not used: guests the receiver doubts are placed on the host".into(),
-        ))
-    };
-    let mut evidence = json!({"declare_dead": declared.as_ref().map(|_| "ok".to_owned()).map_err(ToString::to_string)});
-    match declared {
-        Ok(()) => {}
-        Err(Error::Api(f)) if f.code == ErrorCode::HostIsLive => {
-            return Err(format!(
-                "xapi says host {} is live (it answered the master): nothing reset",
-                dead.address
-            ));
+    let mut evidence = json!({});
+    let mut per_vm = !whole_host;
+    if whole_host {
+        let declared = actuator.declare_dead(&dead.reference, limit).await;
+        evidence["declare_dead"] =
+            json!(declared.as_ref().map(|_| "ok").map_err(ToString::to_string));
+        match declared {
+            Ok(()) => {}
+            Err(Error::Api(f)) if f.code == ErrorCode::HostIsLive => {
+                return Err(format!(
+                    "xapi says host {} is live (it answered the master): nothing reset",
+                    dead.address
+                ));
+            }
+            Err(e) if ended(&e) => per_vm = true,
+            Err(e) => {
+                return settled(
+                    client,
+                    dead,
+                    vms,
+                    evidence,
+                    &format!("host.declare_dead: {e}"),
+                )
+                .await;
+            }
         }
-        Err(_) => {
-            let mut resets = BTreeMap::new();
-            for vm in vms {
-                let result = actuator.power_state_reset(&vm.reference).await;
-                if let Err(Error::Api(f)) = &result
-                    && f.code == ErrorCode::HostIsLive
-                {
+    } else {
+        evidence["declare_dead"] =
+            json!("not used: guests the receiver doubts are placed on the host");
+    }
+    if per_vm {
+        let mut resets = BTreeMap::new();
+        for vm in vms {
+            let result = actuator.power_state_reset(&vm.reference, limit).await;
+            resets.insert(
+                vm.uuid.clone(),
+                result.as_ref().err().map(ToString::to_string),
+            );
+            match result {
+                Ok(()) => {}
+                Err(Error::Api(f)) if f.code == ErrorCode::HostIsLive => {
                     return Err(format!(
                         "VM.power_state_reset {}: host is live",
                         vm.name_label
                     ));
                 }
-                resets.insert(vm.uuid.clone(), result.map_err(|e| e.to_string()).err());
+                Err(e) if ended(&e) => {}
+                Err(e) => {
+                    evidence["power_state_reset"] = json!(resets);
+                    let what = format!("VM.power_state_reset {}: {e}", vm.name_label);
+                    return settled(client, dead, vms, evidence, &what).await;
+                }
             }
-            evidence["power_state_reset"] = json!(resets);
         }
+        evidence["power_state_reset"] = json!(resets);
     }
-    let still: Vec<PlannedVm> = resident_vms(client, dead)
+    settled(client, dead, vms, evidence, "").await
+}
+
+/// Re-reads the pool: every planned VM must read halted (no longer resident on `dead`).
+/// `unfinished` names a call that may still be running on the master, if any.
+async fn settled(
+    client: &PoolClient,
+    dead: &KnownHost,
+    vms: &[PlannedVm],
+    mut evidence: serde_json::Value,
+    unfinished: &str,
+) -> StepResult {
+    let still: Vec<String> = resident_vms(client, dead)
         .await?
         .into_iter()
         .filter(|r| vms.iter().any(|v| v.uuid == r.uuid))
+        .map(|r| r.name_label)
         .collect();
-    if !still.is_empty() {
-        return Err(format!(
-            "{} VMs still recorded running on the dead host after the reset",
-            still.len()
-        ));
+    if !unfinished.is_empty() {
+        evidence["unfinished"] = json!(unfinished);
     }
-    Ok(evidence)
+    match (still.is_empty(), unfinished.is_empty()) {
+        (true, _) => Ok(evidence),
+        (false, true) => Err(format!(
+            "{} VMs still recorded running on the dead host after the reset: {}",
+            still.len(),
+            still.join(", ")
+        )),
+        (false, false) => Err(format!(
+            "{unfinished}; it may still be running on the master, so nothing else was tried; {} planned VMs still read running there: {}",
+            still.len(),
+            still.join(", ")
+        )),
+    }
 }
 
 /// Removes the dead host's `host_<ref>` tag from every VDI that carries it (what `resetvdis`
-/// does for the host), then checks none is left.
+/// does for the host), and the `paused` key of those VDIs (what `resetvdis` does as SR master,
+/// and the declare-dead hook does not: blktap refuses to attach a paused VDI), then checks
+/// none is left.
 pub async fn release_locks(client: &PoolClient, dead: &KnownHost) -> StepResult {
     let key = format!("{SM_CONFIG_HOST_PREFIX}{}", dead.reference);
+    let reader = client.reader();
+    let vdis = reader
+        .all::<Vdi>()
+        .await
+        .map_err(|e| xapi("VDI.get_all_records", e))?;
+    let mut unpaused = Vec::new();
+    for (vdi, record) in &vdis {
+        if record.sm_config.contains_key(&key) && record.sm_config.contains_key(SM_CONFIG_PAUSED) {
+            client
+                .actuator()
+                .remove_from_sm_config(vdi, SM_CONFIG_PAUSED)
+                .await
+                .map_err(|e| xapi("VDI.remove_from_sm_config", e))?;
+            unpaused.push(vdi.to_string());
+        }
+    }
     let tagged = |vdis: &[(Ref<Vdi>, Vdi)]| -> Vec<Ref<Vdi>> {
         vdis.iter()
             .filter(|(_, v)| v.sm_config.contains_key(&key))
             .map(|(r, _)| r.clone())
             .collect()
     };
-    let reader = client.reader();
-    let vdis = reader
-        .all::<Vdi>()
-        .await
-        .map_err(|e| xapi("VDI.get_all_records", e))?;
     let released = tagged(&vdis);
     for vdi in &released {
         client
@@ -362,7 +436,7 @@ pub async fn release_locks(client: &PoolClient, dead: &KnownHost) -> StepResult 
         return Err(format!("{} VDIs still carry {key}", left.len()));
     }
     Ok(
-        json!({"key": key, "released": released.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+        json!({"key": key, "released": released.iter().map(ToString::to_string).collect::<Vec<_>>(), "unpaused": unpaused}),
     )
 }
 

@@ -93,13 +93,21 @@ impl Authenticator {
 
 fn reject(receiver: &Receiver, status: StatusCode, reason: String) -> Response {
     receiver.metrics.webhook(status.as_u16());
-    if let Err(e) = receiver
-        .journal
-        .record_rejection(status.as_u16(), &reason, super::unix_now())
-    {
-        tracing::error!(error = %e, "Cannot journal a rejected webhook.");
+    let unauthenticated = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+    if unauthenticated {
+        // Counted only: a flood of them must not grow the journal nor take its fsyncs from
+        // the executor.
+        tracing::debug!(status = status.as_u16(), reason = ?reason, "Webhook refused: credentials.");
+    } else {
+        if let Err(e) =
+            receiver
+                .journal
+                .record_rejection(status.as_u16(), &reason, super::unix_now())
+        {
+            tracing::error!(error = %e, "Cannot journal a rejected webhook.");
+        }
+        tracing::warn!(status = status.as_u16(), reason = ?reason, "Webhook rejected.");
     }
-    tracing::warn!(status = status.as_u16(), reason = ?reason, "Webhook rejected.");
     let mut response = (status, Json(json!({"error": reason}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         let scheme = match receiver.auth {

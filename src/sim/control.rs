@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::model::{Faults, Model, Role};
+use super::model::{Faults, Model, Role, TimingParams};
 use super::server::Shared;
 
 /// The control API's routes.
@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(set_faults).delete(clear_faults),
         )
         .route("/pool/ha", post(ha))
+        .route("/timing", get(timing).post(set_timing))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance))
         .route("/clock/scale", post(scale))
@@ -42,6 +43,8 @@ pub struct HostView {
     pub uuid: String,
     /// Management address.
     pub address: String,
+    /// The host's XAPI URL.
+    pub url: String,
     /// `on` or `off`.
     pub power: String,
     /// `up`, `down`, or `pool_only` (cut from outside the pool only).
@@ -99,6 +102,7 @@ fn hosts_view(shared: &Shared) -> Vec<HostView> {
                 name: h.name.clone(),
                 uuid: h.uuid.clone(),
                 address: h.address.clone(),
+                url: format!("http://{}:{}", h.address, shared.port),
                 power: if h.power_on { "on" } else { "off" }.into(),
                 network: match (h.network_up, h.outside_cut) {
                     (false, _) => "down",
@@ -326,5 +330,21 @@ async fn truth(State(shared): State<Arc<Shared>>) -> Json<Truth> {
                 })
                 .collect(),
         }
+    }))
+}
+
+/// `GET /timing`: the realistic model's durations (simulated seconds).
+async fn timing(State(shared): State<Arc<Shared>>) -> Json<TimingParams> {
+    Json(shared.with_model(|m, _| m.params))
+}
+
+/// `POST /timing`: sets them (a field left out takes its default).
+async fn set_timing(
+    State(shared): State<Arc<Shared>>,
+    Json(params): Json<TimingParams>,
+) -> Json<TimingParams> {
+    Json(shared.with_model(|m, _| {
+        m.params = params;
+        m.params
     }))
 }

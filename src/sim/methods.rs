@@ -10,7 +10,7 @@ use crate::xapi::typed::DateTime;
 use crate::xapi::wire::{MethodCall, Value};
 
 use super::db::{self, CLASSES, Db, Filter, Identity};
-use super::model::{FAILED_LOGIN_DELAY, FORWARD_CONNECT_TIMEOUT, FUSE, Model, Role};
+use super::model::{FAILED_LOGIN_DELAY, FUSE, Model, PendingTask, Role, Timing};
 
 /// What the server does with a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,10 +248,13 @@ impl Model {
         if base == "host.get_servertime" {
             return self.servertime(m, params, now);
         }
+        let takes = self.duration(m, base, params);
         if is_async {
-            return Outcome::Reply(self.run_async(m, base, params, now));
+            return Outcome::Reply(self.run_async(m, base, params, now, takes));
         }
         match self.database_call(m, base, params, now) {
+            // The effect shows at once; the answer comes when the real call would end.
+            Some(result) if takes > 0.0 => Outcome::Delayed(takes, result),
             Some(result) => Outcome::Reply(result),
             None => Outcome::Hang,
         }
@@ -443,14 +446,115 @@ impl Model {
         Some(result)
     }
 
-    /// Runs an `Async.` call at once and records its outcome in a task; a call that would
-    /// block leaves the task pending until cancelled.
+    /// Simulated seconds a call spends contacting other hosts before it ends (realistic
+    /// timing): a host the database reads live but that gives no answer costs the master its
+    /// connect retries; each of a dead host's SRs costs the declare-dead hook its time.
+    fn duration(&self, m: usize, method: &str, params: &[Value]) -> f64 {
+        if self.timing == Timing::Instant {
+            return 0.0;
+        }
+        let db = &self.hosts[m].db;
+        let silent = |host: &str| {
+            let live = db
+                .host
+                .get(host)
+                .and_then(|h| db.host_metrics.get(h.metrics.as_str()))
+                .is_some_and(|hm| hm.live);
+            // A refused connection fails at once; only silence costs the connect retries.
+            let silent = self.host_by_ref(host).is_some_and(|t| {
+                let h = &self.hosts[t];
+                t != m && !self.reaches(m, t) && !(h.power_on && h.network_up)
+            });
+            if live && silent {
+                self.params.forward_connect_timeout
+            } else {
+                0.0
+            }
+        };
+        let param = |k: usize| params.get(k).and_then(Value::as_str).unwrap_or_default();
+        match method {
+            "host.declare_dead" => {
+                let host = param(0);
+                // A host that answers fails the precheck (HOST_IS_LIVE) before any hook runs.
+                if self
+                    .host_by_ref(host)
+                    .is_some_and(|t| t == m || self.reaches(m, t))
+                {
+                    return 0.0;
+                }
+                let pbds = db.host.get(host).map_or(0, |h| h.pbds.len());
+                silent(host) + self.params.declare_dead_hook_per_sr * pbds as f64
+            }
+            "VM.power_state_reset" => db
+                .vm
+                .get(param(0))
+                .map_or(0.0, |v| silent(v.resident_on.as_str())),
+            "pool.recover_slaves" => db
+                .host
+                .iter()
+                .filter(|(r, _)| r.as_str() != self.hosts[m].reference)
+                .map(|(r, _)| {
+                    let answers = self.host_by_ref(r).is_some_and(|t| self.reaches(m, t));
+                    if answers {
+                        0.0
+                    } else {
+                        self.params.forward_connect_timeout
+                    }
+                })
+                .sum(),
+            _ => 0.0,
+        }
+    }
+
+    /// Finishes the `Async.` tasks whose work is due: the call runs then, and its task records
+    /// the outcome (one that would block stays pending until it can run).
+    pub fn finish_due_tasks(&mut self, now: f64) {
+        let due: Vec<PendingTask> = self
+            .pending
+            .iter()
+            .filter(|p| p.due <= now)
+            .cloned()
+            .collect();
+        for p in due {
+            if p.m >= self.hosts.len() || !self.hosts[p.m].answers() {
+                // The master died with the call: the task is gone with its database.
+                self.pending.retain(|q| q.task != p.task);
+                continue;
+            }
+            if let Some(outcome) = self.database_call(p.m, &p.method, &p.params, now) {
+                self.pending.retain(|q| q.task != p.task);
+                let db = Arc::make_mut(&mut self.hosts[p.m].db);
+                Db::update(
+                    |d| &mut d.task,
+                    db,
+                    &p.task,
+                    |t| record_outcome(t, outcome, now),
+                );
+            }
+        }
+        for p in &self.pending {
+            let done = ((now - p.started) / (p.due - p.started).max(1e-9)).clamp(0.0, 0.99);
+            let db = Arc::make_mut(&mut self.hosts[p.m].db);
+            if db
+                .task
+                .get(&p.task)
+                .is_some_and(|t| done - t.progress >= 0.1)
+            {
+                Db::update(|d| &mut d.task, db, &p.task, |t| t.progress = done);
+            }
+        }
+    }
+
+    /// Starts an `Async.` call and records it in a task: with no time to take, it runs at once;
+    /// otherwise the task stays `pending`, progressing, until its work is due. A call that
+    /// would block leaves the task pending until cancelled.
     fn run_async(
         &mut self,
         m: usize,
         method: &str,
         params: &[Value],
         now: f64,
+        takes: f64,
     ) -> Result<Value, Failure> {
         let task_ref = self.new_ref();
         let uuid = self.new_uuid();
@@ -462,27 +566,25 @@ impl Model {
             finished: DateTime::epoch(),
             ..Task::default()
         };
-        match self.database_call(m, method, params, now) {
-            Some(Ok(value)) => {
-                task.status = TaskStatus::Success;
-                task.progress = 1.0;
-                task.result = match value {
-                    Value::String(s) if s.is_empty() => String::new(),
-                    other => {
-                        let mut out = String::new();
-                        crate::xapi::wire::encode_value(&mut out, &other);
-                        out
-                    }
-                };
-                task.finished = DateTime::from_unix(now as i64);
-            }
-            Some(Err(failure)) => {
-                task.status = TaskStatus::Failure;
-                task.progress = 1.0;
-                task.error_info = failure.description();
-                task.finished = DateTime::from_unix(now as i64);
-            }
-            None => {}
+        if takes > 0.0 {
+            self.pending.push(PendingTask {
+                started: now,
+                due: now + takes,
+                m,
+                task: task_ref.clone(),
+                method: method.to_owned(),
+                params: params.to_vec(),
+            });
+            Db::put(
+                |d| &mut d.task,
+                Arc::make_mut(&mut self.hosts[m].db),
+                &task_ref,
+                task,
+            );
+            return Ok(Value::String(task_ref));
+        }
+        if let Some(outcome) = self.database_call(m, method, params, now) {
+            record_outcome(&mut task, outcome, now);
         }
         Db::put(
             |d| &mut d.task,
@@ -499,7 +601,10 @@ impl Model {
         let Some(record) = db.task.get(&task) else {
             return fail(ErrorCode::HandleInvalid, vec!["task".into(), task]);
         };
-        if record.status == TaskStatus::Pending {
+        // Best effort, as in xapi: a task whose work is under way (a declare-dead's hooks, a
+        // recover_slaves walking the hosts) is not cancellable and finishes all the same.
+        let working = self.pending.iter().any(|p| p.task == task);
+        if record.status == TaskStatus::Pending && !working {
             Db::update(
                 |d| &mut d.task,
                 db,
@@ -919,6 +1024,11 @@ impl Model {
         let mut clear = Vec::new();
         for vdi in &vdis {
             let record = self.hosts[m].db.vdi.get(vdi).cloned().unwrap_or_default();
+            // blktap will not activate a VDI left paused (a snapshot or migration in flight
+            // on a host that died): `resetvdis` as SR master clears the key.
+            if record.sm_config.contains_key("paused") {
+                return Err(vdi_unavailable(&format!("VDI {} is paused", record.uuid)));
+            }
             for (other, mode) in record.attached_hosts() {
                 if other.as_str() == target || mode != "RW" {
                     continue;
@@ -1160,7 +1270,7 @@ impl Model {
         if target.power_on && target.network_up && !target.xapi_running {
             Outcome::Reply(cannot)
         } else {
-            Outcome::Delayed(FORWARD_CONNECT_TIMEOUT, cannot)
+            Outcome::Delayed(self.params.forward_connect_timeout, cannot)
         }
     }
 
@@ -1377,6 +1487,29 @@ fn list_methods() -> Value {
     }
     names.sort();
     Value::Array(names.into_iter().map(Value::String).collect())
+}
+
+/// A finished task: success with its result encoded as XAPI does, or failure with its error.
+fn record_outcome(task: &mut Task, outcome: Result<Value, Failure>, now: f64) {
+    task.progress = 1.0;
+    task.finished = DateTime::from_unix(now as i64);
+    match outcome {
+        Ok(value) => {
+            task.status = TaskStatus::Success;
+            task.result = match value {
+                Value::String(s) if s.is_empty() => String::new(),
+                other => {
+                    let mut out = String::new();
+                    crate::xapi::wire::encode_value(&mut out, &other);
+                    out
+                }
+            };
+        }
+        Err(failure) => {
+            task.status = TaskStatus::Failure;
+            task.error_info = failure.description();
+        }
+    }
 }
 
 /// `SR_BACKEND_FAILURE_46`, the VDIUnavailable error blktap raises (xapi.md §6.6).

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use clock::Clock;
-pub use model::{Model, PoolSpec};
+pub use model::{Model, PoolSpec, Timing};
 use server::{Shared, Sockets};
 
 /// How to run a simulated pool.

@@ -39,8 +39,72 @@ pub const PERMANENT_FAILURE_RETRY: f64 = 60.0;
 /// How long a master's call forwarded to a host that gives no answer waits before it fails
 /// with `CANNOT_CONTACT_HOST` (the TCP connect to a powered-off host or a cut cable times out).
 pub const FORWARD_CONNECT_TIMEOUT: f64 = 20.0;
+/// Time the `10resetvdis` declare-dead hook spends per PBD of the dead host: `pbd-list`, then
+/// `resetvdis` for the SR under its SR and GC locks (the hook warns it "may take a long time").
+pub const DECLARE_DEAD_HOOK_PER_SR: f64 = 5.0;
 /// Delay before a failed `login_with_password` answers (xapi.md §2.1).
 pub const FAILED_LOGIN_DELAY: f64 = 5.0;
+
+/// How long the simulated xapi takes over the calls that contact other hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timing {
+    /// As the source shows (docs/simulator.md, "Timing"): a call that contacts a host which
+    /// reads live but gives no answer waits [`FORWARD_CONNECT_TIMEOUT`], declare-dead hooks take
+    /// [`DECLARE_DEAD_HOOK_PER_SR`] per SR, `Async.` tasks of such calls stay pending meanwhile.
+    #[default]
+    Realistic,
+    /// Every call answers at once (tasks finish before their reference is returned).
+    Instant,
+}
+
+impl std::str::FromStr for Timing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Timing, String> {
+        match s {
+            "realistic" => Ok(Timing::Realistic),
+            "instant" => Ok(Timing::Instant),
+            other => Err(format!("{other:?}: expected realistic or instant")),
+        }
+    }
+}
+
+/// The durations of the realistic timing model, in simulated seconds (defaults from the
+/// source, docs/simulator.md "Timing"); settable through the control API (`POST /timing`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimingParams {
+    /// A call to a host that reads live and gives no answer, before `CANNOT_CONTACT_HOST`.
+    pub forward_connect_timeout: f64,
+    /// The declare-dead hook's time per PBD of the dead host.
+    pub declare_dead_hook_per_sr: f64,
+}
+
+impl Default for TimingParams {
+    fn default() -> Self {
+        TimingParams {
+            forward_connect_timeout: FORWARD_CONNECT_TIMEOUT,
+            declare_dead_hook_per_sr: DECLARE_DEAD_HOOK_PER_SR,
+        }
+    }
+}
+
+/// An `Async.` call whose work ends later (realistic timing).
+#[derive(Debug, Clone)]
+pub struct PendingTask {
+    /// Simulated time it was started and time its work is done.
+    pub started: f64,
+    /// When its work is done.
+    pub due: f64,
+    /// The host whose database it runs on.
+    pub m: usize,
+    /// The task reference.
+    pub task: String,
+    /// The call, without `Async.`.
+    pub method: String,
+    /// Its parameters after the session.
+    pub params: Vec<crate::xapi::wire::Value>,
+}
 
 /// What `/etc/xensource/pool.conf` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +135,11 @@ pub enum Fault {
     },
     /// Accept the call and never answer.
     Silence,
+    /// Answer normally, this many real milliseconds late (only the `methods` named).
+    Slow {
+        /// Delay in real milliseconds.
+        ms: u64,
+    },
 }
 
 /// Faults and latency configured on one host.
@@ -157,6 +226,12 @@ pub struct Model {
     backup_cursor: usize,
     /// Time of the last backup.
     last_backup: f64,
+    /// Realistic or instant answers.
+    pub timing: Timing,
+    /// The realistic model's durations.
+    pub params: TimingParams,
+    /// `Async.` tasks still working.
+    pub pending: Vec<PendingTask>,
 }
 
 /// How to build a pool.
@@ -170,6 +245,8 @@ pub struct PoolSpec {
     pub first_address: [u8; 4],
     /// Root password.
     pub password: String,
+    /// Realistic (default) or instant answers.
+    pub timing: Timing,
 }
 
 impl Default for PoolSpec {
@@ -179,6 +256,7 @@ impl Default for PoolSpec {
             vms_per_host: 2,
             first_address: [127, 0, 0, 11],
             password: "xenguard".into(),
+            timing: Timing::default(),
         }
     }
 }
@@ -203,6 +281,9 @@ impl Model {
             next_id: 1,
             backup_cursor: 0,
             last_backup: 0.0,
+            timing: spec.timing,
+            params: TimingParams::default(),
+            pending: Vec::new(),
         };
         let mut db = Db::default();
         let pool_ref = m.new_ref();
@@ -827,6 +908,7 @@ impl Model {
     /// Brings every timer up to `now`: fuses, emergency start-up loops, heartbeats, the
     /// master's liveness check, database backups.
     pub fn tick(&mut self, now: f64) {
+        self.finish_due_tasks(now);
         for i in 0..self.hosts.len() {
             if self.hosts[i].fuse_at.is_some_and(|t| t <= now) {
                 self.start_xapi(i, now);

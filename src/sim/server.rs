@@ -240,11 +240,13 @@ async fn handle(
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
-    if let Some(fault) = faults
+    match faults
         .fault
         .filter(|_| faults.methods.is_empty() || faults.methods.contains(&call.method))
     {
-        return injected(fault).await;
+        Some(Fault::Slow { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(fault) => return injected(fault).await,
+        None => {}
     }
     let mut changes = shared.changed.subscribe();
     loop {
@@ -320,5 +322,6 @@ async fn injected(fault: Fault) -> Result<Reply, std::io::Error> {
             xml(wire::encode_success(&Value::String(filler)))
         }
         Fault::Silence => std::future::pending().await,
+        Fault::Slow { .. } => unreachable!("a slow answer is the real one, late"),
     })
 }

@@ -40,24 +40,35 @@ impl PoolActuator {
         result.map(drop)
     }
 
-    /// `pool.recover_slaves` on the master (xapi.md §6.3): the hosts that answered. Hosts it
-    /// could not reach are silently absent: compare with the expected survivors.
-    pub async fn recover_slaves(&self) -> Result<Vec<Ref<Host>>, Error> {
-        let value = self.session.call("pool.recover_slaves", &[]).await?;
+    /// `pool.recover_slaves` on the master, waiting at most `limit` for its answer (it resets
+    /// one host after another, each unreachable one costing its connect retries): the hosts
+    /// that answered. Hosts it could not reach are silently absent: compare with the expected
+    /// survivors.
+    pub async fn recover_slaves(&self, limit: Duration) -> Result<Vec<Ref<Host>>, Error> {
+        let value = self
+            .session
+            .call_with_timeout("pool.recover_slaves", &[], Some(limit))
+            .await?;
         self.decode("pool.recover_slaves", value).await
     }
 
-    /// `host.declare_dead` (xapi.md §6.5): resets every resident VM, disables the host and runs
-    /// the post-declare-dead hooks. `HOST_IS_LIVE` if the host answers.
-    pub async fn declare_dead(&self, host: &Ref<Host>) -> Result<(), Error> {
-        self.void("host.declare_dead", &[Value::string(host.as_str())])
-            .await
+    /// `Async.host.declare_dead`, waited for at most `limit`: resets every resident VM,
+    /// disables the host and runs the declare-dead hooks (slow: they walk every SR of the
+    /// host). `HOST_IS_LIVE` if the host answers.
+    pub async fn declare_dead(&self, host: &Ref<Host>, limit: Duration) -> Result<(), Error> {
+        let task = self
+            .task("Async.host.declare_dead", &[Value::string(host.as_str())])
+            .await?;
+        self.wait(&task, limit).await
     }
 
-    /// `VM.power_state_reset` (xapi.md §5.3): marks the VM halted in the database only.
-    pub async fn power_state_reset(&self, vm: &Ref<Vm>) -> Result<(), Error> {
-        self.void("VM.power_state_reset", &[Value::string(vm.as_str())])
-            .await
+    /// `Async.VM.power_state_reset`, waited for at most `limit`: marks the VM halted in the
+    /// database only (it contacts the VM's host while that host reads live).
+    pub async fn power_state_reset(&self, vm: &Ref<Vm>, limit: Duration) -> Result<(), Error> {
+        let task = self
+            .task("Async.VM.power_state_reset", &[Value::string(vm.as_str())])
+            .await?;
+        self.wait(&task, limit).await
     }
 
     /// `VDI.remove_from_sm_config(vdi, key)`: releases a dead host's `host_<ref>` tag, as

@@ -397,6 +397,9 @@ pub struct Vdi {
 
 /// Prefix of the `sm_config` keys that record which host has a VDI attached.
 pub const SM_CONFIG_HOST_PREFIX: &str = "host_";
+/// `sm_config` key blktap sets while a VDI is paused (snapshot, migration); a paused VDI will
+/// not attach anywhere until it is removed.
+pub const SM_CONFIG_PAUSED: &str = "paused";
 
 impl Vdi {
     /// The hosts holding an attachment tag on this disk, with the tag's mode (`RW` / `RO`).

@@ -32,6 +32,7 @@ pub async fn start_sim_with_password(hosts: usize, vms: usize, password: &str) -
             vms_per_host: vms,
             first_address: [127, second, third, 11],
             password: password.to_owned(),
+            timing: xenguard::sim::Timing::Realistic,
         },
         port,
         control: SocketAddr::from(([127, 0, 0, 1], 0)),
