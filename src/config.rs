@@ -1181,7 +1181,10 @@ impl Checker {
         let fencing = raw
             .fencing
             .as_ref()
-            .map(|fencing| self.fencing(fencing, pool_names.as_deref()))
+            .map(|fencing| {
+                let acting = receiver.mode != Mode::Observe;
+                self.fencing(fencing, pool_names.as_deref(), acting)
+            })
             .unwrap_or_default();
         if receiver.mode != Mode::Observe
             && let Some(mode) = raw.receiver.as_ref().and_then(|r| r.value.mode.as_ref())
@@ -1642,6 +1645,7 @@ impl Checker {
         &mut self,
         located: &Located<RawFencing>,
         pools: Option<&[String]>,
+        acting: bool,
     ) -> FencingConfig {
         let raw = &located.value;
         let agent_timeout = self.seconds(
@@ -1666,6 +1670,14 @@ impl Checker {
                 );
             }
             let host = self.non_empty(&entry.host, "host");
+            if acting && !host.is_empty() && !crate::xapi::records::is_uuid(&host) {
+                self.error(
+                    entry.host.pos,
+                    format!(
+                        "`host` must be the host's uuid when the receiver may act (mode approve or auto): a name or address (`{host}`) can come to mean another host after a rename or a reinstall, and its BMC would power off the wrong machine (`xe host-list params=uuid,name-label,address`)"
+                    ),
+                );
+            }
             let key = (entry.pool.value.clone(), host.clone());
             if let Some(first) = seen.get(&key) {
                 self.error(
@@ -3363,6 +3375,27 @@ pools:
                 "{error:?} should start with {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_acting_receiver_fences_hosts_by_uuid_only() {
+        let config = |mode: &str, key: &str| {
+            format!(
+                "{MINIMAL}receiver:\n  mode: {mode}\n  auth: {{bearer_token_file: /t}}\nfencing:\n  hosts:\n    - pool: lab\n      host: {key}\n      agent: fence_ipmilan\n"
+            )
+        };
+        for mode in ["auto", "approve"] {
+            for key in ["10.0.0.1", "xen1", "6a1f0c8e-3b2d-4c51-9e7a-0d4b8f2a1c1"] {
+                let errors = errors(&config(mode, key));
+                assert_eq!(errors.len(), 1, "{mode} {key}: {errors:?}");
+                assert!(
+                    errors[0].starts_with("f.yml:11:13: `host` must be the host's uuid"),
+                    "{errors:?}"
+                );
+            }
+            ok(&config(mode, "6a1f0c8e-3b2d-4c51-9e7a-0d4b8f2a1c11"));
+        }
+        ok(&config("observe", "xen1"));
     }
 
     #[test]

@@ -196,7 +196,9 @@ async fn the_fencing_section_parses_and_drives_the_bmcs() {
     assert_eq!(fencing.agent_timeout, Duration::from_secs(30));
     assert_eq!(fencing.hosts.len(), 3);
     for host in ["host1", "host2", "host3"] {
-        let entry = fencing.for_host("sim", host).unwrap();
+        let entry = fencing
+            .for_host("sim", &common::host_uuid(&sim, host))
+            .unwrap();
         assert_eq!(entry.args, bmcs.args(host));
         assert_eq!(entry.args["ipport"], bmcs.port(host).to_string());
         let password = entry.password().unwrap().unwrap();

@@ -128,7 +128,7 @@ fn load_returns_the_validated_example() {
     assert_eq!(config.fencing.hosts.len(), 5);
     let xen1 = config
         .fencing
-        .for_host("prod-a", "xen1.prod.example.com")
+        .for_host("prod-a", "6a1f0c8e-3b2d-4c51-9e7a-0d4b8f2a1c11")
         .unwrap_or_else(|| panic!("no fence entry for xen1"));
     assert_eq!(xen1.agent, "fence_ipmilan");
     assert_eq!(xen1.args["lanplus"], "1");

@@ -101,7 +101,12 @@ impl Pool {
         let password = write(&dir, "pool.pw", "xenguard");
         let token = write(&dir, "token", TOKEN);
         let fencing: String = {
-            // Drop the entries of unfenced hosts (each entry is five lines).
+            // Drop the entries of unfenced hosts (each entry is five lines, keyed by uuid).
+            let unfenced: Vec<String> = setup
+                .unfenced
+                .iter()
+                .map(|h| common::host_uuid(&sim, h))
+                .collect();
             let full = bmcs.fencing_yaml("sim");
             let mut out = Vec::new();
             let mut skip = 0;
@@ -110,7 +115,7 @@ impl Pool {
                     skip = 0;
                 }
                 if line.trim_start().starts_with("host:")
-                    && setup.unfenced.iter().any(|h| {
+                    && unfenced.iter().any(|h| {
                         line.trim_end().ends_with(&format!("\"{h}\""))
                             || line.trim_end().ends_with(h)
                     })

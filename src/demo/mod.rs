@@ -573,8 +573,12 @@ fn config_yaml(
     receiver: SocketAddr,
 ) -> Result<String, DemoError> {
     let hosts: Vec<String> = sim.host_addresses().iter().map(|a| quoted(a)).collect();
-    let names: Vec<String> =
-        sim.with_model(|m, _| m.hosts.iter().map(|h| h.name.clone()).collect());
+    let names: Vec<(String, String)> = sim.with_model(|m, _| {
+        m.hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.uuid.clone()))
+            .collect()
+    });
     let mode = if options.auto { "auto" } else { "observe" };
     let mut yaml = format!(
         "# Written by `xenguard demo` ({mode} mode); removed when the demo stops.\n\
@@ -604,11 +608,12 @@ fn config_yaml(
     );
     let control = quoted(&format!("http://{}", sim.control_addr()));
     let agent = path_text(agent)?;
-    for name in names {
-        let name = quoted(&name);
+    // Keyed by uuid, as check-config demands when the receiver may act.
+    for (name, uuid) in names {
+        let (name, uuid) = (quoted(&name), quoted(&uuid));
         let _ = write!(
             yaml,
-            "    - pool: {POOL}\n      host: {name}\n      agent: {agent}\n      args: {{control: {control}, host: {name}}}\n"
+            "    - pool: {POOL}\n      host: {uuid}\n      agent: {agent}\n      args: {{control: {control}, host: {name}}}\n"
         );
     }
     Ok(yaml)

@@ -99,13 +99,12 @@ impl Context {
         }
     }
 
-    /// The fence agent configured for a host (matched by uuid, name label or address).
+    /// The fence agent configured for a host (see [`fence_entry`]).
     fn fence_agent(&self, pool: &str, host: &KnownHost) -> Result<Option<FenceAgent>, String> {
         let fencing = &self.config.fencing;
-        let entry = [&host.uuid, &host.name_label, &host.address]
-            .into_iter()
-            .find_map(|key| fencing.for_host(pool, key));
-        let Some(entry) = entry else {
+        let inventory = self.pools.get(pool).and_then(|c| c.inventory());
+        let known = inventory.as_ref().map_or(&[][..], |i| i.hosts.as_slice());
+        let Some(entry) = fence_entry(&fencing.hosts, pool, host, known)? else {
             return Ok(None);
         };
         let password = entry
@@ -119,6 +118,47 @@ impl Context {
             timeout: fencing.agent_timeout,
         }))
     }
+}
+
+/// The fencing entry of `host`: keyed by its uuid (what check-config demands whenever the
+/// receiver may act); a name or address key (observe mode) counts only when it names exactly
+/// one host of `known` and that host is `host`. A key naming several hosts, or several entries
+/// meaning `host`, is an error: a wrong BMC powers off a healthy machine.
+pub fn fence_entry<'a>(
+    entries: &'a [crate::config::FenceHost],
+    pool: &str,
+    host: &KnownHost,
+    known: &[KnownHost],
+) -> Result<Option<&'a crate::config::FenceHost>, String> {
+    let mut found = None;
+    for entry in entries.iter().filter(|e| e.pool == pool) {
+        let means_host = if crate::xapi::records::is_uuid(&entry.host) {
+            entry.host == host.uuid
+        } else {
+            let named: Vec<&KnownHost> = known
+                .iter()
+                .filter(|h| h.name_label == entry.host || h.address == entry.host)
+                .collect();
+            match named.as_slice() {
+                [] => false,
+                [one] => one.uuid == host.uuid,
+                many => {
+                    return Err(format!(
+                        "fencing key `{}` of pool {pool} names {} hosts: refusing to pick a BMC",
+                        entry.host,
+                        many.len()
+                    ));
+                }
+            }
+        };
+        if means_host && found.replace(entry).is_some() {
+            return Err(format!(
+                "several fencing entries of pool {pool} mean host {}: refusing to pick a BMC",
+                host.uuid
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// The executor's state: who holds each pool, who queues for it.
@@ -931,5 +971,62 @@ async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome
             Event::FenceFailed(e.to_string()),
             json!({"agent": agent.program, "error": e.to_string()}),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FenceHost;
+    use crate::xapi::records::Ref;
+
+    fn host(uuid: &str, name: &str, address: &str) -> KnownHost {
+        KnownHost {
+            reference: Ref::new(format!("OpaqueRef:{uuid}")),
+            uuid: uuid.into(),
+            name_label: name.into(),
+            address: address.into(),
+            in_maintenance: false,
+        }
+    }
+
+    fn entry(key: &str) -> FenceHost {
+        FenceHost {
+            pool: "p".into(),
+            host: key.into(),
+            agent: "fence_ipmilan".into(),
+            args: Default::default(),
+            password_file: None,
+        }
+    }
+
+    const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    const B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+
+    #[test]
+    fn a_fencing_key_means_one_host_or_nothing() {
+        let (a, b) = (host(A, "xen1", "10.0.0.1"), host(B, "xen2", "10.0.0.2"));
+        let known = [a.clone(), b.clone()];
+        let pick = |entries: &[FenceHost], h: &KnownHost| {
+            fence_entry(entries, "p", h, &known).map(|e| e.map(|e| e.host.clone()))
+        };
+        assert_eq!(pick(&[entry(A), entry(B)], &b), Ok(Some(B.into())));
+        assert_eq!(
+            pick(&[entry(A)], &b),
+            Ok(None),
+            "a reinstalled host has no entry"
+        );
+        // b renamed to a's old name: the name key follows the name, the uuid key does not.
+        let renamed = [host(A, "old-xen1", "10.0.0.1"), host(B, "xen1", "10.0.0.2")];
+        assert_eq!(
+            fence_entry(&[entry("xen1")], "p", &renamed[0], &renamed).unwrap(),
+            None
+        );
+        assert_eq!(pick(&[entry("xen2")], &b), Ok(Some("xen2".into())));
+        // A label equal to another host's address names two hosts.
+        let clash = [host(A, "10.0.0.2", "10.0.0.1"), b.clone()];
+        assert!(fence_entry(&[entry("10.0.0.2")], "p", &b, &clash).is_err());
+        // Two entries meaning the same host.
+        assert!(pick(&[entry(B), entry("xen2")], &b).is_err());
     }
 }

@@ -206,7 +206,7 @@ impl Receiver {
     /// Whether `host_uuid` may be named in a plan for `pool`: the pool must be configured, and
     /// the host must be one of its hosts once their list is known.
     fn check_target(&self, pool: &str, host_uuid: &str) -> Result<(), String> {
-        if !host_uuid.is_empty() && !is_uuid(host_uuid) {
+        if !host_uuid.is_empty() && !crate::xapi::records::is_uuid(host_uuid) {
             return Err(format!("host_uuid {host_uuid:?} is not a UUID"));
         }
         let Some(client) = self.pools.get(pool) else {
@@ -388,35 +388,4 @@ pub async fn run(
         address: address.to_string(),
         source,
     })
-}
-
-/// `8-4-4-4-12` hexadecimal digits, as xapi writes every uuid.
-pub fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-#[cfg(test)]
-mod uuid_tests {
-    use super::is_uuid;
-
-    #[test]
-    fn uuids_are_recognised_exactly() {
-        assert!(is_uuid("0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5b"));
-        for bad in [
-            "",
-            "host1",
-            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5",
-            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5bb",
-            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5g",
-            "0f6a2b3c1d2e-4f50-8a9b-0c1d2e3f4a5b-",
-            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5b\nforged log line",
-        ] {
-            assert!(!is_uuid(bad), "{bad:?}");
-        }
-    }
 }

@@ -395,6 +395,16 @@ pub struct Vdi {
     pub other_config: StringMap,
 }
 
+/// `8-4-4-4-12` hexadecimal digits, as xapi writes every uuid.
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Prefix of the `sm_config` keys that record which host has a VDI attached.
 pub const SM_CONFIG_HOST_PREFIX: &str = "host_";
 /// `sm_config` key blktap sets while a VDI is paused (snapshot, migration); a paused VDI will
@@ -733,5 +743,26 @@ impl<'de> serde::de::Visitor<'de> for TypedEventVisitor {
                 Some(Snapshot::from_value(&event.class, value).map_err(A::Error::custom)?);
         }
         Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::is_uuid;
+
+    #[test]
+    fn uuids_are_recognised_exactly() {
+        assert!(is_uuid("0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5b"));
+        for bad in [
+            "",
+            "host1",
+            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5",
+            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5bb",
+            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5g",
+            "0f6a2b3c1d2e-4f50-8a9b-0c1d2e3f4a5b-",
+            "0f6a2b3c-1d2e-4f50-8a9b-0c1d2e3f4a5b\nforged log line",
+        ] {
+            assert!(!is_uuid(bad), "{bad:?}");
+        }
     }
 }

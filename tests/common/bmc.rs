@@ -113,6 +113,8 @@ static TAKEN_PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 /// One host's BMC.
 struct Bmc {
     host: String,
+    /// The host's uuid: the key of its fencing entry.
+    uuid: String,
     port: u16,
     log: PathBuf,
     /// `None` once stopped.
@@ -164,10 +166,14 @@ impl Bmcs {
         } else {
             "python3"
         };
-        let names: Vec<String> =
-            sim.with_model(|m, _| m.hosts.iter().map(|h| h.name.clone()).collect());
+        let names: Vec<(String, String)> = sim.with_model(|m, _| {
+            m.hosts
+                .iter()
+                .map(|h| (h.name.clone(), h.uuid.clone()))
+                .collect()
+        });
         let mut bmcs = Vec::new();
-        for host in names {
+        for (host, uuid) in names {
             let log = dir.path().join(format!("{host}.power.log"));
             let hook_command = [
                 python,
@@ -181,6 +187,7 @@ impl Bmcs {
             let (port, child) = spawn_answering(dir.path(), &host, &hook_command, &emu);
             bmcs.push(Bmc {
                 host,
+                uuid,
                 port,
                 log,
                 child: Some(child),
@@ -249,7 +256,7 @@ impl Bmcs {
             yaml.push_str(&format!(
                 "    - pool: {}\n      host: {}\n      agent: {}\n      args: {{{}}}\n      password_file: {}\n",
                 quoted(pool),
-                quoted(&bmc.host),
+                quoted(&bmc.uuid),
                 quoted(&fence_ipmilan()),
                 args.join(", "),
                 quoted(&self.password_file.display().to_string()),
