@@ -1276,3 +1276,68 @@ async fn a_slow_declare_dead_is_waited_for_never_raced() {
     }
     assert_eq!(p.double.max(), 0);
 }
+
+/// The old master comes back after its pool was recovered: it boots while its cable is still
+/// pulled (xapi's no-other-masters check cannot reach anyone and gives up), then the cable
+/// comes back. Two masters. The receiver keeps the promoted one (the journal's promotion, and
+/// the master the slaves follow) and has it recover the slaves, which demotes the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_master_that_comes_back_isolated_is_made_a_slave_again() {
+    let p = Pool::start(Setup::default()).await;
+    p.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    p.post("firing", &[("XenPoolMasterUnreachable", "", "fp-first")])
+        .await;
+    let list = p.wait_for(1, &["done", "failed", "blocked"]).await;
+    assert_eq!(list[0]["phase"], "done", "{list:#?}");
+    p.control("hosts/host1/network", json!({"connected": false}))
+        .await;
+    p.control("hosts/host1/power", json!({"state": "on"})).await;
+    p.control("hosts/host1/network", json!({"connected": true}))
+        .await;
+    let masters = |p: &Pool| {
+        p.sim.with_model(|m, _| {
+            m.hosts
+                .iter()
+                .filter(|h| h.answers() && h.role == xenguard::sim::model::Role::Master)
+                .map(|h| h.name.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(masters(&p), ["host1", "host2"], "split brain");
+    let body = json!({
+        "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": "firing",
+        "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://am:9093",
+        "alerts": [{"status": "firing", "labels": {"alertname": "XenPoolSplitBrain", "pool": "sim", "severity": "critical"},
+            "annotations": {}, "startsAt": "2026-11-22T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "", "fingerprint": "fp-split"}]
+    });
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/alertmanager", p.address))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let list = p
+        .wait_for(2, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(list[0]["kind"], "resolve_split_brain", "{list:#?}");
+    assert_eq!(list[0]["phase"], "done", "{:#}", p.show(id).await);
+    assert_eq!(list[0]["reason"], "one master again: host2");
+    p.assert_steps(id, &["planned", "confirm", "recover_slaves", "verify"])
+        .await;
+    assert_eq!(masters(&p), ["host2"]);
+    let host1_role = p.sim.with_model(|m, _| m.hosts[0].role.clone());
+    assert_eq!(
+        host1_role,
+        xenguard::sim::model::Role::Slave(p.sim.host_addresses()[1].clone())
+    );
+    // Nobody was fenced for it: the only power-off is the first recovery's.
+    assert!(p.bmcs.power_offs("host1") <= 1);
+    assert_eq!(p.bmcs.power_offs("host2") + p.bmcs.power_offs("host3"), 0);
+    assert_eq!(p.double.max(), 0);
+}

@@ -27,7 +27,7 @@ readonly RULES=alerts/xenguard.rules.yml
 readonly AM_CONFIG=alerts/alertmanager.example.yml
 readonly RUNBOOK=docs/runbook.md
 # The alerts Alertmanager must hand to the xenguard receiver (its remediation policy needs them).
-readonly REMEDIATION_ALERTS=(XenPoolMasterUnreachable XenHostUnreachable XenVmsStuckOnDeadHost)
+readonly REMEDIATION_ALERTS=(XenPoolMasterUnreachable XenHostUnreachable XenVmsStuckOnDeadHost XenPoolSplitBrain)
 readonly SCRATCH=target/checks/10-alerts
 readonly BIN=target/debug/xenguard
 

@@ -217,7 +217,7 @@ pub async fn confirm(
         match findings.target {
             // Only a master that answered just now can say whether it reaches the suspect.
             Target::Slave if ha_fresh => client.master_reaches(&suspect).await,
-            Target::Slave => None,
+            Target::Slave | Target::SplitBrain => None,
             Target::Master => {
                 let slaves: Vec<&KnownHost> = others
                     .iter()
@@ -265,7 +265,7 @@ pub async fn confirm(
     };
     findings.evidence = json!({
         "suspect": suspect,
-        "target": match findings.target { Target::Master => "master", Target::Slave => "slave" },
+        "target": match findings.target { Target::Master => "master", _ => "slave" },
         "suspect_probes": suspect_probes,
         "window_seconds": probing.window.as_secs_f64(),
         "others": others.iter().map(|(h, a)| seen(&h.address, a)).collect::<Vec<_>>(),

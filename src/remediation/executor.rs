@@ -33,8 +33,9 @@ use super::inventory::{KnownHost, PoolClient};
 use super::journal::{Journal, JournalError, NewAlert, Remediation};
 use super::machine::{Effect, Event, Phase, Target, is_recovery_step, transition};
 use super::metrics::ReceiverMetrics;
-use super::policy::intent_for;
+use super::policy::{PlanKind, intent_for};
 use super::recovery::{self, RunState};
+use super::split_brain;
 use super::unix_now;
 use crate::config::{Config, Mode};
 
@@ -370,9 +371,13 @@ impl Executor {
         };
         let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
         let state = self.state(id)?;
-        let target = match state.target.as_deref() {
-            Some("master") => Target::Master,
-            _ => Target::Slave,
+        let target = if r.kind == PlanKind::ResolveSplitBrain.as_str() {
+            Target::SplitBrain
+        } else {
+            match state.target.as_deref() {
+                Some("master") => Target::Master,
+                _ => Target::Slave,
+            }
         };
         let now = unix_now();
         let Some((mut next, mut effects)) = transition(&phase, &event, target) else {
@@ -615,7 +620,11 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         .get(&r.pool)
         .ok_or_else(|| format!("pool {} is no longer configured", r.pool))?
         .clone();
+    let split_brain = r.kind == PlanKind::ResolveSplitBrain.as_str();
     if *effect == Effect::Confirm {
+        if split_brain {
+            return split_brain_confirm(ctx, &r, &client, state).await;
+        }
         return confirm_step(ctx, &r, &client, state).await;
     }
     let dead = state
@@ -683,8 +692,16 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 ctx.config.receiver.rejoin_wait,
                 ctx.config.receiver.step_timeout,
             );
+            // A split brain's slaves are recovered from the legitimate master itself: the pool
+            // session may follow either master.
+            let actuator = if split_brain {
+                split_brain::actuator_on(&client, &survivor)
+            } else {
+                client.actuator()
+            };
             let evidence =
-                recovery::recover_slaves(&client, &survivor, &expected, wait, limit).await?;
+                recovery::recover_slaves(&client, &actuator, &survivor, &expected, wait, limit)
+                    .await?;
             Ok((Event::StepDone, evidence))
         }
         Effect::ResetVms => {
@@ -734,6 +751,17 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 .collect();
             let evidence = recovery::start_vms(&client, &dead, &survivors, &mut state.vms).await?;
             save(&state)?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::Verify if split_brain => {
+            let legit = state
+                .survivor
+                .clone()
+                .ok_or("no legitimate master chosen")?;
+            let (summary, evidence) = split_brain::verify(&client, &legit).await?;
+            state.summary = Some(summary);
+            save(&state)?;
+            client.refresh_bounded(unix_now()).await;
             Ok((Event::StepDone, evidence))
         }
         Effect::Verify => {
@@ -893,7 +921,7 @@ async fn confirm_step(
         .map_err(journal_err)?;
     state.target = Some(match findings.target {
         Target::Master => "master".into(),
-        Target::Slave => "slave".into(),
+        _ => "slave".into(),
     });
     state.suspect = Some(suspect.clone());
     state.survivor = findings.survivor.clone();
@@ -934,6 +962,91 @@ async fn reprobe(client: &PoolClient, dead: &KnownHost) -> (Event, serde_json::V
         );
         (Event::FenceFailed(why), seen)
     }
+}
+
+/// The confirmation of a split brain: which master to keep, guards without a fence, then the
+/// run state the slave recovery needs (the legitimate master as survivor).
+async fn split_brain_confirm(
+    ctx: &Context,
+    r: &Remediation,
+    client: &PoolClient,
+    mut state: RunState,
+) -> Outcome {
+    let receiver = &ctx.config.receiver;
+    let journal_err = |e: JournalError| e.to_string();
+    let promoted = ctx.journal.last_promotion(&r.pool).map_err(journal_err)?;
+    let findings = split_brain::confirm(client, promoted.as_deref()).await;
+    let mut evidence = findings.evidence.clone();
+    if let Some(why) = findings.moot {
+        return Ok((Event::Superseded(why), evidence));
+    }
+    let kill_switch = match &receiver.kill_switch_file {
+        None => Some(false),
+        Some(path) => path.try_exists().ok(),
+    };
+    // HA as the legitimate master's database says (read through a session on it).
+    let ha_enabled = match &findings.legitimate {
+        Some(legit) => {
+            let reader = crate::xapi::PoolReader::new(client.session_on(&legit.address));
+            tokio::time::timeout(client.master_read_limit(), reader.pool())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|(_, pool)| pool.ha_enabled)
+        }
+        None => None,
+    };
+    let facts = Facts {
+        now: unix_now(),
+        mode: receiver.mode,
+        approved: state.approved_by.is_some(),
+        kill_switch,
+        ha_enabled,
+        others_reachable: findings.reachable,
+        other_active: Some(None),
+        fences_in_window: Some(0),
+        last_action_on_host: Some(None),
+        alert_firing: Some(
+            !ctx.journal
+                .alert_resolved(&r.fingerprint, &r.starts_at)
+                .map_err(journal_err)?,
+        ),
+        running_for: ctx.started.elapsed(),
+        host_in_maintenance: Some(false),
+        suspect_probes: None,
+        pool_reaches_suspect: None,
+    };
+    let mut reasons = guards::decide_without_fence(&facts, &ctx.limits())
+        .err()
+        .unwrap_or_default();
+    reasons.extend(findings.problems.iter().cloned());
+    evidence["guards"] = json!(if reasons.is_empty() {
+        vec!["all allow".to_owned()]
+    } else {
+        reasons.iter().map(ToString::to_string).collect()
+    });
+    if !reasons.is_empty() {
+        return Ok((Event::Refused(reasons), evidence));
+    }
+    let legit = findings
+        .legitimate
+        .ok_or("confirmed without a legitimate master")?;
+    let other = findings
+        .others
+        .first()
+        .cloned()
+        .ok_or("confirmed without another master")?;
+    ctx.journal
+        .set_host(r.id, &other.uuid)
+        .map_err(journal_err)?;
+    state.target = Some("split_brain".into());
+    state.suspect = Some(other);
+    state.survivor = Some(legit);
+    state.answering = findings.answering;
+    ctx.journal
+        .set_state(r.id, &json!(state), unix_now())
+        .map_err(journal_err)?;
+    Ok((Event::Confirmed, evidence))
 }
 
 async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome {

@@ -400,6 +400,25 @@ pub fn pool_view(f: &Facts) -> Verdict {
     }
 }
 
+/// The guards of a plan that fences no host and touches no VM (a split brain): mode, kill
+/// switch, HA, quorum, the alert still firing, the start-up quiet.
+pub fn decide_without_fence(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
+    let verdicts = [
+        mode(f),
+        kill_switch(f),
+        ha(f),
+        quorum(f),
+        still_firing(f),
+        startup_quiet(f, limits),
+    ];
+    let reasons: Vec<Reason> = verdicts.into_iter().filter_map(Result::err).collect();
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons)
+    }
+}
+
 /// Runs every guard; `Ok` only if all allow, else every reason.
 pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
     let verdicts = [

@@ -182,6 +182,17 @@ impl PoolClient {
         })
     }
 
+    /// A session on the host at `address` alone (with two masters, the pool session may follow
+    /// either).
+    pub fn session_on(&self, address: &str) -> Arc<Session> {
+        Arc::new(Session::new(
+            self.prober.transport.clone(),
+            self.prober.credentials.clone(),
+            ORIGINATOR,
+            vec![address.to_owned()],
+        ))
+    }
+
     /// Read-only access through the pool session.
     pub fn reader(&self) -> PoolReader {
         PoolReader::new(self.session.clone())

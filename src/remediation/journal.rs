@@ -582,6 +582,21 @@ impl Journal {
             .optional()?)
     }
 
+    /// The host the pool's latest finished master recovery promoted (its uuid), if any.
+    pub fn last_promotion(&self, pool: &str) -> Result<Option<String>, JournalError> {
+        let state: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT state FROM remediations WHERE pool = ?1 AND kind = 'recover_master' AND phase = 'done' ORDER BY id DESC LIMIT 1",
+                params![pool],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(state
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["survivor"]["uuid"].as_str().map(str::to_owned)))
+    }
+
     /// One remediation.
     pub fn remediation(&self, id: i64) -> Result<Option<Remediation>, JournalError> {
         let conn = self.conn();

@@ -258,6 +258,8 @@ pub enum Target {
     Slave,
     /// The master.
     Master,
+    /// Two masters: no fence, no VM touched; slave recovery from the legitimate one.
+    SplitBrain,
 }
 
 /// The next phase and its effects; `None` when the event does not apply in this phase (the
@@ -276,6 +278,13 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
         (p, E::Superseded(why)) if p.before_acting() => next(P::Aborted(why.clone()), &[]),
         (P::Planned, E::NeedsApproval) => next(P::AwaitingApproval, &[]),
         (P::Planned | P::AwaitingApproval, E::Go) => next(P::Confirming, &[Effect::Confirm]),
+        // A split brain fences nobody and touches no VM: recover the slaves, then verify.
+        (P::Confirming, E::Confirmed) if target == Target::SplitBrain => {
+            next(P::RecoveringSlaves, &[Effect::RecoverSlaves])
+        }
+        (P::RecoveringSlaves, E::StepDone) if target == Target::SplitBrain => {
+            next(P::Verifying, &[Effect::Verify])
+        }
         (P::Confirming, E::Confirmed) => next(P::Fencing, &[Effect::Fence]),
         (P::Fencing, E::NoFenceAgent) => next(P::AwaitingAttestation, &[]),
         // An attestation is checked against the host once more before anything is reset.
@@ -335,6 +344,7 @@ fn after_fence(target: Target) -> Option<(Phase, Vec<Effect>)> {
     Some(match target {
         Target::Master => (Phase::Promoting, vec![Effect::Promote]),
         Target::Slave => (Phase::ResettingVms, vec![Effect::ResetVms]),
+        Target::SplitBrain => return None,
     })
 }
 
@@ -425,6 +435,42 @@ mod tests {
             None
         );
         assert!(!held.is_terminal() && !held.before_acting() && held.holds_pool());
+    }
+
+    #[test]
+    fn a_split_brain_is_resolved_without_any_fence_or_vm_step() {
+        let mut events = vec![Event::Go, Event::Confirmed];
+        events.extend(std::iter::repeat_n(Event::StepDone, 2));
+        let (phase, effects) = run(Target::SplitBrain, &events);
+        assert_eq!(phase, Phase::Done);
+        assert_eq!(
+            effects,
+            vec![Effect::Confirm, Effect::RecoverSlaves, Effect::Verify]
+        );
+        // Whatever else happens, no fence and no VM step comes out of a split brain plan.
+        let all = [
+            Event::Go,
+            Event::Confirmed,
+            Event::StepDone,
+            Event::Resumed,
+            Event::FenceConfirmedOff,
+            Event::Attested,
+            Event::BmcReads(true),
+        ];
+        for a in &all {
+            for b in &all {
+                for c in &all {
+                    let (_, effects) = run(Target::SplitBrain, &[a.clone(), b.clone(), c.clone()]);
+                    assert!(
+                        effects.iter().all(|e| matches!(
+                            e,
+                            Effect::Confirm | Effect::RecoverSlaves | Effect::Verify
+                        )),
+                        "{a:?} {b:?} {c:?}: {effects:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

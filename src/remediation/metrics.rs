@@ -9,7 +9,7 @@ use super::guards::Reason;
 /// Plan outcomes counted by `xenguard_remediation_plans_total`.
 pub const PLAN_OUTCOMES: [&str; 5] = ["planned", "done", "aborted", "blocked", "failed"];
 /// Plan kinds.
-pub const KINDS: [&str; 2] = ["recover_host", "recover_master"];
+pub const KINDS: [&str; 3] = ["recover_host", "recover_master", "resolve_split_brain"];
 /// Recovery steps counted by `xenguard_remediation_steps_total`.
 pub const STEPS: [&str; 9] = [
     "confirm",

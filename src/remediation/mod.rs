@@ -27,6 +27,7 @@ pub mod machine;
 pub mod metrics;
 pub mod policy;
 pub mod recovery;
+pub mod split_brain;
 pub mod tls;
 pub mod webhook;
 

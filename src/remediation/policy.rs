@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `XenVmsStuckOnDeadHost`, `XenHostNotLive`, `XenHostUnreachable` | recover the host (`host_uuid`) |
 //! | `XenPoolMasterUnreachable` | recover the master |
+//! | `XenPoolSplitBrain` | resolve the split brain (`pool.recover_slaves` from the legitimate master) |
 //! | anything else | journaled, no plan |
 
 use super::alert::Alert;
@@ -16,6 +17,8 @@ pub enum PlanKind {
     RecoverHost,
     /// A dead master: fence it, promote a survivor, recover the slaves, then as above.
     RecoverMaster,
+    /// Two hosts answer as master: recover the slaves from the legitimate one.
+    ResolveSplitBrain,
 }
 
 impl PlanKind {
@@ -24,6 +27,7 @@ impl PlanKind {
         match self {
             PlanKind::RecoverHost => "recover_host",
             PlanKind::RecoverMaster => "recover_master",
+            PlanKind::ResolveSplitBrain => "resolve_split_brain",
         }
     }
 
@@ -49,9 +53,15 @@ impl PlanKind {
             "start the VMs that were running, by restart priority and order (Async.VM.start)",
             "verify each VM runs exactly once",
         ];
+        const SPLIT: &[&str] = &[
+            "confirm: fresh probes of every host; two answer as master; the legitimate one is the journal's last promotion and the master the answering slaves follow (both must agree); the other runs no guest the legitimate database runs elsewhere; quorum, HA off",
+            "pool.recover_slaves from the legitimate master (it turns the other into its slave), then wait for the hosts to rejoin",
+            "verify exactly one host answers as master",
+        ];
         match self {
             PlanKind::RecoverHost => HOST,
             PlanKind::RecoverMaster => MASTER,
+            PlanKind::ResolveSplitBrain => SPLIT,
         }
     }
 }
@@ -85,6 +95,7 @@ pub fn intent_for(alert: &Alert) -> Result<Option<Intent>, PolicyError> {
     let kind = match alert.name() {
         "XenVmsStuckOnDeadHost" | "XenHostNotLive" | "XenHostUnreachable" => PlanKind::RecoverHost,
         "XenPoolMasterUnreachable" => PlanKind::RecoverMaster,
+        "XenPoolSplitBrain" => PlanKind::ResolveSplitBrain,
         _ => return Ok(None),
     };
     let label = |name: &'static str| -> Result<String, PolicyError> {
@@ -99,7 +110,9 @@ pub fn intent_for(alert: &Alert) -> Result<Option<Intent>, PolicyError> {
     let pool = label("pool")?;
     let host_uuid = match kind {
         PlanKind::RecoverHost => label("host_uuid")?,
-        PlanKind::RecoverMaster => alert.labels.get("host_uuid").cloned().unwrap_or_default(),
+        PlanKind::RecoverMaster | PlanKind::ResolveSplitBrain => {
+            alert.labels.get("host_uuid").cloned().unwrap_or_default()
+        }
     };
     Ok(Some(Intent {
         kind,
@@ -148,8 +161,13 @@ mod tests {
             intent_for(&m).unwrap().unwrap().kind,
             PlanKind::RecoverMaster
         );
+        let split = alert(&[("alertname", "XenPoolSplitBrain"), ("pool", "p")]);
         assert_eq!(
-            intent_for(&alert(&[("alertname", "XenPoolSplitBrain"), ("pool", "p")])).unwrap(),
+            intent_for(&split).unwrap().unwrap().kind,
+            PlanKind::ResolveSplitBrain
+        );
+        assert_eq!(
+            intent_for(&alert(&[("alertname", "XenPoolHaDisabled"), ("pool", "p")])).unwrap(),
             None
         );
         let missing = alert(&[("alertname", "XenHostNotLive"), ("pool", "p")]);

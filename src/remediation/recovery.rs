@@ -187,6 +187,7 @@ pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost
 /// Hosts still missing are reported, not fatal: their VMs keep running.
 pub async fn recover_slaves(
     client: &PoolClient,
+    actuator: &crate::xapi::PoolActuator,
     master: &KnownHost,
     expected: &[KnownHost],
     rejoin_wait: Duration,
@@ -196,7 +197,7 @@ pub async fn recover_slaves(
     let mut missing = want.clone();
     let mut answers = Vec::new();
     for attempt in 1..=RECOVER_ATTEMPTS {
-        let got = match client.actuator().recover_slaves(limit).await {
+        let got = match actuator.recover_slaves(limit).await {
             Ok(got) => got,
             // It may finish on the master all the same (it resets one host after another and
             // swallows their errors): who came back is what the rejoin check below finds.

@@ -746,12 +746,31 @@ impl Model {
     }
 
     /// What a starting xapi does with the domains its host really runs
-    /// (`Xapi_xenops.resync_resident_on`): each guest running on host `i` is recorded running
-    /// there in `m`'s database, whatever that database said (a restored backup can place a
-    /// guest that migrated since on another host).
+    /// (`Xapi_xenops.resync_resident_on`): in `m`'s database, guests recorded on host `i` whose
+    /// domains are gone are halted, and each guest running on host `i` is recorded running
+    /// there, whatever the database said (a restored backup can place a guest that migrated
+    /// since on another host).
     fn resync_domains(&mut self, m: usize, i: usize) {
         let here = self.hosts[i].uuid.clone();
         let host_ref = self.hosts[i].reference.clone();
+        // Guests recorded on this host whose domains do not run here any more: halted.
+        let stale: Vec<String> = self.hosts[m]
+            .db
+            .vm
+            .iter()
+            .filter(|(_, v)| {
+                v.is_guest()
+                    && v.resident_on.as_str() == host_ref
+                    && !self
+                        .running
+                        .get(&v.uuid)
+                        .is_some_and(|hs| hs.contains(&here))
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        for vm in stale {
+            self.reset_vm_record(m, &vm);
+        }
         let misplaced: Vec<String> = self.hosts[m]
             .db
             .vm
@@ -855,24 +874,6 @@ impl Model {
     /// with what really runs there, and the slave's database copy refreshed.
     fn pool_hello(&mut self, m: usize, i: usize, now: f64) {
         let slave_ref = self.hosts[i].reference.clone();
-        let slave_uuid = self.hosts[i].uuid.clone();
-        let stale: Vec<String> = self.hosts[m]
-            .db
-            .vm
-            .iter()
-            .filter(|(_, v)| {
-                v.is_guest()
-                    && v.resident_on.as_str() == slave_ref
-                    && !self
-                        .running
-                        .get(&v.uuid)
-                        .is_some_and(|hs| hs.contains(&slave_uuid))
-            })
-            .map(|(r, _)| r.clone())
-            .collect();
-        for vm in stale {
-            self.reset_vm_record(m, &vm);
-        }
         self.resync_domains(m, i);
         self.set_live(m, &slave_ref, true);
         self.hosts[m].heartbeats.insert(slave_ref, now);
