@@ -736,7 +736,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         }
         Effect::ReleaseLocks => Ok((
             Event::StepDone,
-            recovery::release_locks(&client, &dead).await?,
+            recovery::release_locks(&client, &dead, &state.vms).await?,
         )),
         Effect::ClearAffinity => Ok((
             Event::StepDone,

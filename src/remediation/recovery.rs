@@ -393,19 +393,29 @@ async fn settled(
 }
 
 /// Removes the dead host's `host_<ref>` tag from every VDI that carries it (what `resetvdis`
-/// does for the host), and the `paused` key of those VDIs (what `resetvdis` does as SR master,
-/// and the declare-dead hook does not: blktap refuses to attach a paused VDI), then checks
-/// none is left.
-pub async fn release_locks(client: &PoolClient, dead: &KnownHost) -> StepResult {
+/// does for the host), and the `paused` key from the disks of the planned VMs (what
+/// `resetvdis` does as SR master, and the declare-dead hook does not: blktap refuses to attach
+/// a paused VDI), then checks no tag is left.
+pub async fn release_locks(client: &PoolClient, dead: &KnownHost, vms: &[PlannedVm]) -> StepResult {
     let key = format!("{SM_CONFIG_HOST_PREFIX}{}", dead.reference);
     let reader = client.reader();
+    let read = |e: Error| xapi("reading the planned VMs' disks", e);
+    let mut disks = BTreeSet::new();
+    for vm in vms {
+        for vbd in reader.record(&vm.reference).await.map_err(read)?.vbds {
+            let vbd = reader.record(&vbd).await.map_err(read)?;
+            if !vbd.empty {
+                disks.insert(vbd.vdi);
+            }
+        }
+    }
     let vdis = reader
         .all::<Vdi>()
         .await
         .map_err(|e| xapi("VDI.get_all_records", e))?;
     let mut unpaused = Vec::new();
     for (vdi, record) in &vdis {
-        if record.sm_config.contains_key(&key) && record.sm_config.contains_key(SM_CONFIG_PAUSED) {
+        if disks.contains(vdi) && record.sm_config.contains_key(SM_CONFIG_PAUSED) {
             client
                 .actuator()
                 .remove_from_sm_config(vdi, SM_CONFIG_PAUSED)
