@@ -77,6 +77,10 @@ pub struct SimArgs {
     /// "Timing"); `instant`: every call answers at once.
     #[arg(long, default_value = "realistic")]
     pub timing: crate::sim::Timing,
+    /// Serve every host's XAPI over HTTPS (same address and port) with its own self-signed
+    /// certificate; `GET /hosts` gives each one's SHA-256 fingerprint for the pins.
+    #[arg(long)]
+    pub tls: bool,
     /// File holding the root password of the simulated hosts (default: `xenguard`).
     #[arg(long)]
     pub password_file: Option<PathBuf>,

@@ -250,6 +250,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         control,
         time_scale: args.time_scale,
         scenario: args.scenario.clone(),
+        tls: args.tls,
     };
     let started = std::time::Instant::now();
     let sim = RunningSim::start(options).await?;
@@ -260,12 +261,19 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         args.vms_per_host,
         started.elapsed().as_secs_f64()
     );
+    let tls = args.tls;
     for (i, address) in addresses.iter().enumerate() {
         let role = if i == 0 { "master" } else { "slave" };
+        let scheme = if tls { "https" } else { "http" };
         println!(
-            "  host{}  http://{address}:{}/  ({role}; user root)",
+            "  host{}  {scheme}://{address}:{}/  ({role}; user root{})",
             i + 1,
-            sim.port()
+            sim.port(),
+            if tls {
+                "; certificate SHA-256 in GET /hosts"
+            } else {
+                ""
+            }
         );
     }
     println!(

@@ -71,6 +71,8 @@ struct Setup {
     unfenced: &'static [&'static str],
     /// `receiver.refused_grace_seconds`.
     refused_grace: u64,
+    /// Every host's XAPI over HTTPS, pinned.
+    tls: bool,
     extra: String,
 }
 
@@ -82,6 +84,7 @@ impl Default for Setup {
             mode: "auto",
             unfenced: &[],
             refused_grace: 2,
+            tls: false,
             extra: String::new(),
         }
     }
@@ -95,7 +98,36 @@ fn write(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
 
 impl Pool {
     async fn start(setup: Setup) -> Pool {
-        let sim = Arc::new(common::start_sim(setup.hosts, setup.vms).await);
+        let sim = Arc::new(if setup.tls {
+            common::start_sim_tls(setup.hosts, setup.vms).await
+        } else {
+            common::start_sim(setup.hosts, setup.vms).await
+        });
+        // With TLS: https, and each host pinned to the fingerprint GET /hosts gives.
+        let (scheme, pins) = if setup.tls {
+            let hosts: Vec<Value> = reqwest::get(format!("{}/hosts", common::control_url(&sim)))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let pins: Vec<String> = hosts
+                .iter()
+                .map(|h| {
+                    format!(
+                        "\"{}\": \"{}\"",
+                        h["address"].as_str().unwrap(),
+                        h["tls_sha256"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            (
+                "https",
+                format!("    tls: {{pins: {{{}}}}}\n", pins.join(", ")),
+            )
+        } else {
+            ("http", String::new())
+        };
         let bmcs = Bmcs::start(&sim);
         let dir = tempfile::tempdir().unwrap();
         let password = write(&dir, "pool.pw", "xenguard");
@@ -133,7 +165,7 @@ impl Pool {
             out.join("\n")
         };
         let yaml = format!(
-            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {password}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  refused_grace_seconds: {}\n  rejoin_wait_seconds: 5\n  startup_quiet_seconds: 0\n{}{}\n",
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: {scheme}\n    port: {}\n    password_file: {password}\n{pins}    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 30}}\nreceiver:\n  mode: {}\n  auth: {{bearer_token_file: {token}}}\n  journal_path: {}\n  confirm_window_seconds: 1\n  confirm_probes: 2\n  refused_grace_seconds: {}\n  rejoin_wait_seconds: 5\n  startup_quiet_seconds: 0\n{}{}\n",
             common::hosts_yaml(&sim),
             sim.port(),
             setup.mode,
@@ -853,7 +885,10 @@ async fn blocked_with(p: &Pool, count: usize, reason: &str, code: &str) -> Value
 }
 
 fn assert_nobody_fenced(p: &Pool) {
-    for host in ["host1", "host2", "host3"] {
+    let hosts = p
+        .sim
+        .with_model(|m, _| m.hosts.iter().map(|h| h.name.clone()).collect::<Vec<_>>());
+    for host in &hosts {
         assert!(
             !p.bmcs.power_log(host).iter().any(|l| l.starts_with("set")),
             "{host}: {:?}",
@@ -1339,5 +1374,52 @@ async fn an_old_master_that_comes_back_isolated_is_made_a_slave_again() {
     // Nobody was fenced for it: the only power-off is the first recovery's.
     assert!(p.bmcs.power_offs("host1") <= 1);
     assert_eq!(p.bmcs.power_offs("host2") + p.bmcs.power_offs("host3"), 0);
+    assert_eq!(p.double.max(), 0);
+}
+
+/// Over TLS with pinned certificates: a slave whose certificate changed (reinstalled, or
+/// refreshed) fails every probe's pin check while the rest of the pool answers. It is alive,
+/// so it is not fenced; then a slave whose xapi stops (stunnel completes the handshake and
+/// closes) is a refusal, fenced only after the grace, and recovered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_rotated_certificate_blocks_and_a_dead_xapi_behind_stunnel_is_recovered() {
+    // Four hosts: with host3 unverifiable, host2's recovery still has a majority of the others.
+    let p = Pool::start(Setup {
+        hosts: 4,
+        tls: true,
+        ..Setup::default()
+    })
+    .await;
+    let (host2, host3) = (p.uuid("host2"), p.uuid("host3"));
+    p.control("hosts/host3/certificate", json!({})).await;
+    p.post("firing", &[("XenHostUnreachable", &host3, "fp-rotated")])
+        .await;
+    let shown = blocked_with(&p, 1, "not as a verifiable xapi", "host_unverifiable").await;
+    assert!(
+        shown.to_string().contains("unverifiable (tls)"),
+        "{shown:#}"
+    );
+    assert_nobody_fenced(&p);
+    assert_eq!(p.guests_on("host3").len(), 2);
+    // host2's xapi dies behind stunnel: refused, then fenced after the grace and recovered.
+    let before = p.guests_on("host2");
+    p.control("hosts/host2/xapi", json!({"running": false}))
+        .await;
+    p.post("firing", &[("XenVmsStuckOnDeadHost", &host2, "fp-stunnel")])
+        .await;
+    let list = p
+        .wait_for(2, &["done", "failed", "blocked", "aborted"])
+        .await;
+    let shown = p.show(list[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(list[0]["phase"], "done", "{shown:#}");
+    assert!(
+        shown.to_string().contains("refused (transport)"),
+        "{shown:#}"
+    );
+    assert_eq!(p.bmcs.power_offs("host2"), 1);
+    let truth = p.truth();
+    for vm in &before {
+        assert_eq!(truth[vm].len(), 1);
+    }
     assert_eq!(p.double.max(), 0);
 }

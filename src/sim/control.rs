@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/hosts/{host}/faults",
             post(set_faults).delete(clear_faults),
         )
+        .route("/hosts/{host}/certificate", post(rotate_certificate))
         .route("/pool/ha", post(ha))
         .route("/timing", get(timing).post(set_timing))
         .route("/clock", get(clock))
@@ -43,8 +44,11 @@ pub struct HostView {
     pub uuid: String,
     /// Management address.
     pub address: String,
-    /// The host's XAPI URL.
+    /// The host's XAPI URL (`https://…` with `--tls`).
     pub url: String,
+    /// With `--tls`: SHA-256 of the host's certificate, hex, as the configuration's pins take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_sha256: Option<String>,
     /// `on` or `off`.
     pub power: String,
     /// `up`, `down`, or `pool_only` (cut from outside the pool only).
@@ -98,11 +102,13 @@ fn hosts_view(shared: &Shared) -> Vec<HostView> {
     shared.with_model(|m, _| {
         m.hosts
             .iter()
-            .map(|h| HostView {
+            .enumerate()
+            .map(|(i, h)| HostView {
                 name: h.name.clone(),
                 uuid: h.uuid.clone(),
                 address: h.address.clone(),
-                url: format!("http://{}:{}", h.address, shared.port),
+                url: format!("{}://{}:{}", shared.scheme(), h.address, shared.port),
+                tls_sha256: shared.cert(i).map(|c| c.sha256),
                 power: if h.power_on { "on" } else { "off" }.into(),
                 network: match (h.network_up, h.outside_cut) {
                     (false, _) => "down",
@@ -347,4 +353,31 @@ async fn set_timing(
         m.params = params;
         m.params
     }))
+}
+
+/// `POST /hosts/{host}/certificate`: a new self-signed certificate for the host (a reinstall,
+/// `xe host-refresh-server-certificate`), used from its next connection. 409 without `--tls`.
+async fn rotate_certificate(
+    State(shared): State<Arc<Shared>>,
+    Path(host): Path<String>,
+) -> Response {
+    let Some(i) = shared.with_model(|m, _| m.find_host(&host)) else {
+        return not_found(&host);
+    };
+    let Some(certs) = &shared.certs else {
+        let body = Json(json!({"error": "the simulator serves plain HTTP (start it with --tls)"}));
+        return (StatusCode::CONFLICT, body).into_response();
+    };
+    let (name, address) =
+        shared.with_model(|m, _| (m.hosts[i].name.clone(), m.hosts[i].address.clone()));
+    match super::certs::generate(&name, &address) {
+        Ok(cert) => {
+            certs.lock().unwrap_or_else(|e| e.into_inner())[i] = cert;
+            Json(hosts_view(&shared)).into_response()
+        }
+        Err(e) => {
+            let body = Json(json!({"error": format!("cannot make a certificate: {e}")}));
+            (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+        }
+    }
 }

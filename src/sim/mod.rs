@@ -6,6 +6,7 @@
 //! It depends on `xapi::wire`, `xapi::records` and `xapi::error` only: it must not know what
 //! the exporter or the remediation expect.
 
+pub mod certs;
 pub mod clock;
 pub mod control;
 pub mod db;
@@ -35,6 +36,8 @@ pub struct SimOptions {
     pub time_scale: f64,
     /// Scenario file of timed faults to play.
     pub scenario: Option<std::path::PathBuf>,
+    /// Serve every host's XAPI over HTTPS with its own self-signed certificate.
+    pub tls: bool,
 }
 
 impl Default for SimOptions {
@@ -45,6 +48,7 @@ impl Default for SimOptions {
             control: SocketAddr::from(([127, 0, 0, 1], 9880)),
             time_scale: 1.0,
             scenario: None,
+            tls: false,
         }
     }
 }
@@ -91,7 +95,22 @@ impl RunningSim {
             None => None,
         };
         let (changed, _) = tokio::sync::watch::channel(0);
+        let certs = if options.tls {
+            let hosts: Vec<(String, String)> = model
+                .hosts
+                .iter()
+                .map(|h| (h.name.clone(), h.address.clone()))
+                .collect();
+            let mut certs = Vec::new();
+            for (name, address) in hosts {
+                certs.push(certs::generate(&name, &address).map_err(SimError::Options)?);
+            }
+            Some(Mutex::new(certs))
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
+            certs,
             model: Mutex::new(model),
             clock: Mutex::new(Clock::new(options.time_scale)),
             changed,

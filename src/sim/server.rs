@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::xapi::wire::{self, Value};
 
 use super::Clock;
+use super::certs::HostCert;
 use super::methods::Outcome;
 use super::model::{Fault, Model};
 
@@ -39,6 +40,8 @@ pub struct Shared {
     pub port: u16,
     /// The hosts' listeners.
     pub sockets: tokio::sync::Mutex<Sockets>,
+    /// With `--tls`: each host's certificate (a new one is used from the next connection).
+    pub certs: Option<Mutex<Vec<HostCert>>>,
 }
 
 impl Shared {
@@ -68,6 +71,25 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .tick(now);
         self.sockets.lock().await.reconcile(self).await
+    }
+
+    /// Host `i`'s current certificate, with `--tls`.
+    pub fn cert(&self, i: usize) -> Option<HostCert> {
+        let certs = self.certs.as_ref()?;
+        certs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(i)
+            .cloned()
+    }
+
+    /// The scheme of every host's XAPI URL.
+    pub fn scheme(&self) -> &'static str {
+        if self.certs.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Real duration of simulated seconds.
@@ -127,6 +149,11 @@ impl Sockets {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{address}: {e}"))
             })?;
             let task = match mode {
+                // On 443 stunnel listens whether xapi runs or not: the handshake succeeds and
+                // the connection is closed with no HTTP answer (xapi-notes.md).
+                SocketMode::Closed if shared.certs.is_some() => {
+                    tokio::spawn(stunnel_alone(bind(addr).await?, shared.clone(), i))
+                }
                 SocketMode::Closed => tokio::spawn(std::future::pending()),
                 SocketMode::BlackHole => tokio::spawn(black_hole(bind(addr).await?)),
                 SocketMode::Serve => tokio::spawn(serve(bind(addr).await?, shared.clone(), i)),
@@ -161,17 +188,55 @@ async fn black_hole(listener: TcpListener) {
     }
 }
 
-/// Serves XML-RPC for host `i`. Aborting this task drops the listener and every connection.
+/// Serves XML-RPC for host `i` (over TLS with `--tls`). Aborting this task drops the listener
+/// and every connection.
 async fn serve(listener: TcpListener, shared: Arc<Shared>, i: usize) {
     let mut connections = tokio::task::JoinSet::new();
     while let Ok((socket, _)) = listener.accept().await {
         let shared = shared.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| handle(shared.clone(), i, req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
+            let service = {
+                let shared = shared.clone();
+                service_fn(move |req| handle(shared.clone(), i, req))
+            };
+            let mut http = hyper::server::conn::http1::Builder::new();
+            match shared.cert(i) {
+                None => {
+                    let _ = http
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                }
+                Some(cert) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(cert.config);
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await
+                    {
+                        let _ = http
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(tls), service)
+                            .await;
+                    }
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// stunnel in front of a stopped xapi: completes the TLS handshake, then closes.
+async fn stunnel_alone(listener: TcpListener, shared: Arc<Shared>, i: usize) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok((socket, _)) = listener.accept().await {
+        let Some(cert) = shared.cert(i) else { return };
+        connections.spawn(async move {
+            let acceptor = tokio_rustls::TlsAcceptor::from(cert.config);
+            if let Ok(Ok(mut tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await
+            {
+                use tokio::io::AsyncWriteExt as _;
+                let _ = tls.shutdown().await;
+            }
         });
         while connections.try_join_next().is_some() {}
     }

@@ -20,8 +20,17 @@ pub async fn start_sim(hosts: usize, vms: usize) -> RunningSim {
     start_sim_with_password(hosts, vms, "xenguard").await
 }
 
+/// [`start_sim`] with every host's XAPI over HTTPS (its own self-signed certificate).
+pub async fn start_sim_tls(hosts: usize, vms: usize) -> RunningSim {
+    start_sim_options(hosts, vms, "xenguard", true).await
+}
+
 /// [`start_sim`] with another root password.
 pub async fn start_sim_with_password(hosts: usize, vms: usize, password: &str) -> RunningSim {
+    start_sim_options(hosts, vms, password, false).await
+}
+
+async fn start_sim_options(hosts: usize, vms: usize, password: &str, tls: bool) -> RunningSim {
     let pid = std::process::id();
     let second = 20 + (pid % 200) as u8;
     let third = NEXT_POOL.fetch_add(1, Ordering::SeqCst);
@@ -38,6 +47,7 @@ pub async fn start_sim_with_password(hosts: usize, vms: usize, password: &str) -
         control: SocketAddr::from(([127, 0, 0, 1], 0)),
         time_scale: 0.0,
         scenario: None,
+        tls,
     };
     RunningSim::start(options).await.expect("simulator starts")
 }
