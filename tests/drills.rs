@@ -684,3 +684,96 @@ fn durations_scale() {
     assert_eq!(tree["a"][0]["expr"], "x");
     assert_ne!(tree["a"][0]["for"], "30s");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_receiver_alone_loses_a_slave() {
+    // A firewall rule between the tools and host3 only: the exporter and the receiver lose it,
+    // the pool does not. The master still reaches it: nobody is fenced.
+    let mut d = Drill::start("receiver alone loses a slave", 3, 2).await;
+    d.control(
+        "hosts/host3/network",
+        json!({"connected": false, "outside_only": true}),
+    )
+    .await;
+    d.wait_until("an alert reaches the receiver", 60, async |d| {
+        !d.journal().list(1).unwrap().is_empty()
+    })
+    .await;
+    let list = d.settled(1, 90).await;
+    assert!(list.iter().all(|r| r.phase == "blocked"), "{list:#?}");
+    assert!(
+        list.iter()
+            .any(|r| r.reason.contains("the pool still reaches the host")),
+        "{list:#?}"
+    );
+    assert_eq!(d.fences(), 0);
+    assert_eq!(d.guests_on("host3").len(), 2);
+    assert_eq!(d.double.max(), 0);
+    d.report(Some(&list[0]), "blocked: the pool reaches it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_toolstack_restart() {
+    // xe-toolstack-restart on a loaded host: xapi refuses connections for 60 s, its VMs run on.
+    let mut d = Drill::start("60 s toolstack restart", 3, 2).await;
+    d.control("hosts/host2/xapi", json!({"running": false}))
+        .await;
+    d.wait_until("an alert reaches the receiver", 60, async |d| {
+        !d.journal().list(1).unwrap().is_empty()
+    })
+    .await;
+    // Back 60 s (scaled) after it stopped; the alert needs about 30 s of that to fire.
+    let restart = Duration::from_secs_f64(60.0 / speedup());
+    tokio::time::sleep(restart.saturating_sub(Duration::from_secs_f64(30.0 / speedup()))).await;
+    d.control("hosts/host2/xapi", json!({"running": true}))
+        .await;
+    let list = d.settled(1, 90).await;
+    assert!(
+        list.iter()
+            .all(|r| r.phase == "blocked" || r.phase == "aborted"),
+        "{list:#?}"
+    );
+    assert_eq!(d.fences(), 0, "a toolstack restart is not a death");
+    assert_eq!(d.guests_on("host2").len(), 2);
+    d.report(Some(&list[0]), "not fenced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_old_master_boots_isolated_then_its_cable_comes_back() {
+    let mut d = Drill::start("old master boots isolated", 3, 2).await;
+    d.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    let list = d.settled(1, 90).await;
+    assert_eq!(done(&list).len(), 1, "{list:#?}");
+    let fences = d.fences();
+    // It boots with its cable still out (xapi's no-other-masters check reaches nobody), then
+    // the cable comes back: two masters, until the receiver resolves it.
+    d.control("hosts/host1/network", json!({"connected": false}))
+        .await;
+    d.control("hosts/host1/power", json!({"state": "on"})).await;
+    d.control("hosts/host1/network", json!({"connected": true}))
+        .await;
+    d.wait_until("the split brain is resolved", 120, async |d| {
+        d.journal()
+            .list(50)
+            .unwrap()
+            .iter()
+            .any(|r| r.kind == "resolve_split_brain" && r.phase == "done")
+    })
+    .await;
+    let roles = d.sim.with_model(|m, _| {
+        m.hosts
+            .iter()
+            .map(|h| format!("{:?}", h.role))
+            .collect::<Vec<_>>()
+    });
+    assert!(roles[0].contains("Slave"), "{roles:?}");
+    assert_eq!(d.fences(), fences, "nobody fenced for it");
+    assert_eq!(d.double.max(), 0);
+    let list = d.journal().list(50).unwrap();
+    let resolved = list
+        .iter()
+        .find(|r| r.kind == "resolve_split_brain")
+        .unwrap();
+    d.report(Some(resolved), "split brain resolved");
+}
