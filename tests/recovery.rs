@@ -303,6 +303,16 @@ impl Pool {
         }
     }
 
+    /// Each of `vms` runs on exactly one host, not `dead` (a uuid); no VM ever ran twice.
+    fn assert_run_once_elsewhere(&self, vms: &[String], dead: &str) {
+        let truth = self.truth();
+        for vm in vms {
+            assert_eq!(truth[vm].len(), 1, "{vm} runs on {:?}", truth[vm]);
+            assert_ne!(truth[vm][0], dead, "{vm}");
+        }
+        assert_eq!(self.double.max(), 0);
+    }
+
     /// Asserts the journal of remediation `id` holds these step kinds, in this order.
     async fn assert_steps(&self, id: i64, kinds: &[&str]) {
         let shown = self.show(id).await;
@@ -428,12 +438,7 @@ async fn a_host_whose_xapi_died_is_powered_off_before_its_vms_start_elsewhere() 
         "{:?}",
         p.bmcs.power_log("host2")
     );
-    let truth = p.truth();
-    for vm in &before {
-        assert_eq!(truth[vm].len(), 1);
-        assert_ne!(truth[vm][0], host2);
-    }
-    assert_eq!(p.double.max(), 0);
+    p.assert_run_once_elsewhere(&before, &host2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1145,11 +1150,7 @@ async fn a_disk_left_paused_by_the_dead_host_is_released_and_its_guest_restarts(
         .await;
     let shown = p.show(list[0]["id"].as_i64().unwrap()).await;
     assert_eq!(list[0]["reason"], "all 2 VMs running again", "{shown:#}");
-    let truth = p.truth();
-    for vm in &before {
-        assert_eq!(truth[vm].len(), 1, "{vm}: {:?}", truth[vm]);
-        assert_ne!(truth[vm][0], host3);
-    }
+    p.assert_run_once_elsewhere(&before, &host3);
     let left = reader
         .all::<Vdi>()
         .await
@@ -1221,11 +1222,7 @@ async fn the_kill_switch_holds_a_recovery_before_its_next_step_until_resumed() {
     let list = p.wait_for(1, &["done", "failed"]).await;
     assert_eq!(list[0]["phase"], "done", "{:#}", p.show(id).await);
     assert_eq!(list[0]["reason"], "all 2 VMs running again");
-    let truth = p.truth();
-    for vm in &before {
-        assert_eq!(truth[vm].len(), 1);
-    }
-    assert_eq!(p.double.max(), 0);
+    p.assert_run_once_elsewhere(&before, &host3);
 }
 
 /// An attestation that the host is off, while it answers again (powered on since, or the wrong
@@ -1305,11 +1302,7 @@ async fn a_slow_declare_dead_is_waited_for_never_raced() {
         reset["detail"].get("power_state_reset").is_none(),
         "{reset:#}"
     );
-    let truth = p.truth();
-    for vm in &before {
-        assert_eq!(truth[vm].len(), 1);
-    }
-    assert_eq!(p.double.max(), 0);
+    p.assert_run_once_elsewhere(&before, &host3);
 }
 
 /// The old master comes back after its pool was recovered: it boots while its cable is still
@@ -1417,9 +1410,5 @@ async fn over_tls_a_rotated_certificate_blocks_and_a_dead_xapi_behind_stunnel_is
         "{shown:#}"
     );
     assert_eq!(p.bmcs.power_offs("host2"), 1);
-    let truth = p.truth();
-    for vm in &before {
-        assert_eq!(truth[vm].len(), 1);
-    }
-    assert_eq!(p.double.max(), 0);
+    p.assert_run_once_elsewhere(&before, &host2);
 }

@@ -217,7 +217,7 @@ impl Executor {
 
     /// Resumes remediations a previous run left mid-way (not observe-mode plans).
     fn resume(&mut self) -> Result<(), JournalError> {
-        let open: Vec<&str> = Phase::OPEN.to_vec();
+        let open = Phase::open_names();
         let mut pending = self.journal().in_phases(&open)?;
         // Those that hold their pool first, so queued ones wait behind them.
         pending.sort_by_key(|r| {
@@ -532,7 +532,10 @@ impl Executor {
     }
 
     fn gauges(&self, pool: &str) -> Result<(), JournalError> {
-        let active: Vec<&str> = Phase::OPEN[1..].to_vec();
+        let active: Vec<&str> = Phase::open_names()
+            .into_iter()
+            .filter(|name| *name != Phase::Planned.name())
+            .collect();
         let open = self.journal().in_phases(&active)?;
         let count = |phase: &str| {
             open.iter()
@@ -875,17 +878,9 @@ async fn confirm_step(
         suspect_probes: findings.suspect_probes,
         pool_reaches_suspect: findings.pool_reaches_suspect,
     };
-    let mut reasons = guards::decide(&facts, &ctx.limits())
-        .err()
-        .unwrap_or_default();
-    reasons.extend(findings.problems.iter().cloned());
-    evidence["guards"] = json!(if reasons.is_empty() {
-        vec!["all allow".to_owned()]
-    } else {
-        reasons.iter().map(ToString::to_string).collect()
-    });
-    if !reasons.is_empty() {
-        return Ok((Event::Refused(reasons), evidence));
+    let verdict = guards::decide(&facts, &ctx.limits());
+    if let Some(refused) = refusal(verdict, &findings.problems, &mut evidence) {
+        return Ok(refused);
     }
     let suspect = findings
         .suspect
@@ -964,6 +959,23 @@ async fn reprobe(client: &PoolClient, dead: &KnownHost) -> (Event, serde_json::V
     }
 }
 
+/// The guards' verdict and the confirmation's own problems, written into the evidence; the
+/// refusal to return when any stands in the way.
+fn refusal(
+    verdict: Result<(), Vec<Reason>>,
+    problems: &[Reason],
+    evidence: &mut serde_json::Value,
+) -> Option<(Event, serde_json::Value)> {
+    let mut reasons = verdict.err().unwrap_or_default();
+    reasons.extend(problems.iter().cloned());
+    evidence["guards"] = json!(if reasons.is_empty() {
+        vec!["all allow".to_owned()]
+    } else {
+        reasons.iter().map(ToString::to_string).collect()
+    });
+    (!reasons.is_empty()).then(|| (Event::Refused(reasons), evidence.clone()))
+}
+
 /// The confirmation of a split brain: which master to keep, guards without a fence, then the
 /// run state the slave recovery needs (the legitimate master as survivor).
 async fn split_brain_confirm(
@@ -1016,17 +1028,9 @@ async fn split_brain_confirm(
         suspect_probes: None,
         pool_reaches_suspect: None,
     };
-    let mut reasons = guards::decide_without_fence(&facts, &ctx.limits())
-        .err()
-        .unwrap_or_default();
-    reasons.extend(findings.problems.iter().cloned());
-    evidence["guards"] = json!(if reasons.is_empty() {
-        vec!["all allow".to_owned()]
-    } else {
-        reasons.iter().map(ToString::to_string).collect()
-    });
-    if !reasons.is_empty() {
-        return Ok((Event::Refused(reasons), evidence));
+    let verdict = guards::decide_without_fence(&facts, &ctx.limits());
+    if let Some(refused) = refusal(verdict, &findings.problems, &mut evidence) {
+        return Ok(refused);
     }
     let legit = findings
         .legitimate

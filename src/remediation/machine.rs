@@ -94,21 +94,12 @@ impl Phase {
     ];
 
     /// Names of the phases a restart picks up again (all but the terminal ones).
-    pub const OPEN: [&'static str; 13] = [
-        "planned",
-        "awaiting_approval",
-        "confirming",
-        "fencing",
-        "awaiting_attestation",
-        "promoting",
-        "recovering_slaves",
-        "resetting_vms",
-        "releasing_locks",
-        "clearing_affinity",
-        "starting_vms",
-        "verifying",
-        "held",
-    ];
+    pub fn open_names() -> Vec<&'static str> {
+        Phase::NAMES
+            .into_iter()
+            .filter(|name| Phase::from_journal(name, "").is_some_and(|p| !p.is_terminal()))
+            .collect()
+    }
 
     /// The phase's name in the journal (`fencing`, `done`, …).
     pub fn name(&self) -> &'static str {

@@ -656,13 +656,7 @@ impl Model {
         params: &[Value],
         now: f64,
     ) -> Result<Value, Failure> {
-        let target = string_param(params, 0)?;
-        let Some(t) = self
-            .host_by_ref(&target)
-            .filter(|_| self.hosts[m].db.host.get(&target).is_some())
-        else {
-            return fail(ErrorCode::HandleInvalid, vec!["host".into(), target]);
-        };
+        let (_, t) = self.host_param(m, params, 0)?;
         if t == m {
             return void();
         }
@@ -1140,13 +1134,7 @@ impl Model {
     /// the pool that can run it; its domain, disk tags and database record follow.
     fn pool_migrate(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         let (vm, j) = self.running_vm(m, params)?;
-        let target = string_param(params, 1)?;
-        let Some(t) = self
-            .host_by_ref(&target)
-            .filter(|_| self.hosts[m].db.host.get(&target).is_some())
-        else {
-            return fail(ErrorCode::HandleInvalid, vec!["host".into(), target]);
-        };
+        let (target, t) = self.host_param(m, params, 1)?;
         if t == j {
             return void();
         }
@@ -1237,21 +1225,31 @@ impl Model {
         void()
     }
 
+    /// Parameter `k`, a host of `m`'s database that is a simulated host: its reference and
+    /// index, or `HANDLE_INVALID`.
+    fn host_param(&self, m: usize, params: &[Value], k: usize) -> Result<(String, usize), Failure> {
+        let host = string_param(params, k)?;
+        match self
+            .host_by_ref(&host)
+            .filter(|_| self.hosts[m].db.host.get(&host).is_some())
+        {
+            Some(t) => Ok((host, t)),
+            None => Err(Failure::new(
+                ErrorCode::HandleInvalid,
+                vec!["host".into(), host],
+            )),
+        }
+    }
+
     /// `host.get_servertime(host)`: the master forwards it to the host itself (`do_op_on` in
     /// message_forwarding.ml), so it answers only while the master reaches that host's xapi.
     /// A host the database holds not live fails at once with `HOST_OFFLINE`; a refused
     /// connection fails at once with `CANNOT_CONTACT_HOST`; a host that gives no answer costs
     /// the master its connect retries first.
     fn servertime(&mut self, m: usize, params: &[Value], now: f64) -> Outcome {
-        let host = match string_param(params, 0) {
-            Ok(h) => h,
+        let (host, t) = match self.host_param(m, params, 0) {
+            Ok(found) => found,
             Err(e) => return Outcome::Reply(Err(e)),
-        };
-        let Some(t) = self
-            .host_by_ref(&host)
-            .filter(|_| self.hosts[m].db.host.get(&host).is_some())
-        else {
-            return Outcome::Reply(fail(ErrorCode::HandleInvalid, vec!["host".into(), host]));
         };
         let db = &self.hosts[m].db;
         let live = db
