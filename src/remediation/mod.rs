@@ -18,6 +18,7 @@
 
 pub mod alert;
 pub mod confirm;
+mod effects;
 pub mod executor;
 pub mod fence;
 pub mod guards;

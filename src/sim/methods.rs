@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use crate::xapi::error::{ErrorCode, Failure};
-use crate::xapi::records::{PowerState, Ref, Task, TaskStatus};
+
 use crate::xapi::typed::DateTime;
 use crate::xapi::wire::{MethodCall, Value};
 
-use super::db::{self, CLASSES, Db, Filter, Identity};
-use super::model::{FAILED_LOGIN_DELAY, FUSE, Model, PendingTask, Role, Timing};
+use super::db::{CLASSES, Db};
+use super::model::{FAILED_LOGIN_DELAY, FUSE, Model, Role};
 
 /// What the server does with a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,17 +138,17 @@ const GENERIC: &[(&str, usize)] = &[
     ("get_by_name_label", 1),
 ];
 
-fn fail(code: ErrorCode, params: Vec<String>) -> Result<Value, Failure> {
+pub(super) fn fail(code: ErrorCode, params: Vec<String>) -> Result<Value, Failure> {
     Err(Failure::new(code, params))
 }
 
-fn void() -> Result<Value, Failure> {
+pub(super) fn void() -> Result<Value, Failure> {
     Ok(Value::String(String::new()))
 }
 
 /// The string of parameter `k`, or the INTERNAL_ERROR xapi's unmarshaller gives for a wrong
 /// type (exact text UNCONFIRMED, xapi.md §12).
-fn string_param(params: &[Value], k: usize) -> Result<String, Failure> {
+pub(super) fn string_param(params: &[Value], k: usize) -> Result<String, Failure> {
     match params.get(k) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(type_error("string", other)),
@@ -159,7 +159,7 @@ fn string_param(params: &[Value], k: usize) -> Result<String, Failure> {
     }
 }
 
-fn bool_param(params: &[Value], k: usize) -> Result<bool, Failure> {
+pub(super) fn bool_param(params: &[Value], k: usize) -> Result<bool, Failure> {
     match params.get(k) {
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => Err(type_error("bool", other)),
@@ -170,7 +170,7 @@ fn bool_param(params: &[Value], k: usize) -> Result<bool, Failure> {
     }
 }
 
-fn type_error(expected: &str, got: &Value) -> Failure {
+pub(super) fn type_error(expected: &str, got: &Value) -> Failure {
     Failure::new(
         ErrorCode::InternalError,
         vec![format!("Rpc.Runtime_error(\"{expected}\", {})", got.kind())],
@@ -408,7 +408,7 @@ impl Model {
     }
 
     /// A database-backed call on the database of host `m`. `None` = the call blocks.
-    fn database_call(
+    pub(super) fn database_call(
         &mut self,
         m: usize,
         method: &str,
@@ -444,183 +444,6 @@ impl Model {
             other => self.generic(m, other, params),
         };
         Some(result)
-    }
-
-    /// Simulated seconds a call spends contacting other hosts before it ends (realistic
-    /// timing): a host the database reads live but that gives no answer costs the master its
-    /// connect retries; each of a dead host's SRs costs the declare-dead hook its time.
-    fn duration(&self, m: usize, method: &str, params: &[Value]) -> f64 {
-        if self.timing == Timing::Instant {
-            return 0.0;
-        }
-        let db = &self.hosts[m].db;
-        let silent = |host: &str| {
-            let live = db
-                .host
-                .get(host)
-                .and_then(|h| db.host_metrics.get(h.metrics.as_str()))
-                .is_some_and(|hm| hm.live);
-            // A refused connection fails at once; only silence costs the connect retries.
-            let silent = self.host_by_ref(host).is_some_and(|t| {
-                let h = &self.hosts[t];
-                t != m && !self.reaches(m, t) && !(h.power_on && h.network_up)
-            });
-            if live && silent {
-                self.params.forward_connect_timeout
-            } else {
-                0.0
-            }
-        };
-        let param = |k: usize| params.get(k).and_then(Value::as_str).unwrap_or_default();
-        match method {
-            "host.declare_dead" => {
-                let host = param(0);
-                // A host that answers fails the precheck (HOST_IS_LIVE) before any hook runs.
-                if self
-                    .host_by_ref(host)
-                    .is_some_and(|t| t == m || self.reaches(m, t))
-                {
-                    return 0.0;
-                }
-                let pbds = db.host.get(host).map_or(0, |h| h.pbds.len());
-                silent(host) + self.params.declare_dead_hook_per_sr * pbds as f64
-            }
-            "VM.power_state_reset" => db
-                .vm
-                .get(param(0))
-                .map_or(0.0, |v| silent(v.resident_on.as_str())),
-            "pool.recover_slaves" => db
-                .host
-                .iter()
-                .filter(|(r, _)| r.as_str() != self.hosts[m].reference)
-                .map(|(r, _)| {
-                    let answers = self.host_by_ref(r).is_some_and(|t| self.reaches(m, t));
-                    if answers {
-                        0.0
-                    } else {
-                        self.params.forward_connect_timeout
-                    }
-                })
-                .sum(),
-            _ => 0.0,
-        }
-    }
-
-    /// Finishes the `Async.` tasks whose work is due: the call runs then, and its task records
-    /// the outcome (one that would block stays pending until it can run).
-    pub fn finish_due_tasks(&mut self, now: f64) {
-        let due: Vec<PendingTask> = self
-            .pending
-            .iter()
-            .filter(|p| p.due <= now)
-            .cloned()
-            .collect();
-        for p in due {
-            if p.m >= self.hosts.len() || !self.hosts[p.m].answers() {
-                // The master died with the call: the task is gone with its database.
-                self.pending.retain(|q| q.task != p.task);
-                continue;
-            }
-            if let Some(outcome) = self.database_call(p.m, &p.method, &p.params, now) {
-                self.pending.retain(|q| q.task != p.task);
-                let db = Arc::make_mut(&mut self.hosts[p.m].db);
-                Db::update(
-                    |d| &mut d.task,
-                    db,
-                    &p.task,
-                    |t| record_outcome(t, outcome, now),
-                );
-            }
-        }
-        for p in &self.pending {
-            let done = ((now - p.started) / (p.due - p.started).max(1e-9)).clamp(0.0, 0.99);
-            let db = Arc::make_mut(&mut self.hosts[p.m].db);
-            if db
-                .task
-                .get(&p.task)
-                .is_some_and(|t| done - t.progress >= 0.1)
-            {
-                Db::update(|d| &mut d.task, db, &p.task, |t| t.progress = done);
-            }
-        }
-    }
-
-    /// Starts an `Async.` call and records it in a task: with no time to take, it runs at once;
-    /// otherwise the task stays `pending`, progressing, until its work is due. A call that
-    /// would block leaves the task pending until cancelled.
-    fn run_async(
-        &mut self,
-        m: usize,
-        method: &str,
-        params: &[Value],
-        now: f64,
-        takes: f64,
-    ) -> Result<Value, Failure> {
-        let task_ref = self.new_ref();
-        let uuid = self.new_uuid();
-        let mut task = Task {
-            uuid,
-            name_label: format!("Async.{method}"),
-            status: TaskStatus::Pending,
-            created: DateTime::from_unix(now as i64),
-            finished: DateTime::epoch(),
-            ..Task::default()
-        };
-        if takes > 0.0 {
-            self.pending.push(PendingTask {
-                started: now,
-                due: now + takes,
-                m,
-                task: task_ref.clone(),
-                method: method.to_owned(),
-                params: params.to_vec(),
-            });
-            Db::put(
-                |d| &mut d.task,
-                Arc::make_mut(&mut self.hosts[m].db),
-                &task_ref,
-                task,
-            );
-            return Ok(Value::String(task_ref));
-        }
-        if let Some(outcome) = self.database_call(m, method, params, now) {
-            record_outcome(&mut task, outcome, now);
-        }
-        Db::put(
-            |d| &mut d.task,
-            Arc::make_mut(&mut self.hosts[m].db),
-            &task_ref,
-            task,
-        );
-        Ok(Value::String(task_ref))
-    }
-
-    fn cancel_task(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let task = string_param(params, 0)?;
-        let db = Arc::make_mut(&mut self.hosts[m].db);
-        let Some(record) = db.task.get(&task) else {
-            return fail(ErrorCode::HandleInvalid, vec!["task".into(), task]);
-        };
-        // Best effort, as in xapi: a task whose work is under way (a declare-dead's hooks, a
-        // recover_slaves walking the hosts) is not cancellable and finishes all the same.
-        let working = self.pending.iter().any(|p| p.task == task);
-        if record.status == TaskStatus::Pending && !working {
-            Db::update(
-                |d| &mut d.task,
-                db,
-                &task,
-                |t| t.status = TaskStatus::Cancelled,
-            );
-        }
-        void()
-    }
-
-    fn destroy_task(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let task = string_param(params, 0)?;
-        match Db::remove(|d| &mut d.task, Arc::make_mut(&mut self.hosts[m].db), &task) {
-            Some(_) => void(),
-            None => fail(ErrorCode::HandleInvalid, vec!["task".into(), task]),
-        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -693,7 +516,7 @@ impl Model {
     }
 
     /// `host_metrics.live` of a host in `m`'s database.
-    fn is_live(&self, m: usize, host_ref: &str) -> bool {
+    pub(super) fn is_live(&self, m: usize, host_ref: &str) -> bool {
         let db = &self.hosts[m].db;
         db.host
             .get(host_ref)
@@ -703,7 +526,7 @@ impl Model {
 
     /// `Xapi_host.is_host_alive` (xapi.md §5.3): `live=false` means dead without contact;
     /// otherwise the master probes the host and any failure counts as dead.
-    fn is_host_alive(&self, m: usize, host_ref: &str) -> bool {
+    pub(super) fn is_host_alive(&self, m: usize, host_ref: &str) -> bool {
         let db = &self.hosts[m].db;
         let live = db
             .host
@@ -721,7 +544,12 @@ impl Model {
 
     /// The first parameter, which must name an object of `class` in `m`'s database
     /// (`HANDLE_INVALID [class; ref]` otherwise, as xapi answers).
-    fn require(&self, m: usize, params: &[Value], class: &str) -> Result<String, Failure> {
+    pub(super) fn require(
+        &self,
+        m: usize,
+        params: &[Value],
+        class: &str,
+    ) -> Result<String, Failure> {
         let reference = string_param(params, 0)?;
         if self.hosts[m].db.record_exists(class, &reference) {
             Ok(reference)
@@ -830,404 +658,14 @@ impl Model {
         void()
     }
 
-    // -----------------------------------------------------------------------------------------
-    // VMs
-    // -----------------------------------------------------------------------------------------
-
-    fn require_vm(&self, m: usize, params: &[Value]) -> Result<String, Failure> {
-        self.require(m, params, "VM")
-    }
-
-    /// xapi.md §5.3.
-    fn power_state_reset(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let vm = self.require_vm(m, params)?;
-        let record = self.hosts[m].db.vm.get(&vm).cloned().unwrap_or_default();
-        if record.is_control_domain {
-            return fail(ErrorCode::CannotResetControlDomain, vec![vm]);
-        }
-        if matches!(record.power_state, PowerState::Running | PowerState::Paused) {
-            let resident = record.resident_on.as_str();
-            if resident == self.hosts[m].reference {
-                let me = self.hosts[m].uuid.clone();
-                if self
-                    .running
-                    .get(&record.uuid)
-                    .is_some_and(|hs| hs.contains(&me))
-                {
-                    return fail(ErrorCode::DomainExists, vec![vm]);
-                }
-            } else if self.is_host_alive(m, resident) {
-                return fail(ErrorCode::HostIsLive, vec![resident.to_owned()]);
-            }
-        }
-        self.reset_vm_record(m, &vm);
-        void()
-    }
-
-    /// `VM.start` / `VM.start_on` (xapi.md §5.4): state checks, placement, forwarding to the
-    /// chosen host, then the storage attach that enforces single attachment (§6.6).
-    fn start(
-        &mut self,
-        m: usize,
-        params: &[Value],
-        on: Option<String>,
-    ) -> Option<Result<Value, Failure>> {
-        let vm = match self.require_vm(m, params) {
-            Ok(vm) => vm,
-            Err(e) => return Some(Err(e)),
-        };
-        if let Err(e) = bool_param(params, 1).and_then(|_| bool_param(params, 2)) {
-            return Some(Err(e));
-        }
-        let record = self.hosts[m].db.vm.get(&vm).cloned().unwrap_or_default();
-        let op = if on.is_some() { "start_on" } else { "start" };
-        if record.is_a_template {
-            return Some(fail(ErrorCode::VmIsTemplate, vec![vm, op.into()]));
-        }
-        if record.is_a_snapshot {
-            return Some(fail(ErrorCode::VmIsSnapshot, vec![vm, op.into()]));
-        }
-        if !record.current_operations.is_empty() {
-            // Retried server-side for up to two hours (xapi.md §5.4): the call blocks.
-            return None;
-        }
-        if record.power_state != PowerState::Halted {
-            let actual = record.power_state.as_str().to_ascii_lowercase();
-            return Some(fail(
-                ErrorCode::VmBadPowerState,
-                vec![vm, "halted".into(), actual],
-            ));
-        }
-        let target = match on {
-            Some(host) => {
-                if self.hosts[m].db.host.get(&host).is_none() {
-                    return Some(fail(ErrorCode::HandleInvalid, vec!["host".into(), host]));
-                }
-                if let Err(e) = self.can_boot_here(m, &record, &vm, &host) {
-                    return Some(Err(e));
-                }
-                host
-            }
-            None => match self.choose_host(m, &record, &vm) {
-                Ok(host) => host,
-                Err(e) => return Some(Err(e)),
-            },
-        };
-        let Some(t) = self.host_by_ref(&target) else {
-            return Some(fail(ErrorCode::CannotContactHost, vec![target]));
-        };
-        if t != m && !self.reaches(m, t) {
-            return Some(fail(ErrorCode::CannotContactHost, vec![target]));
-        }
-        if let Err(e) = self.attach_disks(m, &record, &target) {
-            return Some(Err(e));
-        }
-        let uuid = self.hosts[t].uuid.clone();
-        self.running
-            .entry(record.uuid.clone())
-            .or_default()
-            .insert(uuid);
-        let domid = self.next_domid();
-        self.set_residence(m, &vm, Some((&target, domid)));
-        Some(void())
-    }
-
-    fn next_domid(&mut self) -> i64 {
-        (self.next_number() % 30_000) as i64
-    }
-
-    /// `assert_can_boot_here`: live, enabled, sees the VM's SRs, has the memory.
-    fn can_boot_here(
-        &self,
-        m: usize,
-        vm: &crate::xapi::records::Vm,
-        vm_ref: &str,
-        host: &str,
-    ) -> Result<(), Failure> {
-        let db = &self.hosts[m].db;
-        let h = db.host.get(host).ok_or_else(|| {
-            Failure::new(ErrorCode::HandleInvalid, vec!["host".into(), host.into()])
-        })?;
-        let metrics = db.host_metrics.get(h.metrics.as_str());
-        if !metrics.is_some_and(|hm| hm.live) {
-            return Err(Failure::new(ErrorCode::HostNotLive, vec![]));
-        }
-        if !h.enabled {
-            return Err(Failure::new(ErrorCode::HostDisabled, vec![host.into()]));
-        }
-        for vdi in self.vdis_of(m, vm) {
-            let Some(sr) = db.vdi.get(&vdi).map(|v| v.sr.as_str().to_owned()) else {
-                continue;
-            };
-            let attached = db.pbd.iter().any(|(_, p)| {
-                p.host.as_str() == host && p.sr.as_str() == sr && p.currently_attached
-            });
-            if !attached {
-                return Err(Failure::new(
-                    ErrorCode::VmRequiresSr,
-                    vec![vm_ref.into(), sr],
-                ));
-            }
-        }
-        let free = metrics.map_or(0, |hm| hm.memory_free);
-        if free < vm.memory_static_max {
-            return Err(Failure::new(
-                ErrorCode::HostNotEnoughFreeMemory,
-                vec![vm.memory_static_max.to_string(), free.to_string()],
-            ));
-        }
-        Ok(())
-    }
-
-    /// Placement: the affinity host if it can boot the VM, else the host with most free memory.
-    fn choose_host(
-        &self,
-        m: usize,
-        vm: &crate::xapi::records::Vm,
-        vm_ref: &str,
-    ) -> Result<String, Failure> {
-        if !vm.affinity.is_null()
-            && self
-                .can_boot_here(m, vm, vm_ref, vm.affinity.as_str())
-                .is_ok()
-        {
-            return Ok(vm.affinity.as_str().to_owned());
-        }
-        let db = &self.hosts[m].db;
-        db.host
-            .iter()
-            .filter(|(r, _)| self.can_boot_here(m, vm, vm_ref, r).is_ok())
-            .max_by_key(|(_, h)| {
-                db.host_metrics
-                    .get(h.metrics.as_str())
-                    .map_or(0, |hm| hm.memory_free)
-            })
-            .map(|(r, _)| r.clone())
-            .ok_or_else(|| Failure::new(ErrorCode::NoHostsAvailable, vec![]))
-    }
-
-    /// blktap's `_add_tag` on the target (xapi.md §6.6): another host's RW tag is cleared only
-    /// if that host answers and no longer has the disk open; otherwise SR_BACKEND_FAILURE_46.
-    fn attach_disks(
-        &mut self,
-        m: usize,
-        vm: &crate::xapi::records::Vm,
-        target: &str,
-    ) -> Result<(), Failure> {
-        let vdis = self.vdis_of(m, vm);
-        let mut clear = Vec::new();
-        for vdi in &vdis {
-            let record = self.hosts[m].db.vdi.get(vdi).cloned().unwrap_or_default();
-            // blktap will not activate a VDI left paused (a snapshot or migration in flight
-            // on a host that died): `resetvdis` as SR master clears the key.
-            if record.sm_config.contains_key("paused") {
-                return Err(vdi_unavailable(&format!("VDI {} is paused", record.uuid)));
-            }
-            for (other, mode) in record.attached_hosts() {
-                if other.as_str() == target || mode != "RW" {
-                    continue;
-                }
-                let Some(j) = self
-                    .host_by_ref(other.as_str())
-                    .filter(|_| self.hosts[m].db.host.get(other.as_str()).is_some())
-                else {
-                    clear.push((vdi.clone(), format!("host_{other}")));
-                    continue;
-                };
-                if !self.reaches(m, j) {
-                    let code = if self.is_live(m, other.as_str()) {
-                        "CANNOT_CONTACT_HOST"
-                    } else {
-                        "HOST_OFFLINE"
-                    };
-                    return Err(vdi_unavailable(&format!("['{code}', '{other}']")));
-                }
-                let other_uuid = self.hosts[j].uuid.clone();
-                let open = self.hosts[m].db.vdi.get(vdi).is_some_and(|v| {
-                    v.vbds.iter().any(|b| {
-                        self.hosts[m]
-                            .db
-                            .vbd
-                            .get(b.as_str())
-                            .and_then(|b| self.hosts[m].db.vm.get(b.vm.as_str()))
-                            .is_some_and(|owner| {
-                                self.running
-                                    .get(&owner.uuid)
-                                    .is_some_and(|hs| hs.contains(&other_uuid))
-                            })
-                    })
-                });
-                if open {
-                    return Err(vdi_unavailable(&format!(
-                        "VDI {} not detached cleanly",
-                        record.uuid
-                    )));
-                }
-                clear.push((vdi.clone(), format!("host_{other}")));
-            }
-        }
-        let db = Arc::make_mut(&mut self.hosts[m].db);
-        for (vdi, key) in clear {
-            Db::update(
-                |d| &mut d.vdi,
-                db,
-                &vdi,
-                |v| {
-                    v.sm_config.remove(&key);
-                },
-            );
-        }
-        for vdi in vdis {
-            Db::update(
-                |d| &mut d.vdi,
-                db,
-                &vdi,
-                |v| {
-                    v.sm_config.insert(format!("host_{target}"), "RW".into());
-                },
-            );
-        }
-        Ok(())
-    }
-
-    fn running_vm(&self, m: usize, params: &[Value]) -> Result<(String, usize), Failure> {
-        let vm = self.require_vm(m, params)?;
-        let record = self.hosts[m].db.vm.get(&vm).cloned().unwrap_or_default();
-        if record.power_state != PowerState::Running {
-            let actual = record.power_state.as_str().to_ascii_lowercase();
-            return Err(Failure::new(
-                ErrorCode::VmBadPowerState,
-                vec![vm, "running".into(), actual],
-            ));
-        }
-        let resident = record.resident_on.as_str();
-        let Some(j) = self.host_by_ref(resident) else {
-            return Err(Failure::new(
-                ErrorCode::HandleInvalid,
-                vec!["host".into(), resident.into()],
-            ));
-        };
-        if j != m && !self.reaches(m, j) {
-            let code = if self.is_live(m, resident) || self.hosts[m].db.host.get(resident).is_none()
-            {
-                ErrorCode::CannotContactHost
-            } else {
-                ErrorCode::HostOffline
-            };
-            return Err(Failure::new(code, vec![resident.into()]));
-        }
-        Ok((vm, j))
-    }
-
-    fn shutdown_vm(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let (vm, j) = self.running_vm(m, params)?;
-        self.halt_vm(m, &vm, j);
-        void()
-    }
-
-    fn reboot_vm(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        self.running_vm(m, params)?;
-        void()
-    }
-
-    /// `VM.pool_migrate(vm, host, options)`: a running guest moves to another live host of
-    /// the pool that can run it; its domain, disk tags and database record follow.
-    fn pool_migrate(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let (vm, j) = self.running_vm(m, params)?;
-        let (target, t) = self.host_param(m, params, 1)?;
-        if t == j {
-            return void();
-        }
-        let record = self.hosts[m].db.vm.get(&vm).cloned().unwrap_or_default();
-        self.can_boot_here(m, &record, &vm, &target)?;
-        if !self.reaches(m, t) {
-            return fail(ErrorCode::CannotContactHost, vec![target]);
-        }
-        let (from_uuid, to_uuid) = (self.hosts[j].uuid.clone(), self.hosts[t].uuid.clone());
-        let running = self.running.entry(record.uuid.clone()).or_default();
-        running.remove(&from_uuid);
-        running.insert(to_uuid);
-        let (old_key, new_key) = (
-            format!("host_{}", self.hosts[j].reference),
-            format!("host_{target}"),
-        );
-        let vdis = self.vdis_of(m, &record);
-        let db = Arc::make_mut(&mut self.hosts[m].db);
-        for vdi in vdis {
-            Db::update(
-                |d| &mut d.vdi,
-                db,
-                &vdi,
-                |v| {
-                    v.sm_config.remove(&old_key);
-                    v.sm_config.insert(new_key.clone(), "RW".into());
-                },
-            );
-        }
-        self.reset_vm_record(m, &vm);
-        let domid = self.next_domid();
-        self.set_residence(m, &vm, Some((&target, domid)));
-        void()
-    }
-
-    fn set_affinity(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let vm = self.require_vm(m, params)?;
-        let host = string_param(params, 1)?;
-        Db::update(
-            |d| &mut d.vm,
-            Arc::make_mut(&mut self.hosts[m].db),
-            &vm,
-            |v| v.affinity = Ref::new(&host),
-        );
-        void()
-    }
-
-    fn require_vdi(&self, m: usize, params: &[Value]) -> Result<String, Failure> {
-        self.require(m, params, "VDI")
-    }
-
-    fn remove_from_sm_config(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let vdi = self.require_vdi(m, params)?;
-        let key = string_param(params, 1)?;
-        Db::update(
-            |d| &mut d.vdi,
-            Arc::make_mut(&mut self.hosts[m].db),
-            &vdi,
-            |v| {
-                v.sm_config.remove(&key);
-            },
-        );
-        void()
-    }
-
-    fn add_to_sm_config(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let vdi = self.require_vdi(m, params)?;
-        let (key, value) = (string_param(params, 1)?, string_param(params, 2)?);
-        if self.hosts[m]
-            .db
-            .vdi
-            .get(&vdi)
-            .is_some_and(|v| v.sm_config.contains_key(&key))
-        {
-            return fail(
-                ErrorCode::MapDuplicateKey,
-                vec!["VDI".into(), "sm_config".into(), vdi, key],
-            );
-        }
-        Db::update(
-            |d| &mut d.vdi,
-            Arc::make_mut(&mut self.hosts[m].db),
-            &vdi,
-            |v| {
-                v.sm_config.insert(key, value);
-            },
-        );
-        void()
-    }
-
     /// Parameter `k`, a host of `m`'s database that is a simulated host: its reference and
     /// index, or `HANDLE_INVALID`.
-    fn host_param(&self, m: usize, params: &[Value], k: usize) -> Result<(String, usize), Failure> {
+    pub(super) fn host_param(
+        &self,
+        m: usize,
+        params: &[Value],
+        k: usize,
+    ) -> Result<(String, usize), Failure> {
         let host = string_param(params, k)?;
         match self
             .host_by_ref(&host)
@@ -1269,160 +707,6 @@ impl Model {
             Outcome::Reply(cannot)
         } else {
             Outcome::Delayed(self.params.forward_connect_timeout, cannot)
-        }
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Events
-    // -----------------------------------------------------------------------------------------
-
-    fn event_from(&mut self, m: usize, session: &str, params: &[Value]) -> Outcome {
-        let classes: Vec<String> = match &params[0] {
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            other => return Outcome::Reply(Err(type_error("string set", other))),
-        };
-        let token = match string_param(params, 1) {
-            Ok(t) => t,
-            Err(e) => return Outcome::Reply(Err(e)),
-        };
-        let Some(since) = db::parse_token(&token) else {
-            return Outcome::Reply(fail(ErrorCode::EventFromTokenParseFailure, vec![token]));
-        };
-        let timeout = match &params[2] {
-            Value::Double(d) if d.is_finite() && *d >= 0.0 => *d,
-            Value::Int(i) if *i >= 0 => *i as f64,
-            Value::Double(_) | Value::Int(_) => 86_400.0,
-            other => return Outcome::Reply(Err(type_error("float", other))),
-        };
-        let wait = EventWait {
-            host: m,
-            session: session.to_owned(),
-            classes,
-            since,
-            timeout,
-        };
-        match self.poll_events(&wait) {
-            Some(result) => Outcome::Reply(result),
-            None if timeout <= 0.0 => Outcome::Reply(Ok(self.event_batch(m, &wait, Vec::new()))),
-            None => Outcome::WaitEvents(wait),
-        }
-    }
-
-    /// The answer to a waiting `event.from`, or `None` while there is nothing new. The session
-    /// vanishing (xapi restart) ends the wait with SESSION_INVALID.
-    pub fn poll_events(&self, wait: &EventWait) -> Option<Result<Value, Failure>> {
-        let host = &self.hosts[wait.host];
-        if !host.xapi_running
-            || !(host.sessions.contains(&wait.session)
-                || self
-                    .hosts
-                    .iter()
-                    .any(|h| h.local_sessions.contains(&wait.session)))
-        {
-            return Some(fail(ErrorCode::SessionInvalid, vec![wait.session.clone()]));
-        }
-        let events = host.db.events_since(&wait.classes, wait.since);
-        (!events.is_empty()).then(|| Ok(self.event_batch(wait.host, wait, events)))
-    }
-
-    /// The `event.from` answer after its timeout: no events, the current token.
-    pub fn event_timeout(&self, wait: &EventWait) -> Value {
-        self.event_batch(wait.host, wait, Vec::new())
-    }
-
-    fn event_batch(&self, m: usize, _wait: &EventWait, events: Vec<Value>) -> Value {
-        let db = &self.hosts[m].db;
-        Value::Struct(vec![
-            ("events".into(), Value::Array(events)),
-            ("valid_ref_counts".into(), Value::Struct(db.ref_counts())),
-            ("token".into(), Value::String(db::token_of(db.generation))),
-        ])
-    }
-
-    fn inject(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
-        let class = string_param(params, 0)?;
-        let reference = string_param(params, 1)?;
-        let db = Arc::make_mut(&mut self.hosts[m].db);
-        let touched = match class.to_ascii_lowercase().as_str() {
-            "vm" => Db::update(|d| &mut d.vm, db, &reference, |_| {}),
-            "host" => Db::update(|d| &mut d.host, db, &reference, |_| {}),
-            "pool" => Db::update(|d| &mut d.pool, db, &reference, |_| {}),
-            _ => false,
-        };
-        if !touched {
-            return fail(ErrorCode::HandleInvalid, vec![class, reference]);
-        }
-        Ok(Value::String(db::token_of(db.generation)))
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Generic messages: get_all*, get_record, get_by_*, get_<field>
-    // -----------------------------------------------------------------------------------------
-
-    fn generic(&self, m: usize, method: &str, params: &[Value]) -> Result<Value, Failure> {
-        let unknown = || Failure::new(ErrorCode::MessageMethodUnknown, vec![method.to_owned()]);
-        let (class, message) = method.split_once('.').ok_or_else(unknown)?;
-        let db = &self.hosts[m].db;
-        // Encoding a whole class is costly (5,000 realistic VMs): only the messages that list
-        // the class do it; single-object messages encode one record.
-        let records = || db.records(class).ok_or_else(unknown);
-        if !db.has_class(class) {
-            return Err(unknown());
-        }
-        match message {
-            "get_all" => Ok(Value::Array(
-                records()?
-                    .into_iter()
-                    .map(|(r, _)| Value::String(r))
-                    .collect(),
-            )),
-            "get_all_records" => Ok(Value::Struct(records()?)),
-            "get_all_records_where" | "get_all_where" => {
-                let expr = string_param(params, 0)?;
-                let filter = Filter::parse(&expr)
-                    .map_err(|e| Failure::new(ErrorCode::InvalidValue, vec![expr.clone(), e]))?;
-                let all = records()?;
-                let matching = all.into_iter().filter(|(_, v)| filter.matches(v));
-                Ok(if message == "get_all_where" {
-                    Value::Array(matching.map(|(r, _)| Value::String(r)).collect())
-                } else {
-                    Value::Struct(matching.collect())
-                })
-            }
-            "get_record" => {
-                let reference = string_param(params, 0)?;
-                db.record(class, &reference).ok_or_else(|| {
-                    Failure::new(ErrorCode::HandleInvalid, vec![class.into(), reference])
-                })
-            }
-            "get_by_uuid" => {
-                let uuid = string_param(params, 0)?;
-                db.find_refs(class, Identity::Uuid, &uuid)
-                    .into_iter()
-                    .next()
-                    .map(Value::String)
-                    .ok_or_else(|| Failure::new(ErrorCode::UuidInvalid, vec![class.into(), uuid]))
-            }
-            "get_by_name_label" => {
-                let label = string_param(params, 0)?;
-                Ok(Value::Array(
-                    db.find_refs(class, Identity::NameLabel, &label)
-                        .into_iter()
-                        .map(Value::String)
-                        .collect(),
-                ))
-            }
-            field_getter => {
-                let field = field_getter.strip_prefix("get_").ok_or_else(unknown)?;
-                let reference = string_param(params, 0)?;
-                let record = db.record(class, &reference).ok_or_else(|| {
-                    Failure::new(ErrorCode::HandleInvalid, vec![class.into(), reference])
-                })?;
-                record.member(field).cloned().ok_or_else(unknown)
-            }
         }
     }
 }
@@ -1487,31 +771,8 @@ fn list_methods() -> Value {
     Value::Array(names.into_iter().map(Value::String).collect())
 }
 
-/// A finished task: success with its result encoded as XAPI does, or failure with its error.
-fn record_outcome(task: &mut Task, outcome: Result<Value, Failure>, now: f64) {
-    task.progress = 1.0;
-    task.finished = DateTime::from_unix(now as i64);
-    match outcome {
-        Ok(value) => {
-            task.status = TaskStatus::Success;
-            task.result = match value {
-                Value::String(s) if s.is_empty() => String::new(),
-                other => {
-                    let mut out = String::new();
-                    crate::xapi::wire::encode_value(&mut out, &other);
-                    out
-                }
-            };
-        }
-        Err(failure) => {
-            task.status = TaskStatus::Failure;
-            task.error_info = failure.description();
-        }
-    }
-}
-
 /// `SR_BACKEND_FAILURE_46`, the VDIUnavailable error blktap raises (xapi.md §6.6).
-fn vdi_unavailable(reason: &str) -> Failure {
+pub(super) fn vdi_unavailable(reason: &str) -> Failure {
     Failure::new(
         ErrorCode::SrBackendFailure46,
         vec![

@@ -10,10 +10,16 @@ pub mod certs;
 pub mod clock;
 pub mod control;
 pub mod db;
+mod events;
+mod faults;
+mod generic;
 pub mod methods;
 pub mod model;
+mod physical;
 pub mod scenario;
 pub mod server;
+mod tasks;
+mod vms;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

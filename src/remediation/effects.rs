@@ -1,0 +1,561 @@
+//! The effects the [executor](super::executor) issues: each one performs a step of a
+//! remediation (confirmation, fence, recovery step) and reports the [`Event`] that ends it,
+//! journaling its evidence as it goes. The executor alone decides what comes next.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::confirm::{Probing, confirm};
+use super::executor::Context;
+use super::guards::{self, Facts, Reason};
+use super::inventory::{KnownHost, PoolClient};
+use super::journal::{JournalError, Remediation};
+use super::machine::{Effect, Event, Target};
+use super::policy::PlanKind;
+use super::recovery::{self, RunState};
+use super::split_brain;
+use super::unix_now;
+
+/// Status reads after a fence's `off` before it counts as failed.
+const FENCE_READS: u32 = 10;
+/// Pause between those reads.
+const FENCE_READ_PAUSE: Duration = Duration::from_secs(1);
+
+/// Performs one effect and says what came of it. Evidence goes to the journal as it is found.
+pub(super) async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
+    let step = effect_name(&effect);
+    let result = perform_inner(ctx, id, &effect).await;
+    // An error must end the phase it happened in, never leave it waiting.
+    let (event, evidence) = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let event = match effect {
+                Effect::Confirm => {
+                    Event::Refused(vec![Reason::Unknown("the confirmation's inputs")])
+                }
+                Effect::Fence | Effect::ReadBmc | Effect::Reprobe => Event::FenceFailed(e.clone()),
+                _ => Event::StepFailed(format!("{step}: {e}")),
+            };
+            (event, json!({"error": e}))
+        }
+    };
+    let ok = !matches!(
+        event,
+        Event::StepFailed(_) | Event::FenceFailed(_) | Event::Refused(_)
+    );
+    ctx.metrics.step(step, ok);
+    if let Err(e) = ctx.journal.add_step(id, step, &evidence, unix_now()) {
+        ctx.metrics.journal_error();
+        tracing::error!(id, error = %e, "Cannot journal a step's evidence.");
+    }
+    event
+}
+
+/// The event that ends an effect's phase when the effect could not run: before the fence it
+/// blocks, during the fence it is a failed fence, after it a failed step.
+pub(super) fn failure_event(effect: &Effect, why: String) -> Event {
+    match effect {
+        Effect::Confirm => Event::Refused(vec![Reason::Unknown("the confirmation's inputs")]),
+        Effect::Fence | Effect::ReadBmc | Effect::Reprobe => Event::FenceFailed(why),
+        _ => Event::StepFailed(why),
+    }
+}
+
+fn effect_name(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::Confirm => "confirm",
+        Effect::Fence | Effect::ReadBmc | Effect::Reprobe => "fence",
+        Effect::Promote => "promote",
+        Effect::RecoverSlaves => "recover_slaves",
+        Effect::ResetVms => "reset_vms",
+        Effect::ReleaseLocks => "release_locks",
+        Effect::ClearAffinity => "clear_affinity",
+        Effect::StartVms => "start_vms",
+        Effect::Verify => "verify",
+    }
+}
+
+type Outcome = Result<(Event, serde_json::Value), String>;
+
+async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
+    let journal_err = |e: JournalError| e.to_string();
+    let r = ctx
+        .journal
+        .remediation(id)
+        .map_err(journal_err)?
+        .ok_or("remediation vanished from the journal")?;
+    let mut state: RunState =
+        serde_json::from_value(ctx.journal.state(id).map_err(journal_err)?).unwrap_or_default();
+    let client = ctx
+        .pools
+        .get(&r.pool)
+        .ok_or_else(|| format!("pool {} is no longer configured", r.pool))?
+        .clone();
+    let split_brain = r.kind == PlanKind::ResolveSplitBrain.as_str();
+    if *effect == Effect::Confirm {
+        if split_brain {
+            return split_brain_confirm(ctx, &r, &client, state).await;
+        }
+        return confirm_step(ctx, &r, &client, state).await;
+    }
+    let dead = state
+        .suspect
+        .clone()
+        .ok_or("no confirmed host in the run state")?;
+    let save = |state: &RunState| {
+        ctx.journal
+            .set_state(id, &json!(state), unix_now())
+            .map_err(journal_err)
+    };
+    match effect {
+        Effect::Confirm => unreachable!("handled above"),
+        Effect::Fence => fence_step(ctx, &r, &dead).await,
+        Effect::Reprobe => Ok(reprobe(&client, &dead).await),
+        Effect::ReadBmc => {
+            let Some(agent) = ctx.fence_agent(&r.pool, &dead)? else {
+                if state.attested_by.is_some() {
+                    // Resumed after a crash while an attestation was being checked.
+                    return Ok(reprobe(&client, &dead).await);
+                }
+                return Ok((
+                    Event::FenceFailed("no fence agent configured to read the BMC".into()),
+                    json!({}),
+                ));
+            };
+            // An agent killed with the receiver may still be finishing its `off`: read a few
+            // times before concluding the host is on.
+            let mut runs = Vec::new();
+            for attempt in 1..=FENCE_READS {
+                match agent.status().await {
+                    Ok((power, run)) => {
+                        runs.push(run);
+                        if power == super::fence::Power::Off || attempt == FENCE_READS {
+                            let off = power == super::fence::Power::Off;
+                            return Ok((Event::BmcReads(off), json!({"resumed_reads": runs})));
+                        }
+                    }
+                    Err(e) => {
+                        return Ok((
+                            Event::FenceFailed(e.to_string()),
+                            json!({"resumed_reads": runs, "error": e.to_string()}),
+                        ));
+                    }
+                }
+                tokio::time::sleep(FENCE_READ_PAUSE).await;
+            }
+            unreachable!("the last read returns")
+        }
+        Effect::Promote => {
+            let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
+            let evidence = recovery::promote(&client, &survivor, &dead).await?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::RecoverSlaves => {
+            let survivor = state.survivor.as_ref().map(|h| h.uuid.clone());
+            let expected: Vec<KnownHost> = state
+                .answering
+                .iter()
+                .filter(|h| Some(&h.uuid) != survivor.as_ref())
+                .cloned()
+                .collect();
+            let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
+            let (wait, limit) = (
+                ctx.config.receiver.rejoin_wait,
+                ctx.config.receiver.step_timeout,
+            );
+            // A split brain's slaves are recovered from the legitimate master itself: the pool
+            // session may follow either master.
+            let actuator = if split_brain {
+                split_brain::actuator_on(&client, &survivor)
+            } else {
+                client.actuator()
+            };
+            let evidence =
+                recovery::recover_slaves(&client, &actuator, &survivor, &expected, wait, limit)
+                    .await?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::ResetVms => {
+            let master = state.target.as_deref() == Some("master");
+            let now_resident = recovery::resident_vms(&client, &dead).await?;
+            for vm in now_resident {
+                let known = state.vms.iter().any(|v| v.uuid == vm.uuid)
+                    || state.doubtful.contains(&vm.name_label);
+                // A promoted database can be older than a migration: only guests both it and
+                // the receiver's last view place on the dead master are its to restart.
+                if known {
+                    continue;
+                }
+                if master && !state.seen_on_master.iter().any(|s| s.uuid == vm.uuid) {
+                    state.doubtful.push(vm.name_label);
+                } else {
+                    state.vms.push(vm);
+                }
+            }
+            if master {
+                state.unaccounted = unaccounted(&state);
+            }
+            // Where they ran is gone after the reset: the list is journaled first.
+            save(&state)?;
+            let whole_host = state.doubtful.is_empty();
+            let limit = ctx.config.receiver.step_timeout;
+            let mut evidence =
+                recovery::reset_vms(&client, &dead, &state.vms, whole_host, limit).await?;
+            evidence["doubtful"] = json!(state.doubtful);
+            evidence["vms"] = json!(state.vms.iter().map(|v| &v.name_label).collect::<Vec<_>>());
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::ReleaseLocks => Ok((
+            Event::StepDone,
+            recovery::release_locks(&client, &dead, &state.vms).await?,
+        )),
+        Effect::ClearAffinity => Ok((
+            Event::StepDone,
+            recovery::clear_affinity(&client, &dead).await?,
+        )),
+        Effect::StartVms => {
+            // Only hosts that answered at confirmation (a second dead host is no target).
+            let survivors: Vec<_> = state
+                .answering
+                .iter()
+                .map(|h| h.reference.clone())
+                .collect();
+            let evidence = recovery::start_vms(&client, &dead, &survivors, &mut state.vms).await?;
+            save(&state)?;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::Verify if split_brain => {
+            let legit = state
+                .survivor
+                .clone()
+                .ok_or("no legitimate master chosen")?;
+            let (summary, evidence) = split_brain::verify(&client, &legit).await?;
+            state.summary = Some(summary);
+            save(&state)?;
+            client.refresh_bounded(unix_now()).await;
+            Ok((Event::StepDone, evidence))
+        }
+        Effect::Verify => {
+            let check_by_hand = [state.unaccounted.clone(), state.doubtful.clone()].concat();
+            let (summary, evidence) =
+                recovery::verify(&client, &dead, &state.vms, &check_by_hand).await?;
+            state.summary = Some(summary);
+            save(&state)?;
+            let running = evidence["running"].as_u64().unwrap_or(0);
+            let not_running = (state.vms.len() as u64).saturating_sub(running);
+            ctx.metrics
+                .vms(&r.pool, running, not_running, check_by_hand.len() as u64);
+            // The recovery moved VMs: the next plan must start from where they run now.
+            client.refresh_bounded(unix_now()).await;
+            Ok((Event::StepDone, evidence))
+        }
+    }
+}
+
+/// Guests the receiver last saw running on the dead master (recorded at confirmation) that the
+/// promoted host's database does not show there: named, never started blindly.
+fn unaccounted(state: &RunState) -> Vec<String> {
+    state
+        .seen_on_master
+        .iter()
+        .filter(|seen| !state.vms.iter().any(|p| p.uuid == seen.uuid))
+        .map(|seen| seen.name_label.clone())
+        .collect()
+}
+
+async fn confirm_step(
+    ctx: &Context,
+    r: &Remediation,
+    client: &PoolClient,
+    mut state: RunState,
+) -> Outcome {
+    let receiver = &ctx.config.receiver;
+    let journal_err = |e: JournalError| e.to_string();
+    let probing = Probing {
+        window: receiver.confirm_window,
+        probes: receiver.confirm_probes,
+        refused_grace: receiver.refused_grace,
+    };
+    let findings = confirm(client, &r.host_uuid, probing, |host| {
+        ctx.fence_agent(&r.pool, host)
+    })
+    .await;
+    let now = unix_now();
+    let mut evidence = findings.evidence.clone();
+    if let Some(suspect) = &findings.suspect {
+        // Several alerts about one death: the first recovery finishing after this one was
+        // planned makes it moot. A later death of the same host meets the cooldown instead.
+        if let Some(earlier) = ctx
+            .journal
+            .done_for_host(&r.pool, &suspect.uuid, r.created_at, r.id)
+            .map_err(journal_err)?
+        {
+            let why = format!("host already recovered by remediation {earlier}");
+            return Ok((Event::Superseded(why), evidence));
+        }
+    }
+    let kill_switch = match &receiver.kill_switch_file {
+        None => Some(false),
+        Some(path) => path.try_exists().ok(),
+    };
+    let suspect_uuid = findings.suspect.as_ref().map(|h| h.uuid.clone());
+    // The journal's times are wall-clock; fences of this run are also timed monotonically,
+    // so a clock stepped forward cannot shorten a window (the more recent reading counts).
+    let window = receiver.fence_budget.window;
+    let recent = ctx.fences_here(&r.pool, window);
+    let last_action = match &suspect_uuid {
+        Some(uuid) => {
+            let journaled = ctx
+                .journal
+                .last_fence_of(&r.pool, uuid)
+                .map_err(journal_err)?;
+            let here = recent
+                .iter()
+                .filter(|(host, _)| host == uuid)
+                .map(|(_, age)| now - age.as_secs_f64())
+                .reduce(f64::max);
+            Some(match (journaled, here) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            })
+        }
+        None => None,
+    };
+    let facts = Facts {
+        now,
+        mode: receiver.mode,
+        approved: state.approved_by.is_some(),
+        kill_switch,
+        ha_enabled: findings.ha_enabled,
+        others_reachable: findings.others_reachable,
+        other_active: Some(None),
+        fences_in_window: Some(
+            ctx.journal
+                .fences_since(&r.pool, now - window.as_secs_f64())
+                .map_err(journal_err)?
+                .max(recent.len() as u32),
+        ),
+        last_action_on_host: last_action,
+        alert_firing: Some(
+            !ctx.journal
+                .alert_resolved(&r.fingerprint, &r.starts_at)
+                .map_err(journal_err)?,
+        ),
+        running_for: ctx.started.elapsed(),
+        host_in_maintenance: findings.in_maintenance,
+        suspect_probes: findings.suspect_probes,
+        pool_reaches_suspect: findings.pool_reaches_suspect,
+    };
+    let verdict = guards::decide(&facts, &ctx.limits());
+    if let Some(refused) = refusal(verdict, &findings.problems, &mut evidence) {
+        return Ok(refused);
+    }
+    let suspect = findings
+        .suspect
+        .clone()
+        .ok_or("confirmed without a suspect")?;
+    if findings.target == Target::Slave {
+        // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
+        // recovered and still off, which keeps its alerts firing).
+        let limit = client.master_read_limit();
+        match tokio::time::timeout(limit, recovery::resident_vms(client, &suspect)).await {
+            Ok(Ok(vms)) if vms.is_empty() => {
+                let why = "nothing to recover: XAPI records no VM running on the host".to_owned();
+                return Ok((Event::Superseded(why), evidence));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                evidence["resident_vms"] = json!(e);
+                return Ok((
+                    Event::Refused(vec![Reason::Unknown("the host's VMs")]),
+                    evidence,
+                ));
+            }
+            Err(_) => {
+                return Ok((
+                    Event::Refused(vec![Reason::Unknown("the host's VMs")]),
+                    evidence,
+                ));
+            }
+        }
+    }
+    ctx.journal
+        .set_host(r.id, &suspect.uuid)
+        .map_err(journal_err)?;
+    state.target = Some(match findings.target {
+        Target::Master => "master".into(),
+        _ => "slave".into(),
+    });
+    state.suspect = Some(suspect.clone());
+    state.survivor = findings.survivor.clone();
+    if findings.target == Target::Master {
+        // What the master ran when the receiver last read it, before its death: the promoted
+        // host's database may come from an older backup.
+        state.seen_on_master = client
+            .inventory()
+            .filter(|i| i.master == suspect.reference)
+            .map(|i| i.master_vms)
+            .unwrap_or_default();
+    }
+    state.answering = findings.answering.clone();
+    ctx.journal
+        .set_state(r.id, &json!(state), now)
+        .map_err(journal_err)?;
+    Ok((Event::Confirmed, evidence))
+}
+
+/// After an operator attested the host off: one more probe, which must get no answer (an
+/// attestation made from a wrong console, or a host powered on again since, is caught here).
+async fn reprobe(client: &PoolClient, dead: &KnownHost) -> (Event, serde_json::Value) {
+    let answer = client.prober.probe(&dead.address).await;
+    let silent = !answer.role.answered()
+        && matches!(
+            answer.no_answer,
+            Some(crate::xapi::NoAnswer::Silent | crate::xapi::NoAnswer::Refused)
+        );
+    let seen = json!({"reprobe": {"role": answer.role.as_str(), "no_answer": answer.no_answer.map(crate::xapi::NoAnswer::as_str), "error": answer.error}});
+    if silent {
+        (Event::Attested, seen)
+    } else {
+        let why = format!(
+            "the host attested powered off answers again ({})",
+            answer
+                .no_answer
+                .map_or(answer.role.as_str(), crate::xapi::NoAnswer::as_str)
+        );
+        (Event::FenceFailed(why), seen)
+    }
+}
+
+/// The guards' verdict and the confirmation's own problems, written into the evidence; the
+/// refusal to return when any stands in the way.
+fn refusal(
+    verdict: Result<(), Vec<Reason>>,
+    problems: &[Reason],
+    evidence: &mut serde_json::Value,
+) -> Option<(Event, serde_json::Value)> {
+    let mut reasons = verdict.err().unwrap_or_default();
+    reasons.extend(problems.iter().cloned());
+    evidence["guards"] = json!(if reasons.is_empty() {
+        vec!["all allow".to_owned()]
+    } else {
+        reasons.iter().map(ToString::to_string).collect()
+    });
+    (!reasons.is_empty()).then(|| (Event::Refused(reasons), evidence.clone()))
+}
+
+/// The confirmation of a split brain: which master to keep, guards without a fence, then the
+/// run state the slave recovery needs (the legitimate master as survivor).
+async fn split_brain_confirm(
+    ctx: &Context,
+    r: &Remediation,
+    client: &PoolClient,
+    mut state: RunState,
+) -> Outcome {
+    let receiver = &ctx.config.receiver;
+    let journal_err = |e: JournalError| e.to_string();
+    let promoted = ctx.journal.last_promotion(&r.pool).map_err(journal_err)?;
+    let findings = split_brain::confirm(client, promoted.as_deref()).await;
+    let mut evidence = findings.evidence.clone();
+    if let Some(why) = findings.moot {
+        return Ok((Event::Superseded(why), evidence));
+    }
+    let kill_switch = match &receiver.kill_switch_file {
+        None => Some(false),
+        Some(path) => path.try_exists().ok(),
+    };
+    // HA as the legitimate master's database says (read through a session on it).
+    let ha_enabled = match &findings.legitimate {
+        Some(legit) => {
+            let reader = crate::xapi::PoolReader::new(client.session_on(&legit.address));
+            tokio::time::timeout(client.master_read_limit(), reader.pool())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|(_, pool)| pool.ha_enabled)
+        }
+        None => None,
+    };
+    let facts = Facts {
+        now: unix_now(),
+        mode: receiver.mode,
+        approved: state.approved_by.is_some(),
+        kill_switch,
+        ha_enabled,
+        others_reachable: findings.reachable,
+        other_active: Some(None),
+        fences_in_window: Some(0),
+        last_action_on_host: Some(None),
+        alert_firing: Some(
+            !ctx.journal
+                .alert_resolved(&r.fingerprint, &r.starts_at)
+                .map_err(journal_err)?,
+        ),
+        running_for: ctx.started.elapsed(),
+        host_in_maintenance: Some(false),
+        suspect_probes: None,
+        pool_reaches_suspect: None,
+    };
+    let verdict = guards::decide_without_fence(&facts, &ctx.limits());
+    if let Some(refused) = refusal(verdict, &findings.problems, &mut evidence) {
+        return Ok(refused);
+    }
+    let legit = findings
+        .legitimate
+        .ok_or("confirmed without a legitimate master")?;
+    let other = findings
+        .others
+        .first()
+        .cloned()
+        .ok_or("confirmed without another master")?;
+    ctx.journal
+        .set_host(r.id, &other.uuid)
+        .map_err(journal_err)?;
+    state.target = Some("split_brain".into());
+    state.suspect = Some(other);
+    state.survivor = Some(legit);
+    state.answering = findings.answering;
+    ctx.journal
+        .set_state(r.id, &json!(state), unix_now())
+        .map_err(journal_err)?;
+    Ok((Event::Confirmed, evidence))
+}
+
+async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome {
+    let journal_err = |e: JournalError| e.to_string();
+    let Some(agent) = ctx.fence_agent(&r.pool, dead)? else {
+        return Ok((
+            Event::NoFenceAgent,
+            json!({"fence": "no fence agent configured for this host"}),
+        ));
+    };
+    ctx.journal
+        .record_fence(r.id, &r.pool, &dead.uuid, "issued", unix_now())
+        .map_err(journal_err)?;
+    ctx.fences.lock().unwrap_or_else(|e| e.into_inner()).push((
+        r.pool.clone(),
+        dead.uuid.clone(),
+        std::time::Instant::now(),
+    ));
+    tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, agent = %agent.program, "Fencing: power off through the BMC.");
+    let result = agent
+        .power_off_confirmed(FENCE_READS, FENCE_READ_PAUSE)
+        .await;
+    let confirmed = result.is_ok();
+    ctx.metrics.fence(&r.pool, confirmed);
+    let outcome = if confirmed { "confirmed_off" } else { "failed" };
+    ctx.journal
+        .record_fence(r.id, &r.pool, &dead.uuid, outcome, unix_now())
+        .map_err(journal_err)?;
+    match result {
+        Ok(runs) => Ok((
+            Event::FenceConfirmedOff,
+            json!({"agent": agent.program, "runs": runs}),
+        )),
+        Err(e) => Ok((
+            Event::FenceFailed(e.to_string()),
+            json!({"agent": agent.program, "error": e.to_string()}),
+        )),
+    }
+}
