@@ -102,6 +102,8 @@ pub mod defaults {
     pub const ATTESTATION_MAX_AGE_SECONDS: u64 = 3600;
     /// `receiver.rejoin_wait_seconds`: a slave's xapi restart after `pool.recover_slaves`.
     pub const REJOIN_WAIT_SECONDS: u64 = 120;
+    /// `receiver.pool_lease_seconds`: three default step timeouts.
+    pub const POOL_LEASE_SECONDS: u64 = 1800;
     /// `receiver.startup_quiet_seconds`.
     pub const STARTUP_QUIET_SECONDS: u64 = 120;
     /// `receiver.host_cooldown_seconds`.
@@ -343,6 +345,9 @@ pub struct ReceiverConfig {
     pub refused_grace: Duration,
     /// How long recovered slaves are waited for to rejoin the promoted master.
     pub rejoin_wait: Duration,
+    /// The term of the lease a receiver writes into the pool before acting (renewed before
+    /// each step); a lease left by a receiver that died blocks others this long.
+    pub pool_lease: Duration,
     /// An operator's attestation older than this is refused.
     pub attestation_max_age: Duration,
     /// The longest one recovery call (declare_dead, a VM reset, recover_slaves) is waited for.
@@ -370,6 +375,7 @@ impl Default for ReceiverConfig {
             confirm_probes: defaults::CONFIRM_PROBES,
             refused_grace: Duration::from_secs(defaults::REFUSED_GRACE_SECONDS),
             rejoin_wait: Duration::from_secs(defaults::REJOIN_WAIT_SECONDS),
+            pool_lease: Duration::from_secs(defaults::POOL_LEASE_SECONDS),
             attestation_max_age: Duration::from_secs(defaults::ATTESTATION_MAX_AGE_SECONDS),
             step_timeout: Duration::from_secs(defaults::STEP_TIMEOUT_SECONDS),
             startup_quiet: Duration::from_secs(defaults::STARTUP_QUIET_SECONDS),
@@ -861,6 +867,7 @@ struct RawReceiver {
     confirm_probes: Option<Located<u32>>,
     refused_grace_seconds: Option<Located<u64>>,
     rejoin_wait_seconds: Option<Located<u64>>,
+    pool_lease_seconds: Option<Located<u64>>,
     attestation_max_age_seconds: Option<Located<u64>>,
     step_timeout_seconds: Option<Located<u64>>,
     startup_quiet_seconds: Option<Located<u64>>,
@@ -1549,6 +1556,33 @@ impl Checker {
                 ),
             },
         };
+        let step_timeout = self.seconds(
+            raw.step_timeout_seconds.as_ref(),
+            "step_timeout_seconds",
+            defaults::STEP_TIMEOUT_SECONDS,
+        );
+        let pool_lease = self.seconds(
+            raw.pool_lease_seconds.as_ref(),
+            "pool_lease_seconds",
+            defaults::POOL_LEASE_SECONDS,
+        );
+        let lease_or_step = raw
+            .pool_lease_seconds
+            .as_ref()
+            .or(raw.step_timeout_seconds.as_ref());
+        if let Some(lease) = lease_or_step
+            && pool_lease <= step_timeout * 2
+        {
+            // A lease must outlive the step that runs between two renewals, with room to spare.
+            self.error(
+                lease.pos,
+                format!(
+                    "`pool_lease_seconds` ({}) must exceed twice `step_timeout_seconds` ({}): a lease that expires while a step runs lets another receiver act",
+                    pool_lease.as_secs(),
+                    step_timeout.as_secs()
+                ),
+            );
+        }
         ReceiverConfig {
             listen: self.listen(raw.listen.as_ref(), default.listen),
             mode,
@@ -1593,11 +1627,8 @@ impl Checker {
                 "attestation_max_age_seconds",
                 defaults::ATTESTATION_MAX_AGE_SECONDS,
             ),
-            step_timeout: self.seconds(
-                raw.step_timeout_seconds.as_ref(),
-                "step_timeout_seconds",
-                defaults::STEP_TIMEOUT_SECONDS,
-            ),
+            step_timeout,
+            pool_lease,
             startup_quiet: self.seconds_or_zero(
                 raw.startup_quiet_seconds.as_ref(),
                 "startup_quiet_seconds",
@@ -3137,6 +3168,7 @@ receiver:
   mode: auto
   max_body_bytes: 0
   startup_quiet_seconds: 0
+  step_timeout_seconds: 1000
   fence_budget: {max_fences: 0, window_seconds: 99999999999}
 ",
         );
@@ -3156,8 +3188,9 @@ receiver:
             "f.yml:16:26: `probe_timeout_seconds` (5) must not exceed `probe_interval_seconds` (2)",
             "f.yml:18:9: `mode: auto` needs `receiver.auth`",
             "f.yml:19:19: `max_body_bytes` must be at least 1",
-            "f.yml:21:30: `max_fences` must be at least 1",
-            "f.yml:21:49: `window_seconds` must be at most 31536000",
+            "f.yml:21:25: `pool_lease_seconds` (1800) must exceed twice `step_timeout_seconds` (1000)",
+            "f.yml:22:30: `max_fences` must be at least 1",
+            "f.yml:22:49: `window_seconds` must be at most 31536000",
         ];
         assert_eq!(errors.len(), expected.len(), "{errors:#?}");
         for (error, expected) in errors.iter().zip(expected) {

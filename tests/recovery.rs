@@ -5,6 +5,8 @@
 //! must never show a VM running twice.
 
 mod common;
+#[path = "recovery/lease.rs"]
+mod lease;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -227,30 +229,7 @@ impl Pool {
     }
 
     async fn post(&self, status: &str, alerts: &[(&str, &str, &str)]) {
-        let alerts: Vec<Value> = alerts
-            .iter()
-            .map(|(alertname, host_uuid, fingerprint)| {
-                json!({
-                    "status": status,
-                    "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid, "severity": "critical"},
-                    "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": fingerprint
-                })
-            })
-            .collect();
-        let body = json!({
-            "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": status,
-            "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-            "externalURL": "http://am:9093", "alerts": alerts
-        });
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/alertmanager", self.address))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
+        post_to(self.address, status, alerts).await;
     }
 
     async fn remediations(&self) -> Vec<Value> {
@@ -325,6 +304,35 @@ impl Pool {
             .collect();
         assert_eq!(steps, kinds, "{shown:#}");
     }
+}
+
+/// Posts an Alertmanager notification of `alerts` (alertname, host uuid, fingerprint) to the
+/// receiver at `address`.
+async fn post_to(address: SocketAddr, status: &str, alerts: &[(&str, &str, &str)]) {
+    let alerts: Vec<Value> = alerts
+    .iter()
+    .map(|(alertname, host_uuid, fingerprint)| {
+        json!({
+            "status": status,
+            "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid, "severity": "critical"},
+            "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "", "fingerprint": fingerprint
+        })
+    })
+    .collect();
+    let body = json!({
+        "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": status,
+        "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://am:9093", "alerts": alerts
+    });
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/alertmanager"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
 }
 
 fn metric(text: &str, name_and_labels: &str) -> f64 {

@@ -11,6 +11,7 @@ use super::executor::Context;
 use super::guards::{self, Facts, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::{JournalError, Remediation};
+use super::lease::{self, Lease, LeaseError};
 use super::machine::{Effect, Event, Target};
 use super::policy::PlanKind;
 use super::recovery::{self, RunState};
@@ -42,7 +43,7 @@ pub(super) async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
     };
     let ok = !matches!(
         event,
-        Event::StepFailed(_) | Event::FenceFailed(_) | Event::Refused(_)
+        Event::StepFailed(_) | Event::FenceFailed(_) | Event::Refused(_) | Event::Hold(_)
     );
     ctx.metrics.step(step, ok);
     if let Err(e) = ctx.journal.add_step(id, step, &evidence, unix_now()) {
@@ -108,6 +109,22 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             .set_state(id, &json!(state), unix_now())
             .map_err(journal_err)
     };
+    // After the fence, every step but a promotion (a dead master arbitrates nothing) first
+    // makes sure this receiver still holds the pool's lease.
+    let leased = !split_brain
+        && !matches!(
+            effect,
+            Effect::Fence | Effect::Reprobe | Effect::ReadBmc | Effect::Promote
+        );
+    if leased {
+        match take_lease(ctx, &r, &client, &dead).await {
+            Ok(()) => {}
+            Err(e) if e.is_contested() => {
+                return Ok((Event::Hold(e.to_string()), json!({"lease": e.to_string()})));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     match effect {
         Effect::Confirm => unreachable!("handled above"),
         Effect::Fence => fence_step(ctx, &r, &dead).await,
@@ -238,8 +255,16 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         }
         Effect::Verify => {
             let check_by_hand = [state.unaccounted.clone(), state.doubtful.clone()].concat();
-            let (summary, evidence) =
+            let (summary, mut evidence) =
                 recovery::verify(&client, &dead, &state.vms, &check_by_hand).await?;
+            evidence["lease"] =
+                json!(
+                    match lease::give_back(&client.reader(), &client.actuator(), &ctx.owner).await {
+                        Ok(true) => "released".to_owned(),
+                        Ok(false) => "not held".to_owned(),
+                        Err(e) => format!("left to expire: {e}"),
+                    }
+                );
             state.summary = Some(summary);
             save(&state)?;
             let running = evidence["running"].as_u64().unwrap_or(0);
@@ -380,6 +405,21 @@ async fn confirm_step(
             }
         }
     }
+    if findings.target == Target::Slave {
+        // The master is alive: it arbitrates between receivers before anyone is fenced.
+        match take_lease(ctx, r, client, &suspect).await {
+            Ok(()) => evidence["lease"] = json!("taken"),
+            Err(e) => {
+                evidence["lease"] = json!(e.to_string());
+                let reason = if e.is_contested() {
+                    Reason::PoolLeaseHeld(e.to_string())
+                } else {
+                    Reason::Unknown("the pool's lease")
+                };
+                return Ok((Event::Refused(vec![reason]), evidence));
+            }
+        }
+    }
     ctx.journal
         .set_host(r.id, &suspect.uuid)
         .map_err(journal_err)?;
@@ -403,6 +443,33 @@ async fn confirm_step(
         .set_state(r.id, &json!(state), now)
         .map_err(journal_err)?;
     Ok((Event::Confirmed, evidence))
+}
+
+/// Takes or renews this remediation's lease on the pool (through the pool session: the
+/// master, or the promoted one).
+async fn take_lease(
+    ctx: &Context,
+    r: &Remediation,
+    client: &PoolClient,
+    host: &KnownHost,
+) -> Result<(), LeaseError> {
+    let now = unix_now();
+    let mine = Lease {
+        owner: ctx.owner.clone(),
+        remediation: r.id,
+        host: host.uuid.clone(),
+        expires: now + ctx.config.receiver.pool_lease.as_secs_f64(),
+    };
+    let limit = client.master_read_limit();
+    let (reader, actuator) = (client.reader(), client.actuator());
+    match tokio::time::timeout(limit, lease::take(&reader, &actuator, &mine, now)).await {
+        Ok(result) => result,
+        Err(_) => Err(LeaseError::Xapi(crate::xapi::Error::Timeout {
+            address: "the pool master".into(),
+            method: "pool.add_to_other_config".into(),
+            seconds: limit.as_secs_f64(),
+        })),
+    }
 }
 
 /// After an operator attested the host off: one more probe, which must get no answer (an

@@ -70,6 +70,8 @@ pub struct Context {
     pub started: std::time::Instant,
     /// Fences issued by this run: pool, host uuid, when (monotonic).
     pub fences: std::sync::Mutex<Vec<(String, String, std::time::Instant)>>,
+    /// This receiver's name in the pools' leases ([`super::lease`]).
+    pub owner: String,
 }
 
 impl Context {
@@ -398,6 +400,12 @@ impl Executor {
             ));
             next = Phase::Held(next.name().to_owned());
             effects.clear();
+        }
+        if let Event::Hold(why) = &event {
+            held_because = Some(format!(
+                "{}: {why}; `xenguard journal resume {id}` retries the step",
+                phase.name()
+            ));
         }
         let reason = match &next {
             Phase::Held(_) => held_because.unwrap_or_default(),

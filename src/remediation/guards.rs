@@ -150,6 +150,8 @@ pub enum Reason {
     /// The pool still reaches the suspect (the master reaches a slave, or the slaves reach
     /// their master): only the receiver lost it.
     HostAnswersPool,
+    /// Another receiver holds the pool's lease (or its key holds something else).
+    PoolLeaseHeld(String),
     /// A fact could not be established.
     Unknown(&'static str),
 }
@@ -198,6 +200,7 @@ impl fmt::Display for Reason {
             Reason::HostAnswersPool => f.write_str(
                 "the pool still reaches the host (through its master or its slaves): only the receiver lost it",
             ),
+            Reason::PoolLeaseHeld(why) => write!(f, "{why}: it acts on this pool"),
             Reason::Unknown(what) => write!(f, "cannot establish {what}: failing closed"),
         }
     }
@@ -205,7 +208,7 @@ impl fmt::Display for Reason {
 
 impl Reason {
     /// Every [`Reason::code`], for metric labels present from start.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 17] = [
         "observe_mode",
         "awaiting_approval",
         "kill_switch",
@@ -222,6 +225,7 @@ impl Reason {
         "host_unverifiable",
         "xapi_may_be_restarting",
         "host_answers_pool",
+        "pool_lease_held",
     ];
 
     /// A short stable name for metric labels.
@@ -243,6 +247,7 @@ impl Reason {
             Reason::HostUnverifiable { .. } => 13,
             Reason::XapiMayBeRestarting { .. } => 14,
             Reason::HostAnswersPool => 15,
+            Reason::PoolLeaseHeld(_) => 16,
         };
         Reason::CODES[i]
     }

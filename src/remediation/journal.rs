@@ -182,6 +182,11 @@ CREATE TABLE IF NOT EXISTS inventories (
     read_at REAL NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(16))));
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY,
     remediation_id INTEGER NOT NULL REFERENCES remediations(id),
@@ -254,6 +259,16 @@ impl Journal {
     /// Gives the lock up (the receiver is shutting down).
     pub fn release(&self) {
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// This journal's identity, made once when it was created: the owner a receiver writes
+    /// into the pool's lease, the same across restarts of the receiver that uses it.
+    pub fn instance(&self) -> Result<String, JournalError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |row| {
+                row.get(0)
+            })?)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -208,6 +208,9 @@ pub enum Event {
     StepDone,
     /// The current step failed.
     StepFailed(String),
+    /// The current step must not run now and only a person can say when it may (another
+    /// receiver took the pool's lease).
+    Hold(String),
     /// The receiver restarted and found the remediation in this phase.
     Resumed,
     /// On resume in `Fencing`: what the BMC reports now.
@@ -315,6 +318,7 @@ pub fn transition(phase: &Phase, event: &Event, target: Target) -> Option<(Phase
             next(p.clone(), &[step_effect(&p)?])
         }
         (p, E::StepFailed(why)) if step_effect(p).is_some() => next(P::Failed(why.clone()), &[]),
+        (p, E::Hold(_)) if step_effect(p).is_some() => next(P::Held(p.name().to_owned()), &[]),
         // Every step re-checks live state, so it is repeated on resume, never skipped.
         (p, E::Resumed) if step_effect(p).is_some() => next(p.clone(), &[step_effect(p)?]),
         (
@@ -393,6 +397,18 @@ mod tests {
                 Effect::Verify
             ]
         );
+    }
+
+    #[test]
+    fn a_hold_stops_a_recovery_step_and_nothing_before_the_fence() {
+        let why = Event::Hold("receiver b/2 holds the pool's lease".into());
+        assert_eq!(
+            transition(&Phase::ResettingVms, &why, Target::Slave),
+            Some((Phase::Held("resetting_vms".into()), vec![]))
+        );
+        for phase in [Phase::Confirming, Phase::Fencing, Phase::Planned] {
+            assert_eq!(transition(&phase, &why, Target::Slave), None, "{phase:?}");
+        }
     }
 
     #[test]

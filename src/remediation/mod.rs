@@ -24,6 +24,7 @@ pub mod fence;
 pub mod guards;
 pub mod inventory;
 pub mod journal;
+pub mod lease;
 pub mod machine;
 pub mod metrics;
 pub mod policy;
@@ -169,6 +170,7 @@ impl Receiver {
             pools: pools.clone(),
             started: std::time::Instant::now(),
             fences: Default::default(),
+            owner: lease::owner_name(&journal.instance()?),
         });
         let mut tasks = vec![tokio::spawn(Executor::run(
             context,

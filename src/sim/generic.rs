@@ -1,11 +1,14 @@
 //! The generic messages every class has: `get_all`, `get_all_records`, `get_record`,
-//! `get_by_uuid`, `get_by_name_label`, `get_<field>` (docs/simulator.md, "Generic messages").
+//! `get_by_uuid`, `get_by_name_label`, `get_<field>` (docs/simulator.md, "Generic messages"),
+//! and the map messages of `pool.other_config`.
+
+use std::sync::Arc;
 
 use crate::xapi::error::{ErrorCode, Failure};
 use crate::xapi::wire::Value;
 
-use super::db::{Filter, Identity};
-use super::methods::string_param;
+use super::db::{Db, Filter, Identity};
+use super::methods::{fail, string_param, void};
 use super::model::Model;
 
 impl Model {
@@ -80,5 +83,49 @@ impl Model {
                 record.member(field).cloned().ok_or_else(unknown)
             }
         }
+    }
+
+    /// `pool.add_to_other_config` / `pool.remove_from_other_config`. As in xapi's database
+    /// (db_cache_types.ml, `add_to_map`), an add of a key already present with another value
+    /// fails with MAP_DUPLICATE_KEY, atomically; the same value again is accepted (the
+    /// "idempotent" map add); removing an absent key is no error.
+    pub(super) fn pool_other_config(
+        &mut self,
+        m: usize,
+        params: &[Value],
+        add: bool,
+    ) -> Result<Value, Failure> {
+        let pool = string_param(params, 0)?;
+        let key = string_param(params, 1)?;
+        let db = &self.hosts[m].db;
+        let Some(record) = db.pool.get(&pool) else {
+            return fail(ErrorCode::HandleInvalid, vec!["pool".into(), pool]);
+        };
+        let value = if add {
+            let value = string_param(params, 2)?;
+            if record.other_config.get(&key).is_some_and(|v| *v != value) {
+                return fail(
+                    ErrorCode::MapDuplicateKey,
+                    vec!["pool".into(), "other_config".into(), pool, key],
+                );
+            }
+            Some(value)
+        } else {
+            None
+        };
+        Db::update(
+            |d| &mut d.pool,
+            Arc::make_mut(&mut self.hosts[m].db),
+            &pool,
+            |p| match value {
+                Some(value) => {
+                    p.other_config.insert(key, value);
+                }
+                None => {
+                    p.other_config.remove(&key);
+                }
+            },
+        );
+        void()
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{Error, ErrorCode, Failure};
-use super::records::{Host, Ref, Task, TaskStatus, Vdi, Vm};
+use super::records::{Host, Pool, Ref, Task, TaskStatus, Vdi, Vm};
 use super::session::{LocalSession, Session};
 use super::typed::from_value;
 use super::wire::Value;
@@ -77,6 +77,39 @@ impl PoolActuator {
         self.void(
             "VDI.remove_from_sm_config",
             &[Value::string(vdi.as_str()), Value::string(key)],
+        )
+        .await
+    }
+
+    /// `pool.add_to_other_config(pool, key, value)`: `MAP_DUPLICATE_KEY` when the key holds
+    /// another value. The master applies it under its database lock, so of two concurrent adds
+    /// exactly one succeeds (docs/xapi-notes.md, "A map key as a lock").
+    pub async fn add_to_pool_other_config(
+        &self,
+        pool: &Ref<Pool>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        self.void(
+            "pool.add_to_other_config",
+            &[
+                Value::string(pool.as_str()),
+                Value::string(key),
+                Value::string(value),
+            ],
+        )
+        .await
+    }
+
+    /// `pool.remove_from_other_config(pool, key)`; an absent key is no error.
+    pub async fn remove_from_pool_other_config(
+        &self,
+        pool: &Ref<Pool>,
+        key: &str,
+    ) -> Result<(), Error> {
+        self.void(
+            "pool.remove_from_other_config",
+            &[Value::string(pool.as_str()), Value::string(key)],
         )
         .await
     }
