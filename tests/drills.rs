@@ -1,5 +1,6 @@
-//! The failure drills of DESIGN.md §8, end to end with the real alert path: the simulator with
-//! a real BMC per host (`ipmi_sim`, fenced by `fence_ipmilan`), `xenguard serve` in `auto` mode
+//! The failure drills (README, "Failure drills"), end to end with the real alert
+//! path: the simulator over HTTPS (a self-signed certificate per host, pinned) with a real BMC
+//! per host (`ipmi_sim`, fenced by `fence_ipmilan`), `xenguard serve` in `auto` mode
 //! (a separate process), a real Prometheus evaluating the shipped alert rules on the exporter's
 //! metrics, and a real Alertmanager routing with the shipped example configuration to the
 //! receiver. A drill injects a failure through the simulator's control API and waits for the
@@ -119,7 +120,9 @@ impl Drop for Drill {
 
 impl Drill {
     async fn start(name: &'static str, hosts: usize, vms: usize) -> Drill {
-        let sim = Arc::new(common::start_sim(hosts, vms).await);
+        // Real hosts speak HTTPS with self-signed certificates: pinned, as operators should.
+        let sim = Arc::new(common::start_sim_tls(hosts, vms).await);
+        let pins = common::tls_pins_yaml(&sim).await;
         let bmcs = Bmcs::start(&sim);
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
@@ -136,7 +139,7 @@ impl Drill {
             ""
         };
         let config = format!(
-            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 60}}\nexporter:\n  listen: 127.0.0.1:{exporter_port}\n  probe_interval_seconds: {probe}\n  probe_timeout_seconds: {probe_timeout}\nreceiver:\n  listen: 127.0.0.1:{receiver_port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  startup_quiet_seconds: 0\n{confirm}{}\n",
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: https\n    port: {}\n    password_file: {}\n{pins}    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 60}}\nexporter:\n  listen: 127.0.0.1:{exporter_port}\n  probe_interval_seconds: {probe}\n  probe_timeout_seconds: {probe_timeout}\nreceiver:\n  listen: 127.0.0.1:{receiver_port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  startup_quiet_seconds: 0\n{confirm}{}\n",
             common::hosts_yaml(&sim),
             sim.port(),
             path("pool.pw"),
@@ -248,7 +251,11 @@ impl Drill {
         let url = format!("http://127.0.0.1:{}/-/ready", self.receiver_port);
         let deadline = Instant::now() + Duration::from_secs(30);
         while reqwest::get(&url).await.is_err() {
-            assert!(Instant::now() < deadline, "xenguard serve never listened");
+            let exited = self.serve.as_mut().unwrap().try_wait().unwrap();
+            if exited.is_some() || Instant::now() > deadline {
+                let output = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("xenguard serve never listened ({exited:?}):\n{output}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -777,4 +784,162 @@ async fn drill_old_master_boots_isolated_then_its_cable_comes_back() {
         .find(|r| r.kind == "resolve_split_brain")
         .unwrap();
     d.report(Some(resolved), "split brain resolved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_certificate_rotated_on_a_healthy_slave() {
+    // `xe host-refresh-server-certificate` on host2, then a toolstack restart (which closes the
+    // connections stunnel's reload kept), its pin not updated: every probe of it fails
+    // verification while it runs its guests. It is alive: nobody is fenced, and
+    // XenguardHostUnverifiable tells the operator why.
+    let mut d = Drill::start("certificate rotated on a healthy slave", 3, 2).await;
+    d.control("hosts/host2/certificate", json!({})).await;
+    d.control("hosts/host2/xapi", json!({"running": false}))
+        .await;
+    d.control("hosts/host2/xapi", json!({"running": true}))
+        .await;
+    d.wait_until("an alert reaches the receiver", 60, async |d| {
+        !d.journal().list(1).unwrap().is_empty()
+    })
+    .await;
+    let list = d.settled(1, 90).await;
+    assert!(list.iter().all(|r| r.phase == "blocked"), "{list:#?}");
+    assert!(
+        list.iter()
+            .any(|r| r.reason.contains("not as a verifiable xapi")),
+        "{list:#?}"
+    );
+    d.wait_until("XenguardHostUnverifiable fires", 60, async |d| {
+        d.query("ALERTS{alertname=\"XenguardHostUnverifiable\",alertstate=\"firing\"}")
+            .await
+            == Some(1.0)
+    })
+    .await;
+    assert_eq!(d.fences(), 0);
+    assert_eq!(d.guests_on("host2").len(), 2);
+    assert_eq!(d.double.max(), 0);
+    d.report(Some(&list[0]), "blocked: unverifiable, alert raised");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_slave_dies_and_declare_dead_takes_40_s() {
+    // The master still holds the dead slave live: declare_dead tries to reach it (20 s), then
+    // runs the resetvdis hook for each of its two SRs (10 s each). The receiver waits for the
+    // task and never resets VMs itself while it runs.
+    let mut d = Drill::start("slave dies, declare_dead takes 40 s", 3, 2).await;
+    d.control(
+        "timing",
+        json!({"forward_connect_timeout": 20.0, "declare_dead_hook_per_sr": 10.0}),
+    )
+    .await;
+    let before = d.guests_on("host3");
+    d.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    d.wait_until("its VMs run elsewhere", 120, async |d| {
+        d.runs_once_elsewhere(&before, "host3") == before.len()
+    })
+    .await;
+    let list = d.settled(1, 60).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 1, "{list:#?}");
+    let (_, steps) = d.journal().show(done[0].id).unwrap().unwrap();
+    let reset = steps.iter().find(|s| s.kind == "reset_vms").unwrap();
+    assert_eq!(
+        reset.detail["declare_dead"]["Ok"], "ok",
+        "{:#}",
+        reset.detail
+    );
+    assert!(
+        reset.detail.get("power_state_reset").is_none(),
+        "no fallback raced the task: {:#}",
+        reset.detail
+    );
+    assert_eq!(d.double.max(), 0);
+    d.report(Some(done[0]), "recovered, no fallback race");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_master_dies_and_survivors_answer_internal_error() {
+    // The master's xapi dies for good (its connections are refused); the slaves' toolstacks
+    // restart meanwhile (an operator's reflex), so they come up in emergency mode answering
+    // logins with the error of their last failed connect, INTERNAL_ERROR.
+    let mut d = Drill::start("master dies, survivors answer INTERNAL_ERROR", 3, 2).await;
+    let before = d.guests_on("host1");
+    d.control("hosts/host1/xapi", json!({"running": false}))
+        .await;
+    for slave in ["host2", "host3"] {
+        let path = format!("hosts/{slave}/xapi");
+        d.control(&path, json!({"running": false})).await;
+        d.control(&path, json!({"running": true})).await;
+    }
+    let errors = d.sim.with_model(|m, _| {
+        m.hosts[1..]
+            .iter()
+            .map(|h| (h.emergency, h.emergency_error.code.to_string()))
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        errors
+            .iter()
+            .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
+        "{errors:?}"
+    );
+    let list = d.settled(1, 120).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 1, "{list:#?}");
+    assert_eq!(d.double.max(), 0);
+    // The guest on the dead master's local disk stays down; the other runs once elsewhere.
+    assert_eq!(d.runs_once_elsewhere(&before, "host1"), before.len() - 1);
+    d.report(Some(done[0]), "promoted, recovered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_guest_migrated_just_before_the_master_dies() {
+    use xenguard::xapi::records::{Host, Ref, Vm};
+    use xenguard::xapi::wire::Value as Xml;
+    // A guest moves from the master to host3 seconds before the master dies: the slaves'
+    // database backups and the receiver's last reading still place it on the master.
+    let mut d = Drill::start("guest migrated just before the master dies", 3, 2).await;
+    let session = Arc::new(common::session_tls(&d.sim));
+    let reader = xenguard::xapi::PoolReader::new(session.clone());
+    let hosts = reader.all::<Host>().await.unwrap();
+    let reference = |uuid: &str| -> Ref<Host> {
+        hosts
+            .iter()
+            .find(|(_, h)| h.uuid == uuid)
+            .unwrap()
+            .0
+            .clone()
+    };
+    let (host1, host3) = (reference(&d.uuid("host1")), reference(&d.uuid("host3")));
+    let on_master: Vec<(Ref<Vm>, Vm)> = reader
+        .all::<Vm>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, v)| v.is_guest() && v.resident_on == host1)
+        .collect();
+    let mut moved = None;
+    for (vm, record) in &on_master {
+        let params = [
+            Xml::string(vm.as_str()),
+            Xml::string(host3.as_str()),
+            Xml::Struct(vec![]),
+        ];
+        if session.call("VM.pool_migrate", &params).await.is_ok() {
+            moved = Some(record.uuid.clone());
+        }
+    }
+    let moved = moved.expect("the guest on shared storage migrates");
+    d.control("hosts/host1/power", json!({"state": "off"}))
+        .await;
+    let list = d.settled(1, 120).await;
+    assert_eq!(done(&list).len(), 1, "{list:#?}");
+    assert_eq!(
+        common::truth(&d.sim)[&moved],
+        vec![d.uuid("host3")],
+        "the moved guest runs once, where it moved"
+    );
+    assert_eq!(d.double.max(), 0);
+    d.report(Some(done(&list)[0]), "recovered, moved guest untouched");
 }

@@ -107,26 +107,7 @@ impl Pool {
         });
         // With TLS: https, and each host pinned to the fingerprint GET /hosts gives.
         let (scheme, pins) = if setup.tls {
-            let hosts: Vec<Value> = reqwest::get(format!("{}/hosts", common::control_url(&sim)))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let pins: Vec<String> = hosts
-                .iter()
-                .map(|h| {
-                    format!(
-                        "\"{}\": \"{}\"",
-                        h["address"].as_str().unwrap(),
-                        h["tls_sha256"].as_str().unwrap()
-                    )
-                })
-                .collect();
-            (
-                "https",
-                format!("    tls: {{pins: {{{}}}}}\n", pins.join(", ")),
-            )
+            ("https", common::tls_pins_yaml(&sim).await)
         } else {
             ("http", String::new())
         };

@@ -88,6 +88,29 @@ pub fn session(sim: &RunningSim) -> Session {
     )
 }
 
+/// [`session`] for a `--tls` simulator. The test's own side channel: it trusts any
+/// certificate (the product under test is configured with pins).
+pub fn session_tls(sim: &RunningSim) -> Session {
+    let transport = Transport::new(TransportOptions {
+        scheme: Scheme::Https,
+        port: sim.port(),
+        connect_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_secs(2),
+        tls: xenguard::xapi::transport::TlsOptions {
+            insecure_skip_verify: true,
+            ..Default::default()
+        },
+        ..TransportOptions::default()
+    })
+    .unwrap();
+    Session::new(
+        transport,
+        credentials(),
+        "xenguard-test",
+        sim.host_addresses(),
+    )
+}
+
 /// Base URL of the control API.
 pub fn control_url(sim: &RunningSim) -> String {
     format!("http://{}", sim.control_addr())
@@ -101,6 +124,28 @@ pub fn hosts_yaml(sim: &RunningSim) -> String {
         .map(|a| format!("\"{a}\""))
         .collect();
     quoted.join(", ")
+}
+
+/// A pool's `tls:` line pinning each host of a `--tls` simulator to the certificate
+/// fingerprint `GET /hosts` gives (indented for a `pools:` entry).
+pub async fn tls_pins_yaml(sim: &RunningSim) -> String {
+    let hosts: Vec<serde_json::Value> = reqwest::get(format!("{}/hosts", control_url(sim)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pins: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "\"{}\": \"{}\"",
+                h["address"].as_str().unwrap(),
+                h["tls_sha256"].as_str().unwrap()
+            )
+        })
+        .collect();
+    format!("    tls: {{pins: {{{}}}}}\n", pins.join(", "))
 }
 
 /// A temporary file holding the simulated pool's password.
