@@ -23,10 +23,30 @@ struct Harness {
 /// An exporter watching the simulated pool, probing every second.
 async fn harness(hosts: usize, vms: usize) -> Harness {
     let sim = start_sim(hosts, vms).await;
+    let yaml = format!(
+        "    hosts: [{}]\n    scheme: http\n",
+        common::hosts_yaml(&sim)
+    );
+    harness_on(sim, yaml)
+}
+
+/// [`harness`] over HTTPS with every host pinned, the slaves listed before the master.
+async fn harness_tls(hosts: usize, vms: usize) -> Harness {
+    let sim = common::start_sim_tls(hosts, vms).await;
+    let mut addresses = sim.host_addresses();
+    addresses.reverse();
+    let yaml = format!(
+        "    hosts: [{}]\n    scheme: https\n{}",
+        addresses.join(", "),
+        common::tls_pins_yaml(&sim).await
+    );
+    harness_on(sim, yaml)
+}
+
+fn harness_on(sim: RunningSim, pool_yaml: String) -> Harness {
     let password = common::password_file();
     let yaml = format!(
-        "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
-        common::hosts_yaml(&sim),
+        "pools:\n  - name: sim\n{pool_yaml}    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
         sim.port(),
         password.path().display()
     );
@@ -131,6 +151,36 @@ async fn healthy_pool() {
     assert_eq!(h.count("xen_vm_stuck_running{"), 0);
     assert_eq!(h.count("xen_host_info{"), 3);
     assert_eq!(h.count("xen_pool_ha_enabled{pool=\"sim\"} 0"), 1);
+}
+
+#[tokio::test]
+async fn over_tls_a_slave_listed_first_leads_to_the_master_and_a_rotated_certificate_is_unreachable()
+ {
+    let h = harness_tls(3, 2).await;
+    // The first host asked answers HOST_IS_SLAVE with the master's address, reached over
+    // HTTPS with its own pin.
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    for i in 0..3 {
+        h.expect(&h.host("xen_host_reachable", i), 1.0).await;
+    }
+    assert_eq!(h.count("xen_vm_info{"), 6);
+    // host2 gets a new certificate (its pin is now wrong) and its toolstack restarts, closing
+    // the connections stunnel kept: it answers, but not verifiably.
+    h.control("/hosts/host2/certificate", json!({})).await;
+    h.control("/hosts/host2/xapi", json!({"running": false}))
+        .await;
+    h.control("/hosts/host2/xapi", json!({"running": true}))
+        .await;
+    h.expect(&h.host("xen_host_reachable", 1), 0.0).await;
+    h.expect(&h.host("xen_host_reachable", 2), 1.0).await;
+    assert!(
+        h.exporter
+            .render()
+            .lines()
+            .any(|l| l.starts_with("xenguard_xapi_calls_total{") && l.contains("outcome=\"tls\"")),
+        "{}",
+        h.exporter.render()
+    );
 }
 
 #[tokio::test]
