@@ -708,3 +708,32 @@ async fn declare_dead_of_a_silent_live_host_takes_its_time_and_cannot_be_cancell
     assert_eq!(done.status, TaskStatus::Success, "{done:?}");
     assert!(guests_on(&reader, &host3).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_scenario_file_sets_the_timing_and_plays_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scenario.yml");
+    std::fs::write(
+        &path,
+        "timing: {forward_connect_timeout: 40}\nsteps:\n  - {at: 5, host: host2, power: off}\n",
+    )
+    .unwrap();
+    let sim = common::start_sim_scenario(2, 1, &path).await;
+    let timing: serde_json::Value = reqwest::get(format!("{}/timing", control_url(&sim)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        timing,
+        json!({"forward_connect_timeout": 40.0, "declare_dead_hook_per_sr": 5.0})
+    );
+    assert!(sim.with_model(|m, _| m.hosts[1].power_on));
+    sim.advance(6.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sim.with_model(|m, _| m.hosts[1].power_on) {
+        assert!(std::time::Instant::now() < deadline, "the step never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

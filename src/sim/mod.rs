@@ -95,11 +95,14 @@ impl RunningSim {
                 "time scale must be a non-negative number".into(),
             ));
         }
-        let model = Model::build(&options.spec);
+        let mut model = Model::build(&options.spec);
         let scenario = match &options.scenario {
             Some(path) => Some(scenario::Scenario::load(path, &model)?),
             None => None,
         };
+        if let Some(timing) = scenario.as_ref().and_then(|s| s.timing) {
+            model.params = timing;
+        }
         let (changed, _) = tokio::sync::watch::channel(0);
         let certs = if options.tls {
             let hosts: Vec<(String, String)> = model

@@ -1,6 +1,9 @@
 //! Scenario files: timed faults for `xenguard sim --scenario FILE`, in simulated seconds.
 //!
 //! ```yaml
+//! timing:               # optional: the realistic model's durations (as POST /timing)
+//!   forward_connect_timeout: 40
+//!   declare_dead_hook_per_sr: 10
 //! steps:
 //!   - at: 30            # simulated seconds after start
 //!     host: host2       # name label, uuid or address
@@ -20,13 +23,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::model::Model;
+use super::model::{Model, TimingParams};
 use super::server::Shared;
 
 /// A timeline of faults.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// The realistic model's durations from the start (a key left out keeps its default).
+    #[serde(default)]
+    pub timing: Option<TimingParams>,
     /// Steps, applied in time order.
     pub steps: Vec<Step>,
 }
@@ -167,6 +173,20 @@ impl Scenario {
                 _ => {}
             }
         }
+        if let Some(timing) = &scenario.timing {
+            let durations = [
+                timing.forward_connect_timeout,
+                timing.declare_dead_hook_per_sr,
+            ];
+            if !durations.iter().all(|d| d.is_finite() && *d >= 0.0) {
+                return Err(ScenarioError::Parse {
+                    path: name.to_owned(),
+                    message: format!(
+                        "timing durations must be non-negative numbers of seconds: {timing:?}"
+                    ),
+                });
+            }
+        }
         scenario.steps.sort_by(|a, b| a.at.total_cmp(&b.at));
         Ok(scenario)
     }
@@ -239,8 +259,14 @@ mod tests {
     #[test]
     fn parses_sorts_and_checks_steps() {
         let model = Model::build(&PoolSpec::default());
-        let text = "steps:\n  - {at: 60, host: host1, network: down}\n  - {at: 30, host: host2, power: off}\n  - {at: 90, ha: true}\n";
+        let text = "timing: {declare_dead_hook_per_sr: 12}\nsteps:\n  - {at: 60, host: host1, network: down}\n  - {at: 30, host: host2, power: off}\n  - {at: 90, ha: true}\n";
         let s = Scenario::parse(text, "t.yml", &model).unwrap();
+        let timing = s.timing.unwrap();
+        assert_eq!(timing.declare_dead_hook_per_sr, 12.0);
+        assert_eq!(
+            timing.forward_connect_timeout,
+            TimingParams::default().forward_connect_timeout
+        );
         assert_eq!(s.steps[0].at, 30.0);
         assert_eq!(s.steps[0].power, Some(PowerAction::Off));
         for bad in [
@@ -250,6 +276,8 @@ mod tests {
             "steps:\n  - {at: 1, power: off}\n",
             "steps:\n  - {at: 1, host: host1, power: sideways}\n",
             "steps:\n  - {at: 1, host: host1, power: off, colour: red}\n",
+            "timing: {forward_connect_timeout: -1}\nsteps: []\n",
+            "timing: {connect: 1}\nsteps: []\n",
         ] {
             assert!(
                 Scenario::parse(bad, "t.yml", &model).is_err(),

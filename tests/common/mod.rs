@@ -5,6 +5,7 @@
 pub mod bmc;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
@@ -22,15 +23,26 @@ pub async fn start_sim(hosts: usize, vms: usize) -> RunningSim {
 
 /// [`start_sim`] with every host's XAPI over HTTPS (its own self-signed certificate).
 pub async fn start_sim_tls(hosts: usize, vms: usize) -> RunningSim {
-    start_sim_options(hosts, vms, "xenguard", true).await
+    start_sim_options(hosts, vms, "xenguard", true, None).await
+}
+
+/// [`start_sim`] playing a scenario file.
+pub async fn start_sim_scenario(hosts: usize, vms: usize, scenario: &Path) -> RunningSim {
+    start_sim_options(hosts, vms, "xenguard", false, Some(scenario.to_owned())).await
 }
 
 /// [`start_sim`] with another root password.
 pub async fn start_sim_with_password(hosts: usize, vms: usize, password: &str) -> RunningSim {
-    start_sim_options(hosts, vms, password, false).await
+    start_sim_options(hosts, vms, password, false, None).await
 }
 
-async fn start_sim_options(hosts: usize, vms: usize, password: &str, tls: bool) -> RunningSim {
+async fn start_sim_options(
+    hosts: usize,
+    vms: usize,
+    password: &str,
+    tls: bool,
+    scenario: Option<std::path::PathBuf>,
+) -> RunningSim {
     let pid = std::process::id();
     let second = 20 + (pid % 200) as u8;
     let third = NEXT_POOL.fetch_add(1, Ordering::SeqCst);
@@ -46,7 +58,7 @@ async fn start_sim_options(hosts: usize, vms: usize, password: &str, tls: bool) 
         port,
         control: SocketAddr::from(([127, 0, 0, 1], 0)),
         time_scale: 0.0,
-        scenario: None,
+        scenario,
         tls,
     };
     RunningSim::start(options).await.expect("simulator starts")
