@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use xenguard::cli::{Cli, Command, JournalAction, JournalArgs, SimArgs};
+use xenguard::remediation::machine::PhaseName;
+use xenguard::remediation::words::RequestKind;
 use xenguard::sim::{PoolSpec, RunningSim, SimOptions};
 
 fn main() -> ExitCode {
@@ -171,9 +173,16 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
                 )?
             );
         }
-        JournalAction::Approve { id } => request(&journal, id, "approve", "awaiting_approval")?,
-        JournalAction::Abort { id } => request(&journal, id, "abort", "")?,
-        JournalAction::Resume { id } => request(&journal, id, "resume", "held")?,
+        JournalAction::Approve { id } => request(
+            &journal,
+            id,
+            RequestKind::Approve,
+            Some(PhaseName::AwaitingApproval),
+        )?,
+        JournalAction::Abort { id } => request(&journal, id, RequestKind::Abort, None)?,
+        JournalAction::Resume { id } => {
+            request(&journal, id, RequestKind::Resume, Some(PhaseName::Held))?
+        }
         JournalAction::Attest {
             id,
             host_is_powered_off,
@@ -183,7 +192,12 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
                     "an attestation replaces the fence: check on the console, BMC or power strip that the host is powered off, then run again with --host-is-powered-off"
                 );
             }
-            request(&journal, id, "attest", "awaiting_attestation")?
+            request(
+                &journal,
+                id,
+                RequestKind::Attest,
+                Some(PhaseName::AwaitingAttestation),
+            )?
         }
     }
     Ok(())
@@ -193,13 +207,15 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
 fn request(
     journal: &xenguard::remediation::journal::Journal,
     id: u64,
-    kind: &str,
-    phase: &str,
+    kind: RequestKind,
+    phase: Option<PhaseName>,
 ) -> anyhow::Result<()> {
     let Some(r) = journal.remediation(id as i64)? else {
         anyhow::bail!("no remediation {id}");
     };
-    if !phase.is_empty() && r.phase != phase {
+    if let Some(phase) = phase
+        && r.phase != phase.as_str()
+    {
         anyhow::bail!(
             "remediation {id} is {} ({}), not {phase}: nothing to {kind}",
             r.phase,
@@ -211,7 +227,7 @@ fn request(
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".into());
     let now = xenguard::remediation::unix_now();
-    let request = journal.add_request(id as i64, kind, &operator, now)?;
+    let request = journal.add_request(id as i64, kind.as_str(), &operator, now)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
         if let Some(result) = journal.request_result(request)? {

@@ -1401,3 +1401,64 @@ async fn over_tls_a_rotated_certificate_blocks_and_a_dead_xapi_behind_stunnel_is
     assert_eq!(p.bmcs.power_offs("host2"), 1);
     p.assert_run_once_elsewhere(&before, &host2);
 }
+
+/// A journal this version cannot read (a phase it does not know, a run state that does not
+/// decode, a confirmed recovery without its target) blocks the remediation; it never falls back
+/// to a default (a run state read as a default would treat a dead master as a slave and skip
+/// its promotion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_journal_blocks_its_remediation_never_a_default() {
+    let mut p = Pool::start(Setup::default()).await;
+    let host1 = p.uuid("host1");
+    let journal = p.receiver.journal();
+    let now = xenguard::remediation::unix_now();
+    let state = |target: &str| json!({"mode": "auto", "target": target, "suspect": null, "survivor": null, "answering": [], "vms": [], "approved_by": null, "attested_by": null, "summary": null});
+    let cases = [
+        ("promoting", state("mastre")),
+        ("resetting_vms", json!({"mode": "auto"})),
+        ("fencing", {
+            let mut s = state("master");
+            s["target"] = Value::Null;
+            s
+        }),
+    ];
+    let mut ids = Vec::new();
+    for (k, (phase, state)) in cases.iter().enumerate() {
+        let id = journal
+            .create_remediation(
+                "sim",
+                &host1,
+                "recover_master",
+                "XenPoolMasterUnreachable",
+                &format!("fp-unreadable-{k}"),
+                "2026-11-22T08:00:00Z",
+                phase,
+                "",
+                now,
+            )
+            .unwrap()
+            .unwrap();
+        journal.set_state(id, state, now).unwrap();
+        ids.push(id);
+    }
+    // The receiver restarts and finds them mid-way.
+    p.restart_receiver().await;
+    let list = p.wait_for(3, &["blocked"]).await;
+    for r in &list {
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the journal cannot be read"),
+            "{r:#}"
+        );
+    }
+    let blocks = "xenguard_remediation_blocks_total{pool=\"sim\",reason=\"unreadable_journal\"}";
+    assert_eq!(metric(&p.metrics().await, blocks), 3.0);
+    assert_nobody_fenced(&p);
+    let truth = p.truth();
+    assert!(
+        p.guests_on("host1").iter().all(|vm| truth[vm].len() == 1),
+        "the master's guests run on, untouched"
+    );
+}

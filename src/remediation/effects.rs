@@ -87,7 +87,8 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         .map_err(journal_err)?
         .ok_or("remediation vanished from the journal")?;
     let mut state: RunState =
-        serde_json::from_value(ctx.journal.state(id).map_err(journal_err)?).unwrap_or_default();
+        serde_json::from_value(ctx.journal.state(id).map_err(journal_err)?)
+            .map_err(|e| format!("the journal's run state cannot be read: {e}"))?;
     let client = ctx
         .pools
         .get(&r.pool)
@@ -194,7 +195,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             Ok((Event::StepDone, evidence))
         }
         Effect::ResetVms => {
-            let master = state.target.as_deref() == Some("master");
+            let master = state.target == Some(Target::Master);
             let now_resident = recovery::resident_vms(&client, &dead).await?;
             for vm in now_resident {
                 let known = state.vms.iter().any(|v| v.uuid == vm.uuid)
@@ -354,7 +355,6 @@ async fn confirm_step(
         kill_switch,
         ha_enabled: findings.ha_enabled,
         others_reachable: findings.others_reachable,
-        other_active: Some(None),
         fences_in_window: Some(
             ctx.journal
                 .fences_since(&r.pool, now - window.as_secs_f64())
@@ -423,10 +423,7 @@ async fn confirm_step(
     ctx.journal
         .set_host(r.id, &suspect.uuid)
         .map_err(journal_err)?;
-    state.target = Some(match findings.target {
-        Target::Master => "master".into(),
-        _ => "slave".into(),
-    });
+    state.target = Some(findings.target);
     state.suspect = Some(suspect.clone());
     state.survivor = findings.survivor.clone();
     if findings.target == Target::Master {
@@ -551,7 +548,6 @@ async fn split_brain_confirm(
         kill_switch,
         ha_enabled,
         others_reachable: findings.reachable,
-        other_active: Some(None),
         fences_in_window: Some(0),
         last_action_on_host: Some(None),
         alert_firing: Some(
@@ -579,7 +575,7 @@ async fn split_brain_confirm(
     ctx.journal
         .set_host(r.id, &other.uuid)
         .map_err(journal_err)?;
-    state.target = Some("split_brain".into());
+    state.target = Some(Target::SplitBrain);
     state.suspect = Some(other);
     state.survivor = Some(legit);
     state.answering = findings.answering;

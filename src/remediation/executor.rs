@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use super::alert::Status;
 use super::effects::{failure_event, perform};
 use super::fence::FenceAgent;
-use super::guards::Limits;
+use super::guards::{Limits, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::{Journal, JournalError, NewAlert, Remediation};
 use super::machine::{Effect, Event, Phase, Target, is_recovery_step, transition};
@@ -36,6 +36,7 @@ use super::metrics::ReceiverMetrics;
 use super::policy::{PlanKind, intent_for};
 use super::recovery::RunState;
 use super::unix_now;
+use super::words::RequestKind;
 use crate::config::{Config, Mode};
 
 /// How often operator requests are read from the journal.
@@ -219,21 +220,24 @@ impl Executor {
     /// Resumes remediations a previous run left mid-way (not observe-mode plans).
     fn resume(&mut self) -> Result<(), JournalError> {
         let open = Phase::open_names();
-        let mut pending = self.journal().in_phases(&open)?;
+        let mut pending = Vec::new();
+        for r in self.journal().in_phases(&open)? {
+            match self.read(&r)? {
+                Ok((phase, state)) => pending.push((r, phase, state)),
+                Err(why) => self.unreadable(&r, why)?,
+            }
+        }
         // Those that hold their pool first, so queued ones wait behind them.
-        pending.sort_by_key(|r| {
-            let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
-            (!phase.holds_pool() || phase == Phase::Confirming, r.id)
+        pending.sort_by_key(|(r, phase, _)| {
+            (!phase.holds_pool() || *phase == Phase::Confirming, r.id)
         });
-        for r in pending {
-            let state = self.state(r.id)?;
-            if r.phase == "planned" && state.mode != Mode::Auto.as_str() {
+        for (r, phase, state) in pending {
+            if phase == Phase::Planned && state.mode != Mode::Auto {
                 continue;
             }
             tracing::warn!(id = r.id, phase = %r.phase, "Resuming a remediation left mid-way.");
             self.journal()
                 .add_step(r.id, "resumed", &json!({"phase": r.phase}), unix_now())?;
-            let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
             if phase.holds_pool() && phase != Phase::Confirming {
                 self.owners.insert(r.pool.clone(), r.id);
             }
@@ -242,8 +246,48 @@ impl Executor {
         Ok(())
     }
 
-    fn state(&self, id: i64) -> Result<RunState, JournalError> {
-        Ok(serde_json::from_value(self.journal().state(id)?).unwrap_or_default())
+    /// A remediation's phase and run state as journaled, or why this version cannot read them
+    /// (a phase it does not know, an undecodable run state, a confirmed recovery without its
+    /// target): never a default, which could skip a step.
+    fn read(&self, r: &Remediation) -> Result<Result<(Phase, RunState), String>, JournalError> {
+        let Some(phase) = Phase::from_journal(&r.phase, &r.reason) else {
+            return Ok(Err(format!(
+                "phase {:?} is unknown to this version",
+                r.phase
+            )));
+        };
+        let state: RunState = match serde_json::from_value(self.journal().state(r.id)?) {
+            Ok(state) => state,
+            Err(e) => return Ok(Err(format!("its run state cannot be decoded: {e}"))),
+        };
+        let confirmed = phase.holds_pool() && phase != Phase::Confirming;
+        if confirmed && state.target.is_none() && r.kind != PlanKind::ResolveSplitBrain.as_str() {
+            return Ok(Err(
+                "its run state names no target after confirmation".into()
+            ));
+        }
+        Ok(Ok((phase, state)))
+    }
+
+    /// Stops a remediation the journal cannot describe: blocked, with the reason, and the pool
+    /// freed. Nothing more is done for it.
+    fn unreadable(&mut self, r: &Remediation, why: String) -> Result<(), JournalError> {
+        let reason = Reason::UnreadableJournal(why);
+        tracing::error!(id = r.id, pool = %r.pool, phase = %r.phase, %reason, "Remediation blocked: the journal cannot be read.");
+        self.journal().set_phase_with_step(
+            r.id,
+            Phase::Blocked(vec![]).name(),
+            &reason.to_string(),
+            "phase",
+            &json!({"from": r.phase, "to": "blocked", "reason": reason.to_string()}),
+            unix_now(),
+        )?;
+        self.ctx.metrics.plan(&r.pool, &r.kind, "blocked");
+        self.ctx
+            .metrics
+            .blocked(&r.pool, std::slice::from_ref(&reason));
+        self.release(&r.pool, r.id);
+        Ok(())
     }
 
     fn alert(&mut self, new: &NewAlert) -> Result<(), JournalError> {
@@ -293,7 +337,7 @@ impl Executor {
                     return Ok(());
                 };
                 let state = RunState {
-                    mode: mode.as_str().to_owned(),
+                    mode,
                     ..RunState::default()
                 };
                 self.journal().set_state(id, &json!(state), now)?;
@@ -323,14 +367,29 @@ impl Executor {
                     .handle_request(request.id, "no such remediation", now)?;
                 continue;
             };
-            let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
-            let event = match (request.kind.as_str(), &phase) {
-                ("approve", Phase::AwaitingApproval) => Some(Event::Go),
-                ("attest", Phase::AwaitingAttestation) => Some(Event::Attested),
-                ("abort", p) if p.before_acting() || matches!(p, Phase::Held(_)) => {
+            let (phase, mut state) = match self.read(&r)? {
+                Ok(read) => read,
+                Err(why) => {
+                    let answer = format!("refused: the remediation is unreadable: {why}");
+                    self.journal().handle_request(request.id, &answer, now)?;
+                    if !Phase::from_journal(&r.phase, "").is_some_and(|p| p.is_terminal()) {
+                        self.unreadable(&r, why)?;
+                    }
+                    continue;
+                }
+            };
+            let Some(kind) = RequestKind::parse(&request.kind) else {
+                let why = format!("refused: unknown request {:?}", request.kind);
+                self.journal().handle_request(request.id, &why, now)?;
+                continue;
+            };
+            let event = match (kind, &phase) {
+                (RequestKind::Approve, Phase::AwaitingApproval) => Some(Event::Go),
+                (RequestKind::Attest, Phase::AwaitingAttestation) => Some(Event::Attested),
+                (RequestKind::Abort, p) if p.before_acting() || matches!(p, Phase::Held(_)) => {
                     Some(Event::OperatorAbort)
                 }
-                ("resume", Phase::Held(_)) => Some(Event::OperatorResume),
+                (RequestKind::Resume, Phase::Held(_)) => Some(Event::OperatorResume),
                 _ => None,
             };
             let Some(event) = event else {
@@ -341,15 +400,14 @@ impl Executor {
                 self.journal().handle_request(request.id, &why, now)?;
                 continue;
             };
-            if let Some(why) = self.stale_request(&request, now) {
+            if let Some(why) = self.stale_request(&request, kind, now) {
                 self.journal().handle_request(request.id, &why, now)?;
                 continue;
             }
-            let mut state = self.state(r.id)?;
-            match request.kind.as_str() {
-                "approve" => state.approved_by = Some(request.operator.clone()),
-                "attest" => state.attested_by = Some(request.operator.clone()),
-                _ => {}
+            match kind {
+                RequestKind::Approve => state.approved_by = Some(request.operator.clone()),
+                RequestKind::Attest => state.attested_by = Some(request.operator.clone()),
+                RequestKind::Abort | RequestKind::Resume => {}
             }
             self.journal().set_state(r.id, &json!(state), now)?;
             self.journal().add_step(
@@ -370,15 +428,20 @@ impl Executor {
         let Some(r) = self.journal().remediation(id)? else {
             return Ok(());
         };
-        let phase = Phase::from_journal(&r.phase, &r.reason).unwrap_or(Phase::Planned);
-        let state = self.state(id)?;
+        let (phase, state) = match self.read(&r)? {
+            Ok(read) => read,
+            Err(why) if Phase::from_journal(&r.phase, "").is_some_and(|p| p.is_terminal()) => {
+                // Finished already: nothing to stop, only the event to note.
+                tracing::warn!(id, %why, "An event for a finished remediation that cannot be read.");
+                return Ok(());
+            }
+            Err(why) => return self.unreadable(&r, why),
+        };
         let target = if r.kind == PlanKind::ResolveSplitBrain.as_str() {
             Target::SplitBrain
         } else {
-            match state.target.as_deref() {
-                Some("master") => Target::Master,
-                _ => Target::Slave,
-            }
+            // Before the confirmation the target is not known yet and no transition needs it.
+            state.target.unwrap_or(Target::Slave)
         };
         let now = unix_now();
         let Some((mut next, mut effects)) = transition(&phase, &event, target) else {
@@ -416,9 +479,10 @@ impl Executor {
             }
             other => other.detail(),
         };
-        self.journal().set_phase(id, next.name(), &reason, now)?;
-        self.journal().add_step(
+        self.journal().set_phase_with_step(
             id,
+            next.name(),
+            &reason,
             "phase",
             &json!({"from": r.phase, "to": next.name(), "event": format!("{event:?}"), "reason": reason}),
             now,
@@ -449,7 +513,12 @@ impl Executor {
 
     /// Why an operator request cannot be taken as it stands: made in the future (a clock step
     /// makes its age unknown), or an attestation older than the configured limit.
-    fn stale_request(&self, request: &super::journal::Request, now: f64) -> Option<String> {
+    fn stale_request(
+        &self,
+        request: &super::journal::Request,
+        kind: RequestKind,
+        now: f64,
+    ) -> Option<String> {
         const SKEW: f64 = 5.0;
         if request.at > now + SKEW {
             return Some(format!(
@@ -458,7 +527,7 @@ impl Executor {
             ));
         }
         let limit = self.ctx.config.receiver.attestation_max_age.as_secs_f64();
-        (request.kind == "attest" && now - request.at > limit).then(|| {
+        (kind == RequestKind::Attest && now - request.at > limit).then(|| {
             format!(
                 "refused: the attestation expired (made {:.0} s ago, limit {limit:.0} s): check the host again and attest anew",
                 now - request.at

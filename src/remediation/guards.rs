@@ -11,6 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::words::spelled;
 use crate::config::Mode;
 
 /// Facts about one pending action, gathered at action time. `None` means it could not be
@@ -29,8 +30,6 @@ pub struct Facts {
     pub ha_enabled: Option<bool>,
     /// Other hosts of the pool the receiver reached itself, and how many other hosts there are.
     pub others_reachable: Option<(usize, usize)>,
-    /// Another remediation of this pool that is acting, by id.
-    pub other_active: Option<Option<i64>>,
     /// Fences of this pool within the budget window.
     pub fences_in_window: Option<u32>,
     /// Unix time of the last remediation of this host that acted.
@@ -98,11 +97,6 @@ pub enum Reason {
         /// Other hosts in the pool.
         total: usize,
     },
-    /// Another remediation of the pool is acting.
-    AnotherRemediationActive {
-        /// Its id.
-        id: i64,
-    },
     /// The pool's fence budget for the window is spent.
     FenceBudgetSpent {
         /// Fences in the window.
@@ -152,6 +146,8 @@ pub enum Reason {
     HostAnswersPool,
     /// Another receiver holds the pool's lease (or its key holds something else).
     PoolLeaseHeld(String),
+    /// The journal holds a phase or run state this version cannot read: nothing more is done.
+    UnreadableJournal(String),
     /// A fact could not be established.
     Unknown(&'static str),
 }
@@ -169,9 +165,6 @@ impl fmt::Display for Reason {
                 f,
                 "no quorum: reached {reachable} of {total} other hosts; the receiver may be the one cut off"
             ),
-            Reason::AnotherRemediationActive { id } => {
-                write!(f, "remediation {id} of this pool is acting")
-            }
             Reason::FenceBudgetSpent { used, max } => {
                 write!(f, "fence budget spent: {used} of {max} in the window")
             }
@@ -201,55 +194,77 @@ impl fmt::Display for Reason {
                 "the pool still reaches the host (through its master or its slaves): only the receiver lost it",
             ),
             Reason::PoolLeaseHeld(why) => write!(f, "{why}: it acts on this pool"),
+            Reason::UnreadableJournal(why) => write!(
+                f,
+                "the journal cannot be read ({why}): nothing more is done; check the pool by hand"
+            ),
             Reason::Unknown(what) => write!(f, "cannot establish {what}: failing closed"),
         }
     }
 }
 
 impl Reason {
-    /// Every [`Reason::code`], for metric labels present from start.
-    pub const CODES: [&'static str; 17] = [
-        "observe_mode",
-        "awaiting_approval",
-        "kill_switch",
-        "ha_enabled",
-        "no_quorum",
-        "another_remediation_active",
-        "fence_budget_spent",
-        "host_cooldown",
-        "alert_not_firing",
-        "startup_quiet",
-        "host_in_maintenance",
-        "host_answers",
-        "unknown_fact",
-        "host_unverifiable",
-        "xapi_may_be_restarting",
-        "host_answers_pool",
-        "pool_lease_held",
-    ];
-
     /// A short stable name for metric labels.
-    pub fn code(&self) -> &'static str {
-        let i = match self {
-            Reason::ObserveMode => 0,
-            Reason::AwaitingApproval => 1,
-            Reason::KillSwitch => 2,
-            Reason::HaEnabled => 3,
-            Reason::NoQuorum { .. } => 4,
-            Reason::AnotherRemediationActive { .. } => 5,
-            Reason::FenceBudgetSpent { .. } => 6,
-            Reason::HostCooldown { .. } => 7,
-            Reason::AlertNotFiring => 8,
-            Reason::StartupQuiet { .. } => 9,
-            Reason::HostInMaintenance => 10,
-            Reason::HostAnswers { .. } => 11,
-            Reason::Unknown(_) => 12,
-            Reason::HostUnverifiable { .. } => 13,
-            Reason::XapiMayBeRestarting { .. } => 14,
-            Reason::HostAnswersPool => 15,
-            Reason::PoolLeaseHeld(_) => 16,
-        };
-        Reason::CODES[i]
+    pub fn code(&self) -> ReasonCode {
+        match self {
+            Reason::ObserveMode => ReasonCode::ObserveMode,
+            Reason::AwaitingApproval => ReasonCode::AwaitingApproval,
+            Reason::KillSwitch => ReasonCode::KillSwitch,
+            Reason::HaEnabled => ReasonCode::HaEnabled,
+            Reason::NoQuorum { .. } => ReasonCode::NoQuorum,
+            Reason::FenceBudgetSpent { .. } => ReasonCode::FenceBudgetSpent,
+            Reason::HostCooldown { .. } => ReasonCode::HostCooldown,
+            Reason::AlertNotFiring => ReasonCode::AlertNotFiring,
+            Reason::StartupQuiet { .. } => ReasonCode::StartupQuiet,
+            Reason::HostInMaintenance => ReasonCode::HostInMaintenance,
+            Reason::HostAnswers { .. } => ReasonCode::HostAnswers,
+            Reason::Unknown(_) => ReasonCode::UnknownFact,
+            Reason::HostUnverifiable { .. } => ReasonCode::HostUnverifiable,
+            Reason::XapiMayBeRestarting { .. } => ReasonCode::XapiMayBeRestarting,
+            Reason::HostAnswersPool => ReasonCode::HostAnswersPool,
+            Reason::PoolLeaseHeld(_) => ReasonCode::PoolLeaseHeld,
+            Reason::UnreadableJournal(_) => ReasonCode::UnreadableJournal,
+        }
+    }
+}
+
+spelled! {
+    /// A [`Reason`]'s metric label (`xenguard_remediation_blocks_total{reason}`).
+    pub enum ReasonCode {
+        /// [`Reason::ObserveMode`].
+        ObserveMode = "observe_mode",
+        /// [`Reason::AwaitingApproval`].
+        AwaitingApproval = "awaiting_approval",
+        /// [`Reason::KillSwitch`].
+        KillSwitch = "kill_switch",
+        /// [`Reason::HaEnabled`].
+        HaEnabled = "ha_enabled",
+        /// [`Reason::NoQuorum`].
+        NoQuorum = "no_quorum",
+        /// [`Reason::FenceBudgetSpent`].
+        FenceBudgetSpent = "fence_budget_spent",
+        /// [`Reason::HostCooldown`].
+        HostCooldown = "host_cooldown",
+        /// [`Reason::AlertNotFiring`].
+        AlertNotFiring = "alert_not_firing",
+        /// [`Reason::StartupQuiet`].
+        StartupQuiet = "startup_quiet",
+        /// [`Reason::HostInMaintenance`].
+        HostInMaintenance = "host_in_maintenance",
+        /// [`Reason::HostAnswers`].
+        HostAnswers = "host_answers",
+        /// [`Reason::Unknown`].
+        UnknownFact = "unknown_fact",
+        /// [`Reason::HostUnverifiable`].
+        HostUnverifiable = "host_unverifiable",
+        /// [`Reason::XapiMayBeRestarting`].
+        XapiMayBeRestarting = "xapi_may_be_restarting",
+        /// [`Reason::HostAnswersPool`].
+        HostAnswersPool = "host_answers_pool",
+        /// [`Reason::PoolLeaseHeld`].
+        PoolLeaseHeld = "pool_lease_held",
+        /// [`Reason::UnreadableJournal`].
+        UnreadableJournal = "unreadable_journal",
     }
 }
 
@@ -295,14 +310,6 @@ pub fn quorum(f: &Facts) -> Verdict {
         Ok(())
     } else {
         Err(Reason::NoQuorum { reachable, total })
-    }
-}
-
-/// One acting remediation per pool.
-pub fn single_flight(f: &Facts) -> Verdict {
-    match known(f.other_active, "the pool's other remediations")? {
-        Some(id) => Err(Reason::AnotherRemediationActive { id }),
-        None => Ok(()),
     }
 }
 
@@ -431,7 +438,6 @@ pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
         kill_switch(f),
         ha(f),
         quorum(f),
-        single_flight(f),
         fence_budget(f, limits),
         cooldown(f, limits),
         still_firing(f),
@@ -477,7 +483,6 @@ mod tests {
             kill_switch: Some(false),
             ha_enabled: Some(false),
             others_reachable: Some((2, 2)),
-            other_active: Some(None),
             fences_in_window: Some(0),
             last_action_on_host: Some(None),
             alert_firing: Some(true),
@@ -533,13 +538,6 @@ mod tests {
                     reachable: 1,
                     total: 2,
                 },
-            ),
-            (
-                Facts {
-                    other_active: Some(Some(7)),
-                    ..clear()
-                },
-                Reason::AnotherRemediationActive { id: 7 },
             ),
             (
                 Facts {
@@ -646,7 +644,6 @@ mod tests {
             kill_switch: None,
             ha_enabled: None,
             others_reachable: None,
-            other_active: None,
             fences_in_window: None,
             last_action_on_host: None,
             alert_firing: None,
@@ -656,7 +653,7 @@ mod tests {
             ..clear()
         };
         let reasons = decide(&unknown, &limits()).unwrap_err();
-        assert_eq!(reasons.len(), 10);
+        assert_eq!(reasons.len(), 9);
         assert!(
             reasons.iter().all(|r| matches!(r, Reason::Unknown(_))),
             "{reasons:?}"

@@ -357,18 +357,28 @@ impl Journal {
         Ok((inserted == 1).then(|| conn.last_insert_rowid()))
     }
 
-    /// Moves a remediation to `phase`, recording why.
-    pub fn set_phase(
+    /// Moves a remediation to `phase`, recording why, and appends the step that says so, in
+    /// one transaction: a crash leaves both or neither.
+    pub fn set_phase_with_step(
         &self,
         id: i64,
         phase: &str,
         reason: &str,
+        step: &str,
+        detail: &serde_json::Value,
         now: f64,
     ) -> Result<(), JournalError> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
             "UPDATE remediations SET phase = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, phase, reason, now],
         )?;
+        tx.execute(
+            "INSERT INTO steps (remediation_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, now, step, detail.to_string()],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -753,7 +763,14 @@ mod tests {
             .add_step(id, "planned", &serde_json::json!({"steps": ["fence"]}), 3.0)
             .unwrap();
         journal
-            .set_phase(id, "aborted", "resolved before acting", 4.0)
+            .set_phase_with_step(
+                id,
+                "aborted",
+                "resolved before acting",
+                "phase",
+                &serde_json::json!({}),
+                4.0,
+            )
             .unwrap();
         let (r, steps) = journal.show(id).unwrap().unwrap();
         assert_eq!(

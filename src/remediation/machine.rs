@@ -17,9 +17,60 @@
 //!   against live state by its effect (starts check the VM is halted first).
 //! - Unexpected events leave the phase unchanged and say so; they never skip a step.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::guards::Reason;
+use super::words::spelled;
+
+spelled! {
+    /// A phase's name as journaled.
+    pub enum PhaseName {
+        /// [`Phase::Planned`].
+        Planned = "planned",
+        /// [`Phase::AwaitingApproval`].
+        AwaitingApproval = "awaiting_approval",
+        /// [`Phase::Confirming`].
+        Confirming = "confirming",
+        /// [`Phase::Fencing`].
+        Fencing = "fencing",
+        /// [`Phase::AwaitingAttestation`].
+        AwaitingAttestation = "awaiting_attestation",
+        /// [`Phase::Promoting`].
+        Promoting = "promoting",
+        /// [`Phase::RecoveringSlaves`].
+        RecoveringSlaves = "recovering_slaves",
+        /// [`Phase::ResettingVms`].
+        ResettingVms = "resetting_vms",
+        /// [`Phase::ReleasingLocks`].
+        ReleasingLocks = "releasing_locks",
+        /// [`Phase::ClearingAffinity`].
+        ClearingAffinity = "clearing_affinity",
+        /// [`Phase::StartingVms`].
+        StartingVms = "starting_vms",
+        /// [`Phase::Verifying`].
+        Verifying = "verifying",
+        /// [`Phase::Done`].
+        Done = "done",
+        /// [`Phase::Aborted`].
+        Aborted = "aborted",
+        /// [`Phase::Blocked`].
+        Blocked = "blocked",
+        /// [`Phase::Failed`].
+        Failed = "failed",
+        /// [`Phase::Held`].
+        Held = "held",
+    }
+}
+
+impl PhaseName {
+    /// Whether a phase of this name is final.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            PhaseName::Done | PhaseName::Aborted | PhaseName::Blocked | PhaseName::Failed
+        )
+    }
+}
 
 /// Where a remediation stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,63 +117,44 @@ pub enum Phase {
 impl Phase {
     /// Whether nothing more will happen.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Phase::Done | Phase::Aborted(_) | Phase::Blocked(_) | Phase::Failed(_)
-        )
+        self.kind().is_terminal()
     }
-
-    /// Every phase name, as journaled.
-    pub const NAMES: [&'static str; 17] = [
-        "planned",
-        "awaiting_approval",
-        "confirming",
-        "fencing",
-        "awaiting_attestation",
-        "promoting",
-        "recovering_slaves",
-        "resetting_vms",
-        "releasing_locks",
-        "clearing_affinity",
-        "starting_vms",
-        "verifying",
-        "done",
-        "aborted",
-        "blocked",
-        "failed",
-        "held",
-    ];
 
     /// Names of the phases a restart picks up again (all but the terminal ones).
     pub fn open_names() -> Vec<&'static str> {
-        Phase::NAMES
-            .into_iter()
-            .filter(|name| Phase::from_journal(name, "").is_some_and(|p| !p.is_terminal()))
+        PhaseName::ALL
+            .iter()
+            .filter(|name| !name.is_terminal())
+            .map(|name| name.as_str())
             .collect()
+    }
+
+    /// The phase's name, without its detail.
+    pub fn kind(&self) -> PhaseName {
+        match self {
+            Phase::Planned => PhaseName::Planned,
+            Phase::AwaitingApproval => PhaseName::AwaitingApproval,
+            Phase::Confirming => PhaseName::Confirming,
+            Phase::Fencing => PhaseName::Fencing,
+            Phase::AwaitingAttestation => PhaseName::AwaitingAttestation,
+            Phase::Promoting => PhaseName::Promoting,
+            Phase::RecoveringSlaves => PhaseName::RecoveringSlaves,
+            Phase::ResettingVms => PhaseName::ResettingVms,
+            Phase::ReleasingLocks => PhaseName::ReleasingLocks,
+            Phase::ClearingAffinity => PhaseName::ClearingAffinity,
+            Phase::StartingVms => PhaseName::StartingVms,
+            Phase::Verifying => PhaseName::Verifying,
+            Phase::Done => PhaseName::Done,
+            Phase::Aborted(_) => PhaseName::Aborted,
+            Phase::Blocked(_) => PhaseName::Blocked,
+            Phase::Failed(_) => PhaseName::Failed,
+            Phase::Held(_) => PhaseName::Held,
+        }
     }
 
     /// The phase's name in the journal (`fencing`, `done`, …).
     pub fn name(&self) -> &'static str {
-        let i = match self {
-            Phase::Planned => 0,
-            Phase::AwaitingApproval => 1,
-            Phase::Confirming => 2,
-            Phase::Fencing => 3,
-            Phase::AwaitingAttestation => 4,
-            Phase::Promoting => 5,
-            Phase::RecoveringSlaves => 6,
-            Phase::ResettingVms => 7,
-            Phase::ReleasingLocks => 8,
-            Phase::ClearingAffinity => 9,
-            Phase::StartingVms => 10,
-            Phase::Verifying => 11,
-            Phase::Done => 12,
-            Phase::Aborted(_) => 13,
-            Phase::Blocked(_) => 14,
-            Phase::Failed(_) => 15,
-            Phase::Held(_) => 16,
-        };
-        Phase::NAMES[i]
+        self.kind().as_str()
     }
 
     /// The why of a terminal phase (empty for the others).
@@ -136,26 +168,25 @@ impl Phase {
 
     /// The phase a journal row names; `None` for a name this version does not know.
     pub fn from_journal(name: &str, detail: &str) -> Option<Phase> {
-        let i = Phase::NAMES.iter().position(|n| *n == name)?;
-        Some(match i {
-            0 => Phase::Planned,
-            1 => Phase::AwaitingApproval,
-            2 => Phase::Confirming,
-            3 => Phase::Fencing,
-            4 => Phase::AwaitingAttestation,
-            5 => Phase::Promoting,
-            6 => Phase::RecoveringSlaves,
-            7 => Phase::ResettingVms,
-            8 => Phase::ReleasingLocks,
-            9 => Phase::ClearingAffinity,
-            10 => Phase::StartingVms,
-            11 => Phase::Verifying,
-            12 => Phase::Done,
-            13 => Phase::Aborted(detail.to_owned()),
-            14 => Phase::Blocked(detail.split("; ").map(str::to_owned).collect()),
-            15 => Phase::Failed(detail.to_owned()),
+        Some(match PhaseName::parse(name)? {
+            PhaseName::Planned => Phase::Planned,
+            PhaseName::AwaitingApproval => Phase::AwaitingApproval,
+            PhaseName::Confirming => Phase::Confirming,
+            PhaseName::Fencing => Phase::Fencing,
+            PhaseName::AwaitingAttestation => Phase::AwaitingAttestation,
+            PhaseName::Promoting => Phase::Promoting,
+            PhaseName::RecoveringSlaves => Phase::RecoveringSlaves,
+            PhaseName::ResettingVms => Phase::ResettingVms,
+            PhaseName::ReleasingLocks => Phase::ReleasingLocks,
+            PhaseName::ClearingAffinity => Phase::ClearingAffinity,
+            PhaseName::StartingVms => Phase::StartingVms,
+            PhaseName::Verifying => Phase::Verifying,
+            PhaseName::Done => Phase::Done,
+            PhaseName::Aborted => Phase::Aborted(detail.to_owned()),
+            PhaseName::Blocked => Phase::Blocked(detail.split("; ").map(str::to_owned).collect()),
+            PhaseName::Failed => Phase::Failed(detail.to_owned()),
             // "<step>: why it is held".
-            _ => Phase::Held(detail.split(':').next().unwrap_or_default().to_owned()),
+            PhaseName::Held => Phase::Held(detail.split(':').next().unwrap_or_default().to_owned()),
         })
     }
 
@@ -245,8 +276,10 @@ pub enum Effect {
     Verify,
 }
 
-/// Whether the plan is for a dead master (promotion and slave recovery come first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether the plan is for a dead master (promotion and slave recovery come first). Journaled
+/// in the run state as `slave`, `master` or `split_brain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     /// A slave.
     Slave,
@@ -602,7 +635,7 @@ mod tests {
                 Some(phase)
             );
         }
-        for name in Phase::NAMES {
+        for name in PhaseName::ALL.iter().map(|n| n.as_str()) {
             assert_eq!(Phase::from_journal(name, "x").unwrap().name(), name);
         }
         assert_eq!(Phase::from_journal("exploded", ""), None);

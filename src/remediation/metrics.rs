@@ -4,7 +4,7 @@
 
 use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use super::guards::Reason;
+use super::guards::{Reason, ReasonCode};
 
 /// Plan outcomes counted by `xenguard_remediation_plans_total`.
 pub const PLAN_OUTCOMES: [&str; 5] = ["planned", "done", "aborted", "blocked", "failed"];
@@ -152,7 +152,7 @@ impl ReceiverMetrics {
                     metrics.plans.with_label_values(&[pool, kind, outcome]);
                 }
             }
-            for reason in Reason::CODES {
+            for reason in ReasonCode::ALL.iter().map(|c| c.as_str()) {
                 metrics.blocks.with_label_values(&[pool, reason]);
             }
             for outcome in FENCE_OUTCOMES {
@@ -191,7 +191,9 @@ impl ReceiverMetrics {
     /// A remediation was blocked for these reasons.
     pub fn blocked(&self, pool: &str, reasons: &[Reason]) {
         for reason in reasons {
-            self.blocks.with_label_values(&[pool, reason.code()]).inc();
+            self.blocks
+                .with_label_values(&[pool, reason.code().as_str()])
+                .inc();
         }
     }
 

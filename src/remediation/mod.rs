@@ -32,6 +32,7 @@ pub mod recovery;
 pub mod split_brain;
 pub mod tls;
 pub mod webhook;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

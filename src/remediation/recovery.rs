@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::inventory::{KnownHost, PoolClient, SeenVm};
+use super::machine::Target;
+use crate::config::Mode;
 use crate::xapi::probe::Role;
 use crate::xapi::records::{
     Host, HostMetrics, Pbd, PowerState, Ref, SM_CONFIG_HOST_PREFIX, SM_CONFIG_PAUSED, Sr, Vbd, Vdi,
@@ -35,9 +37,9 @@ const RETRY_PAUSE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     /// The receiver's mode when the plan was made.
-    pub mode: String,
-    /// `master` or `slave`, once confirmed.
-    pub target: Option<String>,
+    pub mode: Mode,
+    /// Which host the recovery is for, once confirmed.
+    pub target: Option<Target>,
     /// The host being recovered.
     pub suspect: Option<KnownHost>,
     /// The host to promote (dead master).
