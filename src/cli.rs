@@ -10,6 +10,15 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "xenguard", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Log line format on stderr: `text` (coloured only on a terminal), `logfmt` or `json`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "XENGUARD_LOG_FORMAT"
+    )]
+    pub log_format: crate::telemetry::LogFormat,
     /// What to run.
     #[command(subcommand)]
     pub command: Command,

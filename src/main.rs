@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A fence agent's output is its contract with the receiver: no log lines.
     if !matches!(cli.command, Command::FenceSim) {
-        xenguard::telemetry::init();
+        xenguard::telemetry::init(cli.log_format);
     }
     match cli.command {
         Command::CheckConfig(args) => xenguard::config::check_config_command(&args.file),

@@ -442,3 +442,56 @@ fn http_get(address: &str, path: &str) -> std::io::Result<String> {
     stream.read_to_string(&mut body)?;
     Ok(body)
 }
+
+/// Log lines on a pipe carry no colour codes, and `--log-format` gives logfmt or JSON lines.
+#[test]
+fn log_lines_are_plain_on_a_pipe_and_logfmt_or_json_on_request() {
+    use std::io::BufRead;
+    // A scenario step at 0 s: the simulator logs it at once.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.yml");
+    std::fs::write(&scenario, "steps:\n  - {at: 0, ha: true}\n").unwrap();
+    for format in ["text", "logfmt", "json"] {
+        let port = common::free_port().to_string();
+        let mut child = Command::new(XENGUARD)
+            .args([
+                "--log-format",
+                format,
+                "sim",
+                "--hosts",
+                "1",
+                "--port",
+                &port,
+            ])
+            .args([
+                "--control",
+                "127.0.0.1:0",
+                "--timing",
+                "instant",
+                "--scenario",
+            ])
+            .arg(&scenario)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("xenguard sim starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            !line.contains('\u{1b}'),
+            "{format}: colour codes in {line:?}"
+        );
+        match format {
+            "text" => assert!(line.contains("INFO"), "{line}"),
+            "logfmt" => assert!(line.contains("level=info"), "{line}"),
+            _ => {
+                let parsed: Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert_eq!(parsed["level"], "INFO", "{line}");
+            }
+        }
+    }
+}
