@@ -1,4 +1,4 @@
-//! Decoding throughput of a large `VM.get_all_records` answer (xapi.md §4.2, §5.1, §7.3).
+//! Decoding throughput of a large `VM.get_all_records` answer (xapi-notes.md §4.2, §5.1, §7.3).
 //!
 //! Builds a deterministic answer for 5,000 VMs of about 100 fields each, encodes it with
 //! `wire::encode_success` (one line, as xapi writes it), writes the body to

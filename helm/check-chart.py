@@ -1,7 +1,7 @@
 """Checks of the xenguard Helm chart; run by scripts/checks/30-helm.sh (read it first).
 
 There is no `helm` binary here: the chart is linted, schema-checked and rendered with the real
-Helm engine through PyPI's helm-python-sdk (reference/ecosystem.md §2). This program:
+Helm engine through PyPI's helm-python-sdk (architecture.md §10.2). This program:
 
   render  CHART OUT XENGUARD_BIN   for each CHART/ci/*.yaml: lint, validate_schema, render to
                                    OUT/<set>.yaml (every manifest), OUT/<set>.k8s.yaml (the

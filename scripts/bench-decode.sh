@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# XML-RPC decode throughput, Rust vs the official Python SDK's engine (DESIGN.md §9).
+# XML-RPC decode throughput, Rust vs the official Python SDK's engine (architecture.md §9).
 #
 #   1. cargo bench --bench decode: criterion measures the Rust decoder and writes the body it
 #      decodes (a 5,000-VM VM.get_all_records answer) to target/xenguard-bench/.

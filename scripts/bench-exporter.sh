@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Exporter benchmark, xenguard vs the official Python XenAPI SDK (DESIGN.md §9).
+# Exporter benchmark, xenguard vs the official Python XenAPI SDK (architecture.md §9).
 #
 #   1. scripts/setup.sh, if .venv/bin/python is missing (the SDK lives in .venv/).
 #   2. cargo build --release (waits if another cargo holds the build lock).

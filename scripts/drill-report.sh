@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Failure-drill report (DESIGN.md §8/§9): runs every drill of tests/drills.rs once and prints a
-# table: drill, outcome, seconds from the injected failure to the alert reaching the receiver,
+# Failure-drill report (architecture.md §8/§9): runs every drill of tests/drills.rs once and prints
+# a table: drill, outcome, seconds from the injected failure to the alert reaching the receiver,
 # to the fence read back off, to the VMs running again, the most VMs ever running twice (ground
 # truth), and how many hosts the BMCs powered off.
 #

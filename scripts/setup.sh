@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs (DESIGN.md §10) on a fresh Debian bookworm machine,
+# Installs everything the test suite needs (architecture.md §10) on a fresh Debian bookworm machine,
 # run as root (CI: clean checkout, fresh machine). Idempotent; a second run takes about a second.
 #
 #   1. Debian packages: prometheus + promtool, prometheus-alertmanager, openipmi (ipmi_sim),
@@ -23,7 +23,7 @@ readonly APT_COMMANDS=(promtool prometheus-alertmanager ipmi_sim ipmitool fence_
 readonly REQUIREMENTS=scripts/python/requirements.txt
 readonly VENV=.venv
 readonly TOOLS=.tools
-# Exact versions (reference/ecosystem.md §3.2). Changing this list reinstalls .tools/.
+# Exact versions (architecture.md §10.1, §10.3). Changing this list reinstalls .tools/.
 readonly NPM_PACKAGES=(@grafana/schema@13.2.3 typescript@7.0.2)
 readonly STAMP=.xenguard-setup-stamp
 readonly LOG_DIR=$TOOLS/logs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README; .ci/run calls exactly this). DESIGN.md §10.
+# The project's test command (README; .ci/run calls exactly this). architecture.md §10.
 #
 # Installs what the suite needs (scripts/setup.sh), then runs, stopping at the first failure:
 #   cargo fmt --all -- --check

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §2 is the contract: docs, tests, Helm and the demo use it).
+//! The command line (architecture.md §2 is the contract: docs, tests, Helm and the demo use it).
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! ```text
-//! cli         the command line (clap): subcommands of DESIGN.md §2
+//! cli         the command line (clap): subcommands of architecture.md §2
 //! config      one YAML file, validated as a whole (every error at once, with file:line)
 //! pools       configuration -> XAPI transport options and credentials
 //! xapi        the XAPI client: XML-RPC codec (wire, stream), records, errors, transport,

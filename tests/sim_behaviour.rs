@@ -1,5 +1,5 @@
-//! The simulator behaves as xapi does, seen from each host (sections cite xapi.md), driven by
-//! xenguard's own client over real sockets. Includes the recovery guides' scenarios: slave
+//! The simulator behaves as xapi does, seen from each host (§ numbers cite xapi-notes.md), driven
+//! by xenguard's own client over real sockets. Includes the recovery guides' scenarios: slave
 //! death and the 600 s timeout, master power loss with emergency transition and
 //! recover_slaves, the master's cable pulled and split brain, graceful master shutdown, and a
 //! VM restart blocked by a VDI tag until it is removed.

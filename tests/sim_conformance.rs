@@ -1,7 +1,9 @@
-//! Conformance of the XAPI simulator with real clients (DESIGN.md §4, reference/xapi.md):
-//! the official Python SDK (PyPI `XenAPI` 26.21.1 in `.venv`, script `tests/python/conformance.py`)
-//! and Debian's `fence_xenapi` (reference/ecosystem.md §4.4). Neither is optional: a missing
-//! interpreter, SDK or agent fails the test with what to install (`scripts/setup.sh`).
+//! Conformance of the XAPI simulator with real clients (architecture.md §4): the official
+//! Python SDK (PyPI `XenAPI` 26.21.1 in `.venv`, script `tests/python/conformance.py`) and
+//! Debian's `fence_xenapi` (architecture.md §10.4). Neither is optional: a missing interpreter,
+//! SDK or agent fails the test with what to install (`scripts/setup.sh`).
+//!
+//! Bare § numbers cite xapi-notes.md (the XAPI behaviour each check reproduces).
 //!
 //! The Python script prints `ok <check>` per check and `FAIL <check>: …` on the first failure;
 //! at `ready-for-restart` / `ready-for-poweroff` it waits while this side changes the pool
@@ -297,7 +299,7 @@ impl Transcript {
 async fn on_marker(marker: &str, sim: &RunningSim, control: &Control) {
     let addresses = sim.host_addresses();
     match marker {
-        // xapi.md §2.4: a master xapi restart loses every session.
+        // xapi-notes.md §2.4: a master xapi restart loses every session.
         "ready-for-restart" => {
             let host1 = control.host("host1").await;
             assert_eq!(host1["role"], "master", "{host1}");
@@ -317,7 +319,7 @@ async fn on_marker(marker: &str, sim: &RunningSim, control: &Control) {
                 "{host1}"
             );
         }
-        // xapi.md §4.1: the slave's power is cut; 601 s later the master has marked it dead.
+        // xapi-notes.md §4.1: the slave's power is cut; 601 s later the master has marked it dead.
         "ready-for-poweroff" => {
             let host2 = control.host("host2").await;
             assert_eq!(host2["address"], addresses[1].as_str(), "{host2}");
@@ -590,7 +592,7 @@ async fn running_on(control: &Control, name: &str) -> Vec<Value> {
         .unwrap_or_else(|| panic!("guest {name} not in the truth: {truth}"))
 }
 
-/// reference/ecosystem.md §4.4: list, status (0 = on, 2 = off), off, on; a bad password, an
+/// architecture.md §10.4: list, status (0 = on, 2 = off), off, on; a bad password, an
 /// unknown VM and a slave's URL all exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fence_xenapi_fences_guests() {
@@ -685,7 +687,7 @@ async fn fence_xenapi_fences_guests() {
         "status after on: {out}"
     );
 
-    // Bad password: SESSION_AUTHENTICATION_FAILED (xapi.md §2.1), exit 1.
+    // Bad password: SESSION_AUTHENTICATION_FAILED (xapi-notes.md §2.1), exit 1.
     let (code, out) = fence(&url, "wrong-password", &["-n", &name, "-o", "status"]).await;
     assert_eq!(code, 1, "bad password: {out}");
     assert!(out.contains("SESSION_AUTHENTICATION_FAILED"), "{out}");
@@ -695,7 +697,7 @@ async fn fence_xenapi_fences_guests() {
     assert_eq!(code, 1, "unknown VM: {out}");
     assert!(out.contains("NAME_INVALID"), "{out}");
 
-    // Pointed at a slave: login answers HOST_IS_SLAVE [master] (xapi.md §2.1), exit 1.
+    // Pointed at a slave: login answers HOST_IS_SLAVE [master] (xapi-notes.md §2.1), exit 1.
     let (code, out) = fence(&slave_url, PASSWORD, &["-n", &name, "-o", "status"]).await;
     assert_eq!(code, 1, "slave URL: {out}");
     assert!(

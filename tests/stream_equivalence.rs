@@ -570,7 +570,7 @@ fn leaf() -> impl Strategy<Value = Value> {
         1 => any::<i64>().prop_map(Value::Int),
         2 => (-300..300_i64).prop_map(Value::Int),
         1 => any::<bool>().prop_map(Value::Bool),
-        // Doubles keep the 16 significant digits xapi's %.16g writes (xapi.md §1.2).
+        // Doubles keep the 16 significant digits xapi's %.16g writes (xapi-notes.md §1.2).
         1 => any::<f64>()
             .prop_filter("NaN never compares equal", |d| !d.is_nan())
             .prop_map(|d| Value::Double(format!("{d:.15e}").parse().unwrap_or(d))),

@@ -289,7 +289,7 @@ fn leaf() -> impl Strategy<Value = Value> {
         1 => any::<i64>().prop_map(Value::Int),
         1 => any::<i32>().prop_map(|i| Value::Int(i.into())),
         1 => any::<bool>().prop_map(Value::Bool),
-        // xapi writes doubles with %.16g, which keeps 16 significant digits (xapi.md §1.2);
+        // xapi writes doubles with %.16g, which keeps 16 significant digits (xapi-notes.md §1.2);
         // values needing 17 do not survive the wire, on xapi either.
         1 => any::<f64>()
             .prop_filter("NaN never compares equal", |d| !d.is_nan())

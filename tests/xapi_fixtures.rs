@@ -567,7 +567,7 @@ fn re_encoding_is_byte_identical_to_xapi() {
     }
 }
 
-/// xapi prints doubles with `%.16g` (xapi.md §1.2): `1e+20`, `0`, `-2.5e-07`, `0.5`.
+/// xapi prints doubles with `%.16g` (xapi-notes.md §1.2): `1e+20`, `0`, `-2.5e-07`, `0.5`.
 #[test]
 fn doubles_are_encoded_like_printf_16g() {
     let original = String::from_utf8(fixture("double_exponent.xml")).unwrap();

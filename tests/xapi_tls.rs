@@ -1,4 +1,4 @@
-//! TLS to a host (xapi.md §1.4): verification on by default, a CA bundle, a per-host SHA-256
+//! TLS to a host (xapi-notes.md §1.4): verification on by default, a CA bundle, a per-host SHA-256
 //! pin of the leaf certificate, and the explicit insecure mode, against a real TLS server.
 
 use std::collections::BTreeMap;

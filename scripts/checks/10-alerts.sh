@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Alert rules, their unit tests, the example Alertmanager configuration and the runbook
-# (DESIGN.md §7; contract: scripts/checks/README.md).
+# (architecture.md §7; contract: scripts/checks/README.md).
 #
 #   1. promtool check rules alerts/xenguard.rules.yml
 #   2. promtool test rules alerts/tests/*.test.yml

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Grafana dashboards (DESIGN.md §7, reference/ecosystem.md §3). No Grafana server exists here, so:
+# Grafana dashboards (architecture.md §7, §10.3). No Grafana server exists here, so:
 #   1. lint: uid, tags, schemaVersion, $datasource / $pool, panel ids and layout, variable use;
 #   2. type-check every dashboard against @grafana/schema with tsc --strict (broken copies must fail);
 #   3. start `xenguard sim` (3 hosts, time x60) + `xenguard serve` (exporter and receiver, the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Helm chart helm/xenguard and the Dockerfile (DESIGN.md §7; contract: scripts/checks/README.md).
+# The Helm chart helm/xenguard and the Dockerfile (architecture.md §7; contract:
+# scripts/checks/README.md).
 #
-# There is no `helm` binary here (reference/ecosystem.md §2): the real Helm engine comes from
+# There is no `helm` binary here (architecture.md §10.2): the real Helm engine comes from
 # PyPI's helm-python-sdk, driven by helm/check-chart.py. In order:
 #
 #   1. drift: helm/xenguard/files/alerts/ and files/dashboards/ are copies of the top-level

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Exporter benchmark: xenguard exporter vs a plain Python XenAPI SDK script (DESIGN.md §9).
+"""Exporter benchmark: xenguard exporter vs a plain Python XenAPI SDK script (architecture.md §9).
 
 Run it through scripts/bench-exporter.sh (builds the release binary first), or directly:
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Decode throughput of Python's xmlrpc.client on an XML-RPC response body.
 
-The Python side of the XML-RPC decode benchmark (DESIGN.md §9). Run it with the body that the
+The Python side of the XML-RPC decode benchmark (architecture.md §9). Run it with the body that the
 Rust criterion benchmark (`cargo bench --bench decode`) writes, e.g.
 
     .venv/bin/python scripts/python/decode_bench.py target/xenguard-bench/vm_get_all_records_5000.xml

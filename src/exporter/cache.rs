@@ -1,4 +1,4 @@
-//! The exporter's copy of a pool's objects, kept current with `event.from` (xapi.md §7.2):
+//! The exporter's copy of a pool's objects, kept current with `event.from` (xapi-notes.md §7.2):
 //! a full sync from the empty token, then incremental batches; add and mod are upserts, del
 //! removes; a mismatch with `valid_ref_counts` means the copy drifted and must be rebuilt.
 

@@ -1,4 +1,4 @@
-//! Pure rendering of one pool's state into metric families (DESIGN.md §5): no I/O, no clock —
+//! Pure rendering of one pool's state into metric families (architecture.md §5): no I/O, no clock —
 //! the scrape passes `now`. Every scrape builds fresh series, so vanished VMs vanish.
 //!
 //! Numeric series carry stable ids (`pool`, `host_uuid`, `vm_uuid`); human names live in the

@@ -1,5 +1,5 @@
-//! The Prometheus exporter (DESIGN.md §5): per configured pool, a watcher keeping a cache with
-//! `event.from` and a prober contacting every host directly; `/metrics` renders a fresh
+//! The Prometheus exporter (architecture.md §5): per configured pool, a watcher keeping a cache
+//! with `event.from` and a prober contacting every host directly; `/metrics` renders a fresh
 //! exposition from that state on every scrape and never waits on the network. Pools are
 //! isolated: each has its own credentials, TLS settings, timeouts and tasks.
 

@@ -1,7 +1,7 @@
 //! Probes every host of a pool directly, on an interval, with short timeouts: does it answer
 //! XAPI at all, does it accept a pool login (master) or redirect (`HOST_IS_SLAVE`, naming its
 //! master), and is it in emergency mode (local session + `host.is_in_emergency_mode`,
-//! xapi.md §3.3). This is how the exporter tells the truth when the master is gone.
+//! xapi-notes.md §3.3). This is how the exporter tells the truth when the master is gone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use super::self_metrics::SelfMetrics;
 use super::state::{PoolState, Probe};
 use super::unix_now;
 
-/// `originator` of probe sessions (xapi groups sessions by it, xapi.md §2.5).
+/// `originator` of probe sessions (xapi groups sessions by it, xapi-notes.md §2.5).
 const ORIGINATOR: &str = "xenguard-probe";
 
 /// Probes every known host of the pool each `interval`, until aborted.

@@ -1,5 +1,5 @@
-//! Keeps one pool's cache current with `event.from` (xapi.md §7.2): a full sync from the empty
-//! token, then incremental batches; a full resync on SESSION_INVALID, a token error, a count
+//! Keeps one pool's cache current with `event.from` (xapi-notes.md §7.2): a full sync from the
+//! empty token, then incremental batches; a full resync on SESSION_INVALID, a token error, a count
 //! mismatch or a change of master; exponential backoff while the master cannot be reached.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The confirmation check (DESIGN.md §6), run at action time and never trusting the alert or
+//! The confirmation check (architecture.md §6), run at action time and never trusting the alert or
 //! any cache: repeated fresh probes of the suspect host over the confirmation window, one probe
 //! of every other host (quorum), the pool's HA state, and the BMC's power status.
 //!

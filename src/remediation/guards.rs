@@ -1,4 +1,4 @@
-//! The interlocks that stand between a plan and any action (DESIGN.md §6). Each guard is a
+//! The interlocks that stand between a plan and any action (architecture.md §6). Each guard is a
 //! small pure function of [`Facts`] gathered fresh at action time, returning allow or block
 //! with a reason; a fact that could not be established blocks (fail closed).
 //!

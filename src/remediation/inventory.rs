@@ -59,7 +59,7 @@ pub struct Inventory {
     /// `pool.ha_enabled`.
     pub ha_enabled: bool,
     /// Guests running on the master: a promoted host's database may be restored from an older
-    /// backup (xapi.md §4.3) and miss some of them.
+    /// backup (xapi-notes.md §4.3) and miss some of them.
     pub master_vms: Vec<SeenVm>,
     /// Unix time it was read.
     pub read_at: f64,

@@ -1,4 +1,4 @@
-//! The remediation state machine (DESIGN.md §6): a pure function from (phase, event) to the
+//! The remediation state machine (architecture.md §6): a pure function from (phase, event) to the
 //! next phase and the effects to perform. It never performs anything: the executor does, and
 //! journals each phase before issuing its effects.
 //!

@@ -1,4 +1,4 @@
-//! The Alertmanager webhook receiver and the fenced recovery it drives (DESIGN.md §6).
+//! The Alertmanager webhook receiver and the fenced recovery it drives (architecture.md §6).
 //!
 //! # Expected flow
 //! Alertmanager posts a notification; the [`webhook`] authenticates it, checks it and journals

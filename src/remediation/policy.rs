@@ -31,7 +31,7 @@ impl PlanKind {
         }
     }
 
-    /// The steps of the plan, in order (DESIGN.md §6), as journaled when it is planned.
+    /// The steps of the plan, in order (architecture.md §6), as journaled when it is planned.
     pub fn steps(self) -> &'static [&'static str] {
         const HOST: &[&str] = &[
             "confirm: repeated fresh probes of the host, quorum of the other hosts, HA off, BMC power status",

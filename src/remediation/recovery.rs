@@ -1,5 +1,5 @@
-//! The recovery steps after the fence (DESIGN.md §6), each re-reading live state first so that
-//! a step repeated after a crash does only what is still left: promote, recover the slaves,
+//! The recovery steps after the fence (architecture.md §6), each re-reading live state first so
+//! that a step repeated after a crash does only what is still left: promote, recover the slaves,
 //! reset the dead host's VMs, release their disk locks, clear affinity, start them elsewhere,
 //! verify. Every mutating call goes through the [`PoolActuator`](crate::xapi::PoolActuator).
 //!

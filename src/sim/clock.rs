@@ -1,5 +1,5 @@
 //! The simulated clock: real time multiplied by a scale, plus explicit jumps, so the 600 s
-//! liveness timeout (xapi.md §4.1) passes in seconds in tests.
+//! liveness timeout (xapi-notes.md §4.1) passes in seconds in tests.
 
 use std::time::{Duration, Instant};
 

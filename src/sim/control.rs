@@ -1,4 +1,4 @@
-//! The simulator's control API (HTTP/JSON, DESIGN.md §4): inject physical faults, move the
+//! The simulator's control API (HTTP/JSON, architecture.md §4): inject physical faults, move the
 //! clock, and read the ground truth that no XAPI answer may contradict.
 
 use std::sync::Arc;

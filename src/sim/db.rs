@@ -1,12 +1,14 @@
 //! One host's copy of the pool database: typed tables with the generation counters `event.from`
-//! needs (xapi.md §7.1), generic field getters, and `get_all_records_where` filters (§5.2).
+//! needs (xapi-notes.md §7.1), generic field getters, and `get_all_records_where` filters
+//! (xapi-notes.md §5.2).
 //!
 //! The master's copy is the live database; a slave's copy is its last backup, which is what it
-//! restarts with after `emergency_transition_to_master` (possibly minutes stale, §6.1).
+//! restarts with after `emergency_transition_to_master` (possibly minutes stale,
+//! xapi-notes.md §6.1).
 //!
 //! Rows are typed records (the ~20 fields xenguard reads), but `VM` and `host` records go on the
-//! wire padded to the ~90 / ~70 fields real xapi writes (xapi.md §4.2, §5.1, §7.3), so answers
-//! have the size and shape clients meet in production: see [`WireRecord`].
+//! wire padded to the ~90 / ~70 fields real xapi writes (xapi-notes.md §4.2, §5.1, §7.3), so
+//! answers have the size and shape clients meet in production: see [`WireRecord`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -956,7 +958,7 @@ pub fn parse_token(token: &str) -> Option<u64> {
     db.trim().parse().ok()
 }
 
-/// The value of a record field in the database's string form (xapi.md §5.2): bools
+/// The value of a record field in the database's string form (xapi-notes.md §5.2): bools
 /// `"true"`/`"false"`, ints in decimal, enums and refs as written.
 pub fn field_string(record: &Value, field: &str) -> Option<String> {
     match record.member(field)? {
@@ -993,7 +995,7 @@ pub enum Operand {
 }
 
 impl Filter {
-    /// Parses the grammar of xapi.md §5.2.
+    /// Parses the grammar of xapi-notes.md §5.2.
     pub fn parse(text: &str) -> Result<Filter, String> {
         let tokens = lex(text)?;
         let mut pos = 0;
@@ -1270,7 +1272,7 @@ mod tests {
         }
     }
 
-    /// xapi.md §5.1 / §7.3: a VM record on the wire carries about a hundred fields, and still
+    /// xapi-notes.md §5.1 / §7.3: a VM record on the wire carries about a hundred fields, and still
     /// decodes into the typed record it came from.
     #[test]
     fn vm_records_on_the_wire_look_real_and_decode_to_the_typed_record() {

@@ -1,6 +1,6 @@
-//! The XAPI methods of a simulated host, answered from that host's point of view (xapi.md
-//! §1.2 dispatch order: emergency check, method lookup, parameter count, session check, then
-//! the implementation).
+//! The XAPI methods of a simulated host, answered from that host's point of view
+//! (xapi-notes.md §1.2 dispatch order: emergency check, method lookup, parameter count, session
+//! check, then the implementation).
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub enum Outcome {
     Reply(Result<Value, Failure>),
     /// Answer after this many simulated seconds (the failed-login delay).
     Delayed(f64, Result<Value, Failure>),
-    /// Block: the call needs a master that cannot be reached (xapi.md §3.4). The server
+    /// Block: the call needs a master that cannot be reached (xapi-notes.md §3.4). The server
     /// evaluates the call again when the pool changes.
     Hang,
     /// `event.from` found nothing yet: wait for changes, then ask [`Model::poll_events`].
@@ -43,7 +43,7 @@ pub struct EventWait {
     pub timeout: f64,
 }
 
-/// Calls accepted by an emergency-mode host (xapi.md §3.2).
+/// Calls accepted by an emergency-mode host (xapi-notes.md §3.2).
 pub const EMERGENCY_CALLS: &[&str] = &[
     "pool.emergency_reset_master",
     "pool.emergency_transition_to_master",
@@ -149,7 +149,7 @@ pub(super) fn void() -> Result<Value, Failure> {
 }
 
 /// The string of parameter `k`, or the INTERNAL_ERROR xapi's unmarshaller gives for a wrong
-/// type (exact text UNCONFIRMED, xapi.md §12).
+/// type (exact text UNCONFIRMED, xapi-notes.md §12).
 pub(super) fn string_param(params: &[Value], k: usize) -> Result<String, Failure> {
     match params.get(k) {
         Some(Value::String(s)) => Ok(s.clone()),
@@ -262,7 +262,7 @@ impl Model {
         }
     }
 
-    /// `Session_check.check` (xapi.md §2.4). `None` = valid.
+    /// `Session_check.check` (xapi-notes.md §2.4). `None` = valid.
     fn check_session(&self, me: usize, session: &str) -> Option<Outcome> {
         let host = &self.hosts[me];
         if host.local_sessions.contains(session) {
@@ -291,7 +291,7 @@ impl Model {
 
     fn login(&mut self, me: usize, params: &[Value]) -> Outcome {
         // Required user and password, then defaulted version and originator; further
-        // trailing parameters are ignored (xapi.md §1.2).
+        // trailing parameters are ignored (xapi-notes.md §1.2).
         if params.len() < 2 {
             return Outcome::Reply(fail(
                 ErrorCode::MessageParameterCountMismatch,
@@ -323,7 +323,7 @@ impl Model {
         Outcome::Reply(Ok(Value::String(session)))
     }
 
-    /// `slave_local_login_with_password`: PAM only, no delay, no database (xapi.md §2.3).
+    /// `slave_local_login_with_password`: PAM only, no delay, no database (xapi-notes.md §2.3).
     fn local_login(&mut self, me: usize, params: &[Value]) -> Outcome {
         if params.len() != 2 {
             return Outcome::Reply(fail(
@@ -385,7 +385,7 @@ impl Model {
         }
     }
 
-    /// xapi.md §6.2: becomes `address`'s slave (no-op if already), restarting after the fuse.
+    /// xapi-notes.md §6.2: becomes `address`'s slave (no-op if already), restarting after the fuse.
     fn emergency_reset_master(
         &mut self,
         me: usize,
@@ -454,8 +454,8 @@ impl Model {
     // Pool recovery
     // -----------------------------------------------------------------------------------------
 
-    /// xapi.md §6.3: `emergency_reset_master(my address)` on every other host in the database;
-    /// returns those that answered, silently drops the rest.
+    /// xapi-notes.md §6.3: `emergency_reset_master(my address)` on every other host in the
+    /// database; returns those that answered, silently drops the rest.
     fn recover_slaves(&mut self, m: usize, now: f64) -> Result<Value, Failure> {
         let my_address = self.hosts[m].address.clone();
         let refs: Vec<String> = self.hosts[m]
@@ -476,7 +476,7 @@ impl Model {
         Ok(Value::Array(answered))
     }
 
-    /// xapi.md §6.4: orderly handover; every host must answer.
+    /// xapi-notes.md §6.4: orderly handover; every host must answer.
     fn designate_new_master(
         &mut self,
         m: usize,
@@ -528,7 +528,7 @@ impl Model {
             .is_some_and(|hm| hm.live)
     }
 
-    /// `Xapi_host.is_host_alive` (xapi.md §5.3): `live=false` means dead without contact;
+    /// `Xapi_host.is_host_alive` (xapi-notes.md §5.3): `live=false` means dead without contact;
     /// otherwise the master probes the host and any failure counts as dead.
     pub(super) fn is_host_alive(&self, m: usize, host_ref: &str) -> bool {
         let db = &self.hosts[m].db;
@@ -565,7 +565,7 @@ impl Model {
         }
     }
 
-    /// xapi.md §6.5: resets every resident guest, disables the host, runs `10resetvdis`.
+    /// xapi-notes.md §6.5: resets every resident guest, disables the host, runs `10resetvdis`.
     fn declare_dead(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         let host = self.require_host(m, params)?;
         if host == self.hosts[m].reference || self.is_host_alive(m, &host) {
@@ -591,7 +591,7 @@ impl Model {
         void()
     }
 
-    /// `host.destroy` (xe host-forget), xapi.md §6.5.
+    /// `host.destroy` (xe host-forget), xapi-notes.md §6.5.
     fn destroy_host(&mut self, m: usize, params: &[Value]) -> Result<Value, Failure> {
         let host = self.require_host(m, params)?;
         if host == self.hosts[m].reference || self.is_host_alive(m, &host) {
@@ -620,7 +620,7 @@ impl Model {
         void()
     }
 
-    /// `10resetvdis` for every SR with a PBD on `host` (xapi.md §6.6): removes its attachment
+    /// `10resetvdis` for every SR with a PBD on `host` (xapi-notes.md §6.6): removes its attachment
     /// tags from their VDIs.
     fn reset_vdis(&mut self, m: usize, host: &str) {
         let db = Arc::make_mut(&mut self.hosts[m].db);
@@ -745,7 +745,7 @@ const METHOD_CLASSES: &[&str] = &[
     "system",
 ];
 
-/// xapi also accepts `<class>_<message>` for `<class>.<message>` (xapi.md §1.2); Python
+/// xapi also accepts `<class>_<message>` for `<class>.<message>` (xapi-notes.md §1.2); Python
 /// callers need it for `event.from`, since `from` is a keyword.
 fn wire_name(method: &str) -> String {
     let (prefix, rest) = match method.strip_prefix("Async.") {
@@ -775,7 +775,7 @@ fn list_methods() -> Value {
     Value::Array(names.into_iter().map(Value::String).collect())
 }
 
-/// `SR_BACKEND_FAILURE_46`, the VDIUnavailable error blktap raises (xapi.md §6.6).
+/// `SR_BACKEND_FAILURE_46`, the VDIUnavailable error blktap raises (xapi-notes.md §6.6).
 pub(super) fn vdi_unavailable(reason: &str) -> Failure {
     Failure::new(
         ErrorCode::SrBackendFailure46,

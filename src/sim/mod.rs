@@ -1,6 +1,6 @@
 //! The XAPI simulator: a ground-truth model of a pool ([`model`]), each host's XAPI answers
-//! derived from it the way the real xapi's are ([`methods`], specification: xapi.md), one
-//! XML-RPC endpoint per host on its own loopback address ([`server`]), and a control API to
+//! derived from it the way the real xapi's are ([`methods`], specification: docs/xapi-notes.md),
+//! one XML-RPC endpoint per host on its own loopback address ([`server`]), and a control API to
 //! inject faults and read the truth ([`control`]).
 //!
 //! It depends on `xapi::wire`, `xapi::records` and `xapi::error` only: it must not know what

@@ -1,5 +1,5 @@
 //! The ground truth of a simulated pool and the per-host state xapi keeps, with the timed
-//! behaviour of xapi.md §3–§4: pool.conf roles, emergency mode entered only at a slave's xapi
+//! behaviour of xapi-notes.md §3–§4: pool.conf roles, emergency mode entered only at a slave's xapi
 //! (re)start without a master, heartbeats every 30 s and `live=false` 600 s after the last,
 //! the 600 s all-live grace after a master (re)start, the 10 s fuse after a role change,
 //! database backups to slaves, and the master's `check_no_other_masters` at start.
@@ -21,20 +21,22 @@ use crate::xapi::typed::DateTime;
 
 use super::db::Db;
 
-/// Heartbeat period of a slave (xapi.md §4.3).
+/// Heartbeat period of a slave (xapi-notes.md §4.3).
 pub const HEARTBEAT_INTERVAL: f64 = 30.0;
 /// A host is assumed dead this long after its last heartbeat; also the grace after a master
-/// (re)start during which every host counts as live (xapi.md §4.1).
+/// (re)start during which every host counts as live (xapi-notes.md §4.1).
 pub const HOST_ASSUMED_DEAD: f64 = 600.0;
-/// Delay between a role change and xapi's restart (xapi.md §6.1).
+/// Delay between a role change and xapi's restart (xapi-notes.md §6.1).
 pub const FUSE: f64 = 10.0;
-/// A slave receives a database backup every this many seconds, one slave at a time (§4.3).
+/// A slave receives a database backup every this many seconds, one slave at a time
+/// (xapi-notes.md §4.3).
 pub const DB_BACKUP_INTERVAL: f64 = 300.0;
-/// Retry interval of an emergency-mode slave's start-up loop after a temporary failure (§3.2).
+/// Retry interval of an emergency-mode slave's start-up loop after a temporary failure
+/// (xapi-notes.md §3.2).
 pub const STARTUP_RETRY: f64 = 5.0;
 /// Retry interval after a permanent failure (`permanent_master_failure_retry_interval`).
 pub const PERMANENT_FAILURE_RETRY: f64 = 60.0;
-/// Delay before a failed `login_with_password` answers (xapi.md §2.1).
+/// Delay before a failed `login_with_password` answers (xapi-notes.md §2.1).
 pub const FAILED_LOGIN_DELAY: f64 = 5.0;
 
 pub use super::tasks::{
@@ -572,7 +574,8 @@ impl Model {
         }
     }
 
-    /// Pushes the master's database to the next reachable slave (round robin, §4.3).
+    /// Pushes the master's database to the next reachable slave (round robin,
+    /// xapi-notes.md §4.3).
     fn backup_one_slave(&mut self) {
         let Some(m) = (0..self.hosts.len()).find(|&m| {
             let h = &self.hosts[m];
@@ -595,7 +598,8 @@ impl Model {
     // VM state helpers shared by the API methods
     // -----------------------------------------------------------------------------------------
 
-    /// `force_state_reset ~value:Halted` in `m`'s database (xapi.md §5.3 step 4). VDI tags stay.
+    /// `force_state_reset ~value:Halted` in `m`'s database (xapi-notes.md §5.3 step 4). VDI tags
+    /// stay.
     pub fn reset_vm_record(&mut self, m: usize, vm: &str) {
         self.set_residence(m, vm, None);
     }

@@ -119,7 +119,7 @@ impl Model {
     }
 
     /// A master start: `pool.master` is itself, its own `live` is true, every other host gets a
-    /// fresh 600 s timer (the grace of xapi.md §4.1).
+    /// fresh 600 s timer (the grace of xapi-notes.md §4.1).
     pub(super) fn become_live_master(&mut self, i: usize) {
         let me = self.hosts[i].reference.clone();
         let db = Arc::make_mut(&mut self.hosts[i].db);
@@ -179,7 +179,7 @@ impl Model {
         }
     }
 
-    /// xapi.md §6.1: a starting master asks every other host whether it is a slave; if one
+    /// xapi-notes.md §6.1: a starting master asks every other host whether it is a slave; if one
     /// claims to be master, this host demotes itself to that host's slave and restarts.
     pub(super) fn check_no_other_masters(&mut self, i: usize, now: f64) {
         let others: Vec<usize> = self.hosts[i]
@@ -200,12 +200,12 @@ impl Model {
     }
 
     /// The start-up loop of a slave in emergency mode: leaves it as soon as its master answers
-    /// and knows it (Pool.hello), with the error callers see meanwhile (xapi.md §3.2).
+    /// and knows it (Pool.hello), with the error callers see meanwhile (xapi-notes.md §3.2).
     pub(super) fn try_slave_startup(&mut self, i: usize, now: f64, first: bool) {
         let Role::Slave(address) = self.hosts[i].role.clone() else {
             return;
         };
-        // Temporary failures retry after 5 s, permanent ones after 60 s (xapi.md §3.2).
+        // Temporary failures retry after 5 s, permanent ones after 60 s (xapi-notes.md §3.2).
         self.hosts[i].retry_at = now + STARTUP_RETRY;
         let Some(m) = self.host_by_address(&address).filter(|&m| m != i) else {
             if address == self.hosts[i].address {

@@ -24,7 +24,7 @@ use super::certs::HostCert;
 use super::methods::Outcome;
 use super::model::{Fault, Model};
 
-/// Largest request body xapi reads (`http_limit_max_rpc_size`, xapi.md §1.1).
+/// Largest request body xapi reads (`http_limit_max_rpc_size`, xapi-notes.md §1.1).
 pub const MAX_REQUEST_BYTES: usize = 300 * 1024;
 
 /// State shared by every endpoint, the control API and the ticker.
@@ -289,7 +289,7 @@ async fn handle(
             ));
         }
     };
-    // Malformed XML is an HTTP 500 with an HTML body, as xapi answers (xapi.md §1.1).
+    // Malformed XML is an HTTP 500 with an HTML body, as xapi answers (xapi-notes.md §1.1).
     let call = match wire::decode_call(&body) {
         Ok(call) => call,
         Err(e) => {
@@ -344,7 +344,7 @@ async fn handle(
                     if let Some(result) = polled {
                         return Ok(xml(encode(result)));
                     }
-                    // xapi batches: 50 ms between database scans (xapi.md §7.1).
+                    // xapi batches: 50 ms between database scans (xapi-notes.md §7.1).
                     let _ = tokio::time::timeout_at(
                         deadline.min(tokio::time::Instant::now() + Duration::from_millis(250)),
                         changes.changed(),

@@ -20,7 +20,7 @@ impl Model {
         self.require(m, params, "VM")
     }
 
-    /// xapi.md §5.3.
+    /// xapi-notes.md §5.3.
     pub(super) fn power_state_reset(
         &mut self,
         m: usize,
@@ -50,8 +50,9 @@ impl Model {
         void()
     }
 
-    /// `VM.start` / `VM.start_on` (xapi.md §5.4): state checks, placement, forwarding to the
-    /// chosen host, then the storage attach that enforces single attachment (§6.6).
+    /// `VM.start` / `VM.start_on` (xapi-notes.md §5.4): state checks, placement, forwarding to
+    /// the chosen host, then the storage attach that enforces single attachment
+    /// (xapi-notes.md §6.6).
     pub(super) fn start(
         &mut self,
         m: usize,
@@ -74,7 +75,7 @@ impl Model {
             return Some(fail(ErrorCode::VmIsSnapshot, vec![vm, op.into()]));
         }
         if !record.current_operations.is_empty() {
-            // Retried server-side for up to two hours (xapi.md §5.4): the call blocks.
+            // Retried server-side for up to two hours (xapi-notes.md §5.4): the call blocks.
             return None;
         }
         if record.power_state != PowerState::Halted {
@@ -192,8 +193,8 @@ impl Model {
             .ok_or_else(|| Failure::new(ErrorCode::NoHostsAvailable, vec![]))
     }
 
-    /// blktap's `_add_tag` on the target (xapi.md §6.6): another host's RW tag is cleared only
-    /// if that host answers and no longer has the disk open; otherwise SR_BACKEND_FAILURE_46.
+    /// blktap's `_add_tag` on the target (xapi-notes.md §6.6): another host's RW tag is cleared
+    /// only if that host answers and no longer has the disk open; otherwise SR_BACKEND_FAILURE_46.
     pub(super) fn attach_disks(
         &mut self,
         m: usize,

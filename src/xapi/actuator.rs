@@ -1,4 +1,4 @@
-//! [`PoolActuator`]: the few mutating calls the remediation needs (DESIGN.md §6), and nothing
+//! [`PoolActuator`]: the few mutating calls the remediation needs (architecture.md §6), and nothing
 //! else. Only the remediation executor constructs one.
 
 use std::sync::Arc;
@@ -25,7 +25,7 @@ impl PoolActuator {
         PoolActuator { session }
     }
 
-    /// Promotes the slave at `address` (xapi.md §6.1): local login, then
+    /// Promotes the slave at `address` (xapi-notes.md §6.1): local login, then
     /// `pool.emergency_transition_to_master`, then local logout. Its xapi restarts about 10 s
     /// later as master; every session of the pool is then gone. `HA_IS_ENABLED` if HA is armed.
     pub async fn emergency_transition_to_master(&self, address: &str) -> Result<(), Error> {
@@ -72,7 +72,7 @@ impl PoolActuator {
     }
 
     /// `VDI.remove_from_sm_config(vdi, key)`: releases a dead host's `host_<ref>` tag, as
-    /// `resetvdis` does (xapi.md §6.6).
+    /// `resetvdis` does (xapi-notes.md §6.6).
     pub async fn remove_from_sm_config(&self, vdi: &Ref<Vdi>, key: &str) -> Result<(), Error> {
         self.void(
             "VDI.remove_from_sm_config",
@@ -124,7 +124,8 @@ impl PoolActuator {
     }
 
     /// `Async.VM.start(vm, false, false)` and wait at most `limit` for the task; a task still
-    /// pending at the limit is cancelled (a sync start can block for two hours, xapi.md §5.4).
+    /// pending at the limit is cancelled (a sync start can block for two hours,
+    /// xapi-notes.md §5.4).
     pub async fn start(&self, vm: &Ref<Vm>, limit: Duration) -> Result<(), Error> {
         let params = [
             Value::string(vm.as_str()),

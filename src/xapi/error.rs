@@ -1,4 +1,4 @@
-//! Errors of the XAPI client: API failures (typed by code, xapi.md §9) kept apart from
+//! Errors of the XAPI client: API failures (typed by code, xapi-notes.md §9) kept apart from
 //! transport and decoding errors, because they mean different things to a caller deciding
 //! whether a host is alive. A host that answers `HOST_IS_SLAVE` is alive; one that resets
 //! the connection may not be.
@@ -14,7 +14,7 @@ macro_rules! error_codes {
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $($(#[$meta])* #[doc = concat!("`", $wire, "`")] $variant,)+
-            /// A code not listed in xapi.md §9, as received.
+            /// A code not listed in xapi-notes.md §9, as received.
             Other(String),
         }
 
@@ -91,7 +91,7 @@ error_codes! {
     EventsLost = "EVENTS_LOST",
     SessionNotRegistered = "SESSION_NOT_REGISTERED",
     XapiHookFailed = "XAPI_HOOK_FAILED",
-    /// The VDI is still attached elsewhere (a stale `host_<ref>` tag, xapi.md §6.6).
+    /// The VDI is still attached elsewhere (a stale `host_<ref>` tag, xapi-notes.md §6.6).
     SrBackendFailure46 = "SR_BACKEND_FAILURE_46",
     RbacPermissionDenied = "RBAC_PERMISSION_DENIED",
     TaskCancelled = "TASK_CANCELLED",
@@ -104,7 +104,8 @@ impl fmt::Display for ErrorCode {
 }
 
 impl ErrorCode {
-    /// Errors an emergency-mode slave gives for every call outside the whitelist (xapi.md §3.2).
+    /// Errors an emergency-mode slave gives for every call outside the whitelist
+    /// (xapi-notes.md §3.2).
     pub fn is_emergency_mode_error(&self) -> bool {
         matches!(
             self,
@@ -240,7 +241,7 @@ pub enum Error {
         message: String,
     },
     /// The server answered with an HTTP status other than 200 (xapi uses 500 for malformed
-    /// requests, xapi.md §1.1).
+    /// requests, xapi-notes.md §1.1).
     #[error("{address} answered HTTP {status}")]
     HttpStatus {
         /// The host address.

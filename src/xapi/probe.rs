@@ -1,6 +1,6 @@
 //! One direct probe of one host: does it answer XAPI at all, does it accept a pool login
 //! (master) or redirect (`HOST_IS_SLAVE`, naming its master), and is it in emergency mode
-//! (local session + `host.is_in_emergency_mode`, xapi.md §3.3). The exporter publishes these
+//! (local session + `host.is_in_emergency_mode`, xapi-notes.md §3.3). The exporter publishes these
 //! answers; the receiver's confirmation check asks them again, fresh, before it acts.
 
 use std::time::Duration;
@@ -16,7 +16,7 @@ pub enum Role {
     Master,
     /// Answered `HOST_IS_SLAVE [address]`.
     Slave(String),
-    /// Rejected the login with an emergency-mode error (xapi.md §3.2).
+    /// Rejected the login with an emergency-mode error (xapi-notes.md §3.2).
     Emergency(String),
     /// Answered, but neither of the above (e.g. wrong credentials).
     Other(String),
@@ -55,7 +55,7 @@ pub struct Answer {
     pub no_answer: Option<NoAnswer>,
 }
 
-/// Probes the host at `address` with `originator` (xapi groups sessions by it, xapi.md §2.5).
+/// Probes the host at `address` with `originator` (xapi groups sessions by it, xapi-notes.md §2.5).
 /// Never fails: a host that does not answer is [`Role::Unreachable`].
 pub async fn probe(
     transport: &Transport,

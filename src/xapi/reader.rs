@@ -67,7 +67,7 @@ impl PoolReader {
         Ok(list.0)
     }
 
-    /// `<class>.get_all_records_where(expr)` (xapi.md §5.2), e.g.
+    /// `<class>.get_all_records_where(expr)` (xapi-notes.md §5.2), e.g.
     /// `field "power_state"="Running" and field "is_control_domain"="false"`.
     pub async fn all_where<T: XapiClass>(&self, expr: &str) -> Result<Vec<(Ref<T>, T)>, Error> {
         let method = format!("{}.get_all_records_where", T::CLASS);
@@ -99,8 +99,8 @@ impl PoolReader {
             })
     }
 
-    /// `event.from(classes, token, timeout)` (xapi.md §7.1). The HTTP limit is the server-side
-    /// `timeout` plus `margin`, since the call legitimately blocks that long.
+    /// `event.from(classes, token, timeout)` (xapi-notes.md §7.1). The HTTP limit is the
+    /// server-side `timeout` plus `margin`, since the call legitimately blocks that long.
     pub async fn event_from(
         &self,
         classes: &[&str],

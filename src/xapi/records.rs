@@ -1,5 +1,5 @@
 //! Typed XAPI records: the fields of pool, host, host_metrics, VM, VBD, VDI, SR, PBD and task
-//! that xenguard reads, under their wire names (xapi.md §4.2, §5.1).
+//! that xenguard reads, under their wire names (xapi-notes.md §4.2, §5.1).
 //!
 //! Real records carry about a hundred fields and grow with every release: unknown fields are
 //! ignored and missing ones take their defaults (`#[serde(default)]`), so one odd record never
@@ -279,7 +279,7 @@ pub struct HostMetrics {
     pub memory_free: i64,
     /// "Pool master thinks this host is live": false 600 s after the last heartbeat.
     pub live: bool,
-    /// Written only at host creation: not a heartbeat (xapi.md §4.2).
+    /// Written only at host creation: not a heartbeat (xapi-notes.md §4.2).
     pub last_updated: DateTime,
     /// Free-form configuration.
     pub other_config: StringMap,
@@ -383,7 +383,8 @@ pub struct Vdi {
     /// Attachments to VMs.
     #[serde(rename = "VBDs")]
     pub vbds: Vec<Ref<Vbd>>,
-    /// Storage-manager state; `host_<host ref>` = `RW`/`RO` marks an attachment (xapi.md §6.6).
+    /// Storage-manager state; `host_<host ref>` = `RW`/`RO` marks an attachment
+    /// (xapi-notes.md §6.6).
     pub sm_config: StringMap,
     /// Size in bytes seen by the guest.
     pub virtual_size: i64,
@@ -478,7 +479,7 @@ pub struct Task {
     pub finished: DateTime,
 }
 
-/// One change reported by `event.from` (xapi.md §7.1).
+/// One change reported by `event.from` (xapi-notes.md §7.1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Event {
@@ -701,7 +702,7 @@ impl<'de> serde::de::Visitor<'de> for TypedEventVisitor {
         f.write_str("an event.from event struct")
     }
 
-    /// xapi writes `class` before `snapshot` (xapi.md §7.1), so the snapshot is decoded
+    /// xapi writes `class` before `snapshot` (xapi-notes.md §7.1), so the snapshot is decoded
     /// straight into its record; a snapshot that comes first is decoded generically, then
     /// converted.
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TypedEvent, A::Error> {

@@ -1,8 +1,8 @@
-//! Sessions (xapi.md §2): one long-lived pool session per client, reused for every call, with
-//! a distinct `originator` (xapi caps sessions per originator, §2.5); one re-login when the
-//! session is lost (`SESSION_INVALID`, e.g. after a master restart); `HOST_IS_SLAVE [address]`
-//! followed to the master; and per-host local sessions (`slave_local_login_with_password`) for
-//! probes that must work while the master is gone.
+//! Sessions (xapi-notes.md §2): one long-lived pool session per client, reused for every call,
+//! with a distinct `originator` (xapi caps sessions per originator, xapi-notes.md §2.5); one
+//! re-login when the session is lost (`SESSION_INVALID`, e.g. after a master restart);
+//! `HOST_IS_SLAVE [address]` followed to the master; and per-host local sessions
+//! (`slave_local_login_with_password`) for probes that must work while the master is gone.
 
 use std::fmt;
 use std::sync::Arc;
@@ -302,8 +302,8 @@ impl Session {
     }
 }
 
-/// A local session on one host (`session.slave_local_login_with_password`, xapi.md §2.3): needs
-/// no database, so it works on a slave whose master is gone and on an emergency-mode slave.
+/// A local session on one host (`session.slave_local_login_with_password`, xapi-notes.md §2.3):
+/// needs no database, so it works on a slave whose master is gone and on an emergency-mode slave.
 #[derive(Debug)]
 pub struct LocalSession {
     transport: Transport,
@@ -358,7 +358,7 @@ impl LocalSession {
             .await
     }
 
-    /// `host.is_in_emergency_mode` (xapi.md §3.3): true only after a slave's xapi restarted
+    /// `host.is_in_emergency_mode` (xapi-notes.md §3.3): true only after a slave's xapi restarted
     /// without reaching its master.
     pub async fn is_in_emergency_mode(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         match self.call("host.is_in_emergency_mode", &[], timeout).await? {

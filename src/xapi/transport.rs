@@ -1,8 +1,8 @@
 //! HTTP(S) transport for XML-RPC calls: one connection pool per configured pool of hosts,
 //! timeouts on every call, bounded answers, and TLS that verifies by default.
 //!
-//! TLS modes (xapi.md §1.4): the system trust store; a CA bundle; a per-host SHA-256 pin of the
-//! leaf certificate (xapi's default certificates are self-signed, so pinning is the practical
+//! TLS modes (xapi-notes.md §1.4): the system trust store; a CA bundle; a per-host SHA-256 pin of
+//! the leaf certificate (xapi's default certificates are self-signed, so pinning is the practical
 //! strict mode); or, only when explicitly configured, no verification at all, logged loudly.
 
 use std::collections::BTreeMap;
@@ -453,7 +453,7 @@ impl ServerCertVerifier for PinningVerifier {
     }
 }
 
-/// Upper-case hex bytes joined by `:`, as xapi prints `fingerprint_sha256` (xapi.md §1.4).
+/// Upper-case hex bytes joined by `:`, as xapi prints `fingerprint_sha256` (xapi-notes.md §1.4).
 pub fn fingerprint(digest: &[u8]) -> String {
     digest
         .iter()

@@ -1,6 +1,6 @@
 //! Conversions between wire [`Value`]s and Rust types through serde.
 //!
-//! Decoding ([`from_value`]) coerces the way xapi's own unmarshaller does (xapi.md §1.2): an
+//! Decoding ([`from_value`]) coerces the way xapi's own unmarshaller does (xapi-notes.md §1.2): an
 //! `int` arrives as a digit string, a `float` may arrive as an int or a string, a datetime as a
 //! string. Records derive `Deserialize` with `#[serde(default)]`, so unknown fields are ignored
 //! and missing ones defaulted.
@@ -16,7 +16,7 @@ use serde::ser::{self, Serialize};
 
 use super::wire::{Value, WireError};
 
-/// A `datetime` field: `YYYYMMDDTHH:MM:SSZ` as xapi writes it (xapi.md §1.2).
+/// A `datetime` field: `YYYYMMDDTHH:MM:SSZ` as xapi writes it (xapi-notes.md §1.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DateTime(pub String);
 
@@ -389,7 +389,7 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_i32(self, v: i32) -> Result<Value, WireError> {
         Ok(Value::Int(v.into()))
     }
-    /// XAPI's `int` is 64-bit and travels as an untyped digit string (xapi.md §1.2).
+    /// XAPI's `int` is 64-bit and travels as an untyped digit string (xapi-notes.md §1.2).
     fn serialize_i64(self, v: i64) -> Result<Value, WireError> {
         Ok(Value::String(v.to_string()))
     }
@@ -426,7 +426,7 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, WireError> {
         value.serialize(self)
     }
-    /// `void` results are the empty string (xapi.md §1.2).
+    /// `void` results are the empty string (xapi-notes.md §1.2).
     fn serialize_unit(self) -> Result<Value, WireError> {
         Ok(Value::String(String::new()))
     }
@@ -547,7 +547,7 @@ impl ser::SerializeTupleStruct for SeqCollector {
 impl ser::SerializeMap for StructCollector {
     type Ok = Value;
     type Error = WireError;
-    /// Map keys are stringified, refs and ints included (xapi.md §1.2).
+    /// Map keys are stringified, refs and ints included (xapi-notes.md §1.2).
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), WireError> {
         self.pending_key = Some(match key.serialize(ValueSerializer)? {
             Value::String(s) => s,

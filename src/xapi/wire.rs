@@ -1,5 +1,5 @@
 //! XML-RPC as xapi speaks it: the value model, a streaming decoder on quick-xml and an encoder
-//! that writes exactly what xapi writes (reference: xapi.md §1.2).
+//! that writes exactly what xapi writes (reference: xapi-notes.md §1.2).
 //!
 //! The decoder is lenient exactly where xapi is: an untyped `<value>text</value>` is a string,
 //! `<value/>` is the empty string, 64-bit ints arrive as digit strings, doubles may carry
@@ -662,7 +662,7 @@ pub fn encode_value(out: &mut String, value: &Value) {
         Value::Struct(members) => {
             out.push_str("<struct>");
             for (name, v) in members {
-                // xapi writes member names unescaped (xapi.md §1.2); so does this encoder.
+                // xapi writes member names unescaped (xapi-notes.md §1.2); so does this encoder.
                 out.push_str("<member><name>");
                 out.push_str(name);
                 out.push_str("</name>");
