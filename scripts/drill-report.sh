@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Failure-drill report (architecture.md §8/§9): runs every drill of tests/drills.rs once and prints
+# Failure-drill report (architecture.md §8/§9): runs every drill of tests/it/drills.rs once and prints
 # a table: drill, outcome, seconds from the injected failure to the alert reaching the receiver,
 # to the fence read back off, to the VMs running again, the most VMs ever running twice (ground
 # truth), and how many hosts the BMCs powered off.
@@ -19,9 +19,9 @@ if ! command -v prometheus >/dev/null || ! command -v ipmi_sim >/dev/null; then
 fi
 
 log="$(mktemp)"
-echo "==> cargo test --release --test drills (DRILL_SPEED=$DRILL_SPEED)" >&2
+echo "==> cargo test --release --test it -- drills:: (DRILL_SPEED=$DRILL_SPEED)" >&2
 status=0
-cargo test --release --test drills -- --nocapture --test-threads=2 >"$log" 2>&1 || status=$?
+cargo test --release --test it -- drills:: --nocapture --test-threads=2 >"$log" 2>&1 || status=$?
 
 echo "| drill | outcome | to alert (s) | to fence (s) | to VMs running (s) | double-running | fences |"
 echo "|---|---|---|---|---|---|---|"

@@ -41,7 +41,7 @@ use super::wire::{self, MAX_DEPTH, Parser, Response, Value, WireError, is_blank,
 /// so this costs nothing in practice.
 ///
 /// The result agrees with that tree path: equal when both succeed, an error when either
-/// fails (`tests/stream_equivalence.rs` checks it on encoder output, hand-varied spellings,
+/// fails (`tests/it/stream_equivalence.rs` checks it on encoder output, hand-varied spellings,
 /// fixtures, mutated and random bodies). Only which error can differ: streaming stops at the
 /// first problem it meets, so a type mismatch early in a body that is also truncated later is
 /// reported as the mismatch, where the tree path reports the truncation. One contrived case

@@ -14,7 +14,7 @@ Only the XenAPI SDK (PyPI `XenAPI`, 26.21.1) talks to the simulator: `XenAPI.Ses
 session the SDK would not send (a bogus or a stale one). Every check prints `ok <name>`; the first
 failure prints `FAIL <name>: <details>` and exits 1. Lines starting with `info ` carry facts for
 the driving test; `ready-for-restart` / `ready-for-poweroff` wait for a line `continue` on stdin
-while the driver changes the pool (tests/sim_conformance.rs).
+while the driver changes the pool (tests/it/sim_conformance.rs).
 
 Bare § numbers cite docs/xapi-notes.md, the XAPI facts the simulator reproduces.
 """

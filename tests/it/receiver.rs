@@ -2,7 +2,7 @@
 //! limits, strict parsing, pool and host checks, deduplication, planning in observe mode,
 //! aborting on `resolved`, and a journal that survives a restart.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! The BMC harness (tests/common/bmc.rs): a real `ipmi_sim` per simulated host whose power is
 //! the simulator's, driven by the real `fence_ipmilan`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -8,8 +8,7 @@ use std::fmt::{Debug, Write as _};
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-#[path = "support/mutation.rs"]
-mod mutation;
+use crate::mutation;
 
 use mutation::{apply, mutation};
 use proptest::prelude::*;

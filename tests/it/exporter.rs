@@ -1,7 +1,7 @@
 //! The exporter against `xenguard sim`: the truth about a pool in each failure the recovery
 //! guides describe, golden expositions checked with promtool, and hosts that answer garbage.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -305,7 +305,7 @@ async fn misbehaving_hosts_are_counted_not_fatal() {
         (json!({"kind": "wrong_types"}), "decode"),
         (json!({"kind": "silence"}), "timeout"),
         // 100 MB is read (the limit is 256 MiB, room for large pools) and refused as not an
-        // event batch; tests/xapi_client.rs covers answers over the limit.
+        // event batch; tests/it/xapi_client.rs covers answers over the limit.
         (json!({"kind": "oversize", "bytes": 100_000_000}), "decode"),
     ] {
         h.control("/hosts/host1/faults", json!({"fault": fault}))

@@ -4,8 +4,7 @@
 //! path is tested in `receiver.rs` and the drills). Throughout, the simulator's ground truth
 //! must never show a VM running twice.
 
-mod common;
-#[path = "recovery/lease.rs"]
+use crate::common;
 mod lease;
 
 use std::collections::BTreeMap;

@@ -14,7 +14,7 @@
 //! set the receiver's start-up quiet period to 0 because the failures are injected right after
 //! start. Each drill prints one `DRILL|…` line that the report script turns into a table.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -884,7 +884,10 @@ async fn drill_master_dies_and_survivors_answer_internal_error() {
             .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
         "{errors:?}"
     );
-    let list = d.settled(1, 120).await;
+    // The master refuses (xapi down, host up): each alert about it is probed through the
+    // refusal grace (120 s shipped) before it settles.
+    let grace = (120.0 / speedup()) as u64;
+    let list = d.settled(1, 120 + grace).await;
     let done = done(&list);
     assert_eq!(done.len(), 1, "{list:#?}");
     assert_eq!(d.double.max(), 0);

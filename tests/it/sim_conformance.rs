@@ -10,7 +10,7 @@
 //! through the control API, then reads `continue`. Every test ends by asserting the ground
 //! truth: no VM runs on two hosts at once.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

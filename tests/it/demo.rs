@@ -4,7 +4,7 @@
 //! through the simulated BMC and restarts its VMs elsewhere, each exactly once; and the
 //! hidden `xenguard fence-sim` speaks the fence-agents contract against the simulator.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! recover_slaves, the master's cable pulled and split brain, graceful master shutdown, and a
 //! VM restart blocked by a VDI tag until it is removed.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

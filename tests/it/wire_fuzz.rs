@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Instant;
 
-#[path = "support/mutation.rs"]
-mod mutation;
+use crate::mutation;
 
 use mutation::{apply, mutation};
 use proptest::prelude::*;

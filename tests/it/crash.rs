@@ -3,7 +3,7 @@
 //! never fences twice, never starts a VM twice. Its logs, journal and metrics never contain a
 //! secret.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! against reqwest clients that trust, or do not trust, a CA generated here; and the start-up
 //! errors of unusable certificate files.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
