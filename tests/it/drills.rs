@@ -872,18 +872,7 @@ async fn drill_master_dies_and_survivors_answer_internal_error() {
         d.control(&path, json!({"running": false})).await;
         d.control(&path, json!({"running": true})).await;
     }
-    let errors = d.sim.with_model(|m, _| {
-        m.hosts[1..]
-            .iter()
-            .map(|h| (h.emergency, h.emergency_error.code.to_string()))
-            .collect::<Vec<_>>()
-    });
-    assert!(
-        errors
-            .iter()
-            .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
-        "{errors:?}"
-    );
+    common::assert_slaves_answer_internal_error(&d.sim);
     // The master refuses (xapi down, host up): each alert about it is probed through the
     // refusal grace (120 s shipped) before it settles.
     let grace = (120.0 / speedup()) as u64;
@@ -898,8 +887,7 @@ async fn drill_master_dies_and_survivors_answer_internal_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_guest_migrated_just_before_the_master_dies() {
-    use xenguard::xapi::records::{Host, Ref, Vm};
-    use xenguard::xapi::wire::Value as Xml;
+    use xenguard::xapi::records::{Host, Ref};
     // A guest moves from the master to host3 seconds before the master dies: the slaves'
     // database backups and the receiver's last reading still place it on the master.
     let mut d = Drill::start("guest migrated just before the master dies", 3, 2).await;
@@ -915,25 +903,7 @@ async fn drill_guest_migrated_just_before_the_master_dies() {
             .clone()
     };
     let (host1, host3) = (reference(&d.uuid("host1")), reference(&d.uuid("host3")));
-    let on_master: Vec<(Ref<Vm>, Vm)> = reader
-        .all::<Vm>()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(_, v)| v.is_guest() && v.resident_on == host1)
-        .collect();
-    let mut moved = None;
-    for (vm, record) in &on_master {
-        let params = [
-            Xml::string(vm.as_str()),
-            Xml::string(host3.as_str()),
-            Xml::Struct(vec![]),
-        ];
-        if session.call("VM.pool_migrate", &params).await.is_ok() {
-            moved = Some(record.uuid.clone());
-        }
-    }
-    let moved = moved.expect("the guest on shared storage migrates");
+    let moved = common::migrate_a_guest(&session, &host1, &host3).await.uuid;
     d.control("hosts/host1/power", json!({"state": "off"}))
         .await;
     let list = d.settled(1, 120).await;

@@ -994,18 +994,7 @@ async fn a_master_whose_slaves_answer_internal_error_is_still_replaced() {
         p.control(&path, json!({"running": false})).await;
         p.control(&path, json!({"running": true})).await;
     }
-    let errors = p.sim.with_model(|m, _| {
-        m.hosts[1..]
-            .iter()
-            .map(|h| (h.emergency, h.emergency_error.code.to_string()))
-            .collect::<Vec<_>>()
-    });
-    assert!(
-        errors
-            .iter()
-            .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
-        "{errors:?}"
-    );
+    common::assert_slaves_answer_internal_error(&p.sim);
     p.post(
         "firing",
         &[("XenPoolMasterUnreachable", "", "fp-emergency")],
@@ -1031,36 +1020,15 @@ async fn a_master_whose_slaves_answer_internal_error_is_still_replaced() {
 /// receiver last saw the guest on host3: it neither resets nor starts it, and names it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_moved_after_the_last_backup_is_named_never_started_twice() {
-    use xenguard::xapi::records::{Host, Ref, Vm};
-    use xenguard::xapi::wire::Value as Xml;
+    use xenguard::xapi::records::{Host, Ref};
     let mut p = Pool::start(Setup::default()).await;
     let session = Arc::new(common::session(&p.sim));
-    let reader = xenguard::xapi::PoolReader::new(session.clone());
     let host_ref = |name: &str| {
         let i = p.sim.with_model(|m, _| m.find_host(name).unwrap());
         Ref::<Host>::new(p.sim.with_model(|m, _| m.hosts[i].reference.clone()))
     };
     let (host1, host3) = (host_ref("host1"), host_ref("host3"));
-    let on_master: Vec<(Ref<Vm>, Vm)> = reader
-        .all::<Vm>()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|(_, v)| v.is_guest() && v.resident_on == host1)
-        .collect();
-    // The guest on shared storage moves; the one on host1's local disk cannot.
-    let mut moved = None;
-    for (vm, record) in &on_master {
-        let params = [
-            Xml::string(vm.as_str()),
-            Xml::string(host3.as_str()),
-            Xml::Struct(vec![]),
-        ];
-        if session.call("VM.pool_migrate", &params).await.is_ok() {
-            moved = Some(record.clone());
-        }
-    }
-    let moved = moved.expect("one guest of the master migrates");
+    let moved = common::migrate_a_guest(&session, &host1, &host3).await;
     assert_eq!(p.truth()[&moved.uuid], vec![p.uuid("host3")]);
     // The receiver reads the pool after the move.
     let since = xenguard::remediation::unix_now();

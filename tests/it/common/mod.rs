@@ -123,6 +123,53 @@ pub fn session_tls(sim: &RunningSim) -> Session {
     )
 }
 
+/// Every host but the first (the dead master) is in emergency mode and answers a login with
+/// `INTERNAL_ERROR`, the error of its last failed connect to the master.
+pub fn assert_slaves_answer_internal_error(sim: &RunningSim) {
+    let errors = sim.with_model(|m, _| {
+        m.hosts[1..]
+            .iter()
+            .map(|h| (h.emergency, h.emergency_error.code.to_string()))
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        errors
+            .iter()
+            .all(|(emergency, code)| *emergency && code == "INTERNAL_ERROR"),
+        "{errors:?}"
+    );
+}
+
+/// Moves a running guest of host `from` to host `to` with `VM.pool_migrate` (the one on shared
+/// storage; a guest on `from`'s local disk cannot move) and returns its record as it was.
+pub async fn migrate_a_guest(
+    session: &std::sync::Arc<Session>,
+    from: &xenguard::xapi::records::Ref<xenguard::xapi::records::Host>,
+    to: &xenguard::xapi::records::Ref<xenguard::xapi::records::Host>,
+) -> xenguard::xapi::records::Vm {
+    use xenguard::xapi::records::Vm;
+    use xenguard::xapi::wire::Value as Xml;
+    let reader = xenguard::xapi::PoolReader::new(session.clone());
+    let on_from: Vec<_> = reader
+        .all::<Vm>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, v)| v.is_guest() && v.resident_on == *from)
+        .collect();
+    for (vm, record) in on_from {
+        let params = [
+            Xml::string(vm.as_str()),
+            Xml::string(to.as_str()),
+            Xml::Struct(vec![]),
+        ];
+        if session.call("VM.pool_migrate", &params).await.is_ok() {
+            return record;
+        }
+    }
+    panic!("no guest of {from:?} could migrate");
+}
+
 /// Base URL of the control API.
 pub fn control_url(sim: &RunningSim) -> String {
     format!("http://{}", sim.control_addr())
