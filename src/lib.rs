@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! cli         the command line (clap): subcommands of architecture.md §2
-//! config      one YAML file, validated as a whole (every error at once, with file:line)
+//! config      one YAML file, validated as a whole (every error at once, with file:line):
+//!             located YAML tree and its serde deserializer, raw schema, per-section checks,
+//!             validated model
 //! pools       configuration -> XAPI transport options and credentials
 //! xapi        the XAPI client: XML-RPC codec (wire, stream), records, errors, transport,
 //!             session, probe, PoolReader (read-only) and PoolActuator (the few mutating

@@ -1,0 +1,49 @@
+//! `exporter`: listen address and probe timing.
+
+use super::Checker;
+use crate::config::model::{ExporterConfig, defaults};
+use crate::config::raw::{Located, RawExporter};
+
+impl Checker {
+    pub(super) fn exporter(&mut self, located: &Located<RawExporter>) -> ExporterConfig {
+        let raw = &located.value;
+        let default = ExporterConfig::default();
+        let probe_interval = self.seconds(
+            raw.probe_interval_seconds.as_ref(),
+            "probe_interval_seconds",
+            defaults::PROBE_INTERVAL_SECONDS,
+        );
+        let probe_timeout = self.seconds(
+            raw.probe_timeout_seconds.as_ref(),
+            "probe_timeout_seconds",
+            defaults::PROBE_TIMEOUT_SECONDS,
+        );
+        if probe_timeout > probe_interval
+            && !probe_interval.is_zero()
+            && let Some(pos) = raw
+                .probe_timeout_seconds
+                .as_ref()
+                .or(raw.probe_interval_seconds.as_ref())
+                .map(|v| v.pos)
+        {
+            self.error(
+                pos,
+                format!(
+                    "`probe_timeout_seconds` ({}) must not exceed `probe_interval_seconds` ({})",
+                    probe_timeout.as_secs(),
+                    probe_interval.as_secs()
+                ),
+            );
+        }
+        ExporterConfig {
+            listen: self.listen(raw.listen.as_ref(), default.listen),
+            probe_interval,
+            probe_timeout,
+            event_timeout: self.seconds(
+                raw.event_timeout_seconds.as_ref(),
+                "event_timeout_seconds",
+                defaults::EVENT_TIMEOUT_SECONDS,
+            ),
+        }
+    }
+}
