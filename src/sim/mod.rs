@@ -15,6 +15,7 @@ mod faults;
 mod generic;
 pub mod methods;
 pub mod model;
+mod padding;
 mod physical;
 pub mod scenario;
 pub mod server;

@@ -93,7 +93,7 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- if .Values.existingConfigMap }}{{ .Values.existingConfigMapKey }}{{ else }}config.yml{{ end }}
 {{- end }}
 
-{{/* The xenguard defaults the chart relies on (src/config.rs). */}}
+{{/* The xenguard defaults the chart relies on (src/config/model.rs). */}}
 {{- define "xenguard.defaultJournalPath" -}}/var/lib/xenguard/journal.db{{- end }}
 
 {{/* Directory the receiver's volume is mounted on: the journal's directory. */}}

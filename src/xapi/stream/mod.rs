@@ -9,7 +9,7 @@
 //! being built.
 //!
 //! The decoder accepts exactly the bodies [`wire::decode_response`] accepts (same grammar,
-//! same scalar checks, same [`MAX_DEPTH`]; skipped values are validated, not just counted), and
+//! same scalar checks, same [`MAX_DEPTH`](wire::MAX_DEPTH); skipped values are validated, not just counted), and
 //! converts values with the same leniency as [`typed::from_value`](super::typed::from_value):
 //! ints from digit strings, doubles from ints or strings, booleans also from `"true"` /
 //! `"false"`, strings from ints, `<nil/>` as `None` / unit, `<dateTime.iso8601>` and `<base64>`
@@ -19,11 +19,14 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::{BytesStart, Event as Xml};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
+mod steps;
+
+use steps::*;
+
 use super::typed::from_value;
-use super::wire::{self, MAX_DEPTH, Parser, Response, Value, WireError, is_blank, scalar};
+use super::wire::{self, Parser, Response, Value, WireError};
 
 /// Decodes a `<methodResponse>` body straight into `T`.
 ///
@@ -31,7 +34,7 @@ use super::wire::{self, MAX_DEPTH, Parser, Response, Value, WireError, is_blank,
 ///   `Value` decodes from the empty string, as a `void` result does).
 /// * `Ok(Err(description))`: `Status` is `Failure`; the `ErrorDescription`, code first.
 /// * `Err(_)`: the body is not UTF-8, not well-formed XML, not the XML-RPC shape, nests deeper
-///   than [`MAX_DEPTH`], does not fit `T`, or is a standard XML-RPC `<fault>` (reported as a
+///   than [`MAX_DEPTH`](wire::MAX_DEPTH), does not fit `T`, or is a standard XML-RPC `<fault>` (reported as a
 ///   [`WireError::Structure`] carrying the fault code and string).
 ///
 /// xapi writes `Status` first, and then the whole answer streams. When it does not (another
@@ -145,391 +148,6 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
         Some(value) => Ok(Streamed::Success(value)),
         None => from_value(Value::String(String::new())).map(Streamed::Success),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parser steps that allocate nothing on the way
-// ---------------------------------------------------------------------------------------------
-
-/// The element names the decoder steps over, told apart without allocating.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Elem {
-    Value,
-    Data,
-    Array,
-    Struct,
-    Member,
-    Name,
-    Nil,
-    /// Anything else (only ever reported in an error).
-    Other(String),
-}
-
-impl Elem {
-    fn of(local: &str) -> Elem {
-        match local {
-            "value" => Elem::Value,
-            "data" => Elem::Data,
-            "array" => Elem::Array,
-            "struct" => Elem::Struct,
-            "member" => Elem::Member,
-            "name" => Elem::Name,
-            "nil" => Elem::Nil,
-            other => Elem::Other(other.to_owned()),
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            Elem::Value => "value",
-            Elem::Data => "data",
-            Elem::Array => "array",
-            Elem::Struct => "struct",
-            Elem::Member => "member",
-            Elem::Name => "name",
-            Elem::Nil => "nil",
-            Elem::Other(name) => name,
-        }
-    }
-}
-
-/// A structural step, as `wire`'s `next_tag` sees it.
-enum Tag {
-    Start(Elem),
-    End(Elem),
-    Text,
-}
-
-impl std::fmt::Display for Tag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Tag::Start(n) => write!(f, "<{}>", n.as_str()),
-            Tag::End(n) => write!(f, "</{}>", n.as_str()),
-            Tag::Text => f.write_str("text"),
-        }
-    }
-}
-
-/// `expand_empty_elements` is set on the reader, so this never happens; an error, not a panic.
-fn empty_element(p: &Parser<'_>) -> WireError {
-    p.structure("unexpected empty element".into())
-}
-
-fn local(e: &BytesStart<'_>) -> String {
-    e.name().as_ref().to_owned()
-}
-
-/// The next tag, skipping the prolog, comments and whitespace (as `wire`'s `next_tag`).
-fn next_tag(p: &mut Parser<'_>) -> Result<Tag, WireError> {
-    loop {
-        match p.event()? {
-            Xml::Start(e) => return Ok(Tag::Start(Elem::of(e.name().as_ref()))),
-            Xml::End(e) => return Ok(Tag::End(Elem::of(e.name().as_ref()))),
-            Xml::Text(t) if is_blank(&t) => {}
-            Xml::Text(_) | Xml::CData(_) | Xml::GeneralRef(_) => return Ok(Tag::Text),
-            Xml::Decl(_) | Xml::Comment(_) | Xml::PI(_) | Xml::DocType(_) => {}
-            Xml::Empty(_) => return Err(empty_element(p)),
-            Xml::Eof => return Err(p.structure("unexpected end of document".into())),
-        }
-    }
-}
-
-fn expect_start(p: &mut Parser<'_>, want: Elem) -> Result<(), WireError> {
-    match next_tag(p)? {
-        Tag::Start(name) if name == want => Ok(()),
-        other => Err(p.structure(format!("expected <{}>, found {other}", want.as_str()))),
-    }
-}
-
-fn expect_end(p: &mut Parser<'_>, want: Elem) -> Result<(), WireError> {
-    match next_tag(p)? {
-        Tag::End(name) if name == want => Ok(()),
-        other => Err(p.structure(format!("expected </{}>, found {other}", want.as_str()))),
-    }
-}
-
-/// Whether character data is collected or only checked (references must still resolve).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Keep {
-    Text,
-    Nothing,
-}
-
-/// Appends a piece of text, borrowing from the body while the text is a single piece.
-fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
-    if text.is_empty() {
-        *text = piece;
-    } else {
-        text.to_mut().push_str(&piece);
-    }
-}
-
-/// Reads character data up to `</end>` as `wire`'s `text_until_end` does; with
-/// [`Keep::Nothing`] it checks references and returns the empty string.
-fn text_until_end<'a>(
-    p: &mut Parser<'a>,
-    end: &str,
-    keep: Keep,
-) -> Result<Cow<'a, str>, WireError> {
-    let mut text = Cow::Borrowed("");
-    loop {
-        match p.event()? {
-            Xml::Text(t) if keep == Keep::Text => append(&mut text, t.xml10_content()),
-            Xml::CData(c) if keep == Keep::Text => append(&mut text, c.xml10_content()),
-            Xml::Text(_) | Xml::CData(_) | Xml::Comment(_) | Xml::PI(_) => {}
-            Xml::GeneralRef(r) => {
-                let c = p.reference_char(&r)?;
-                if keep == Keep::Text {
-                    text.to_mut().push(c);
-                }
-            }
-            Xml::End(e) if e.name().as_ref() == end => return Ok(text),
-            Xml::End(e) => {
-                let name = e.name().as_ref().to_owned();
-                return Err(p.structure(format!("expected </{end}>, found </{name}>")));
-            }
-            Xml::Start(e) => {
-                let name = local(&e);
-                return Err(p.structure(format!("unexpected <{name}> inside <{end}>")));
-            }
-            Xml::Eof => return Err(p.structure(format!("document ends inside <{end}>"))),
-            Xml::Decl(_) | Xml::DocType(_) => {
-                return Err(p.structure(format!("declaration inside <{end}>")));
-            }
-            Xml::Empty(_) => return Err(empty_element(p)),
-        }
-    }
-}
-
-/// The content of a `<value>` once its opening has been read: a scalar (read in full, the
-/// closing `</value>` included), or an array or struct whose elements are still to come.
-enum Opened<'a> {
-    /// Untyped text or `<string>`.
-    Str(Cow<'a, str>),
-    Int(i64),
-    Bool(bool),
-    Double(f64),
-    DateTime(Cow<'a, str>),
-    Base64(Cow<'a, str>),
-    Nil,
-    /// After `<array><data>`.
-    Array,
-    /// After `<struct>`.
-    Struct,
-}
-
-impl Opened<'_> {
-    /// The name [`Value::kind`] gives the same value, for identical error messages.
-    fn kind(&self) -> &'static str {
-        match self {
-            Opened::Str(_) => "string",
-            Opened::Int(_) => "int",
-            Opened::Bool(_) => "boolean",
-            Opened::Double(_) => "double",
-            Opened::DateTime(_) => "dateTime.iso8601",
-            Opened::Base64(_) => "base64",
-            Opened::Nil => "nil",
-            Opened::Array => "array",
-            Opened::Struct => "struct",
-        }
-    }
-}
-
-/// The typed children of `<value>`.
-#[derive(Clone, Copy)]
-enum Typed {
-    String,
-    Int(&'static str),
-    Boolean,
-    Double,
-    DateTime,
-    Base64,
-    Nil,
-    Array,
-    Struct,
-}
-
-fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
-    match text {
-        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
-        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
-        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
-    }
-}
-
-/// Reads what follows `<value>` up to the start of its content, as `wire`'s `value_body` does;
-/// counts one level of depth. With [`Keep::Nothing`] string contents are checked, not kept.
-fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, WireError> {
-    p.depth += 1;
-    if p.depth > MAX_DEPTH {
-        return Err(WireError::TooDeep);
-    }
-    let mut text = Cow::Borrowed("");
-    let mut blank = true;
-    let typed = loop {
-        match p.event()? {
-            Xml::Text(t) => {
-                blank &= is_blank(&t);
-                if keep == Keep::Text {
-                    append(&mut text, t.xml10_content());
-                }
-            }
-            Xml::CData(c) => {
-                blank &= is_blank(&c);
-                if keep == Keep::Text {
-                    append(&mut text, c.xml10_content());
-                }
-            }
-            Xml::GeneralRef(r) => {
-                let c = p.reference_char(&r)?;
-                blank &= matches!(c, ' ' | '\t' | '\n' | '\r');
-                if keep == Keep::Text {
-                    text.to_mut().push(c);
-                }
-            }
-            Xml::Comment(_) | Xml::PI(_) => {}
-            Xml::End(e) if e.name().as_ref() == "value" => {
-                p.depth -= 1;
-                return Ok(Opened::Str(text));
-            }
-            Xml::End(e) => {
-                let name = e.name().as_ref().to_owned();
-                return Err(p.structure(format!("expected </value>, found </{name}>")));
-            }
-            Xml::Start(e) => {
-                if !blank {
-                    return Err(p.structure("text mixed with a typed value".into()));
-                }
-                break match e.name().as_ref() {
-                    "string" => Typed::String,
-                    "int" => Typed::Int("int"),
-                    "i4" => Typed::Int("i4"),
-                    "i8" => Typed::Int("i8"),
-                    "boolean" => Typed::Boolean,
-                    "double" => Typed::Double,
-                    "dateTime.iso8601" => Typed::DateTime,
-                    "base64" => Typed::Base64,
-                    "nil" => Typed::Nil,
-                    "array" => Typed::Array,
-                    "struct" => Typed::Struct,
-                    _ => {
-                        let other = local(&e);
-                        return Err(p.structure(format!("unknown value type <{other}>")));
-                    }
-                };
-            }
-            Xml::Eof => return Err(p.structure("document ends inside <value>".into())),
-            Xml::Decl(_) | Xml::DocType(_) => {
-                return Err(p.structure("declaration inside <value>".into()));
-            }
-            Xml::Empty(_) => return Err(empty_element(p)),
-        }
-    };
-    let opened = match typed {
-        Typed::String => Opened::Str(text_until_end(p, "string", keep)?),
-        Typed::Int(tag) => {
-            let text = text_until_end(p, tag, Keep::Text)?;
-            Opened::Int(text.trim().parse().map_err(|_| scalar("int", &text))?)
-        }
-        Typed::Boolean => {
-            let text = text_until_end(p, "boolean", Keep::Text)?;
-            Opened::Bool(match text.trim() {
-                "1" | "true" => true,
-                "0" | "false" => false,
-                _ => return Err(scalar("boolean", &text)),
-            })
-        }
-        Typed::Double => {
-            let text = text_until_end(p, "double", Keep::Text)?;
-            Opened::Double(text.trim().parse().map_err(|_| scalar("double", &text))?)
-        }
-        Typed::DateTime => Opened::DateTime(trimmed(text_until_end(p, "dateTime.iso8601", keep)?)),
-        Typed::Base64 => Opened::Base64(trimmed(text_until_end(p, "base64", keep)?)),
-        Typed::Nil => {
-            expect_end(p, Elem::Nil)?;
-            Opened::Nil
-        }
-        Typed::Array => {
-            expect_start(p, Elem::Data)?;
-            return Ok(Opened::Array);
-        }
-        Typed::Struct => return Ok(Opened::Struct),
-    };
-    close_value(p)?;
-    Ok(opened)
-}
-
-/// Reads `</value>` after a typed child and leaves its level of depth.
-fn close_value(p: &mut Parser<'_>) -> Result<(), WireError> {
-    expect_end(p, Elem::Value)?;
-    p.depth -= 1;
-    Ok(())
-}
-
-/// Walks a whole value after its `<value>`, checking it as the tree decoder would, building
-/// nothing. Recursion is bounded by [`MAX_DEPTH`].
-fn skip_value(p: &mut Parser<'_>) -> Result<(), WireError> {
-    match open(p, Keep::Nothing)? {
-        Opened::Array => finish_array(p, false),
-        Opened::Struct => finish_struct(p, MemberState::Between),
-        _ => Ok(()),
-    }
-}
-
-/// Skips the rest of an array (unless `</data>` was already read), then closes it.
-fn finish_array(p: &mut Parser<'_>, data_closed: bool) -> Result<(), WireError> {
-    if !data_closed {
-        loop {
-            match next_tag(p)? {
-                Tag::Start(Elem::Value) => skip_value(p)?,
-                Tag::End(Elem::Data) => break,
-                other => {
-                    return Err(p.structure(format!("expected <value> or </data>, found {other}")));
-                }
-            }
-        }
-    }
-    expect_end(p, Elem::Array)?;
-    close_value(p)
-}
-
-/// Where a struct's reader stands.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum MemberState {
-    /// Between members.
-    Between,
-    /// A name was read and `<value>` opened; the value is next.
-    ValueNext,
-    /// `</struct>` was read.
-    Closed,
-}
-
-/// Skips the rest of a struct, then closes it.
-fn finish_struct(p: &mut Parser<'_>, state: MemberState) -> Result<(), WireError> {
-    if state == MemberState::ValueNext {
-        skip_value(p)?;
-        expect_end(p, Elem::Member)?;
-    }
-    if state != MemberState::Closed {
-        loop {
-            match next_tag(p)? {
-                Tag::Start(Elem::Member) => {
-                    expect_start(p, Elem::Name)?;
-                    text_until_end(p, "name", Keep::Nothing)?;
-                    expect_start(p, Elem::Value)?;
-                    skip_value(p)?;
-                    expect_end(p, Elem::Member)?;
-                }
-                Tag::End(Elem::Struct) => break,
-                other => {
-                    return Err(
-                        p.structure(format!("expected <member> or </struct>, found {other}"))
-                    );
-                }
-            }
-        }
-    }
-    close_value(p)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -845,6 +463,7 @@ mod tests {
 
     use super::*;
     use crate::xapi::records::{EventBatch, Vm};
+    use crate::xapi::wire::MAX_DEPTH;
 
     fn wrap(value_xml: &str) -> String {
         format!(
