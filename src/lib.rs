@@ -12,14 +12,16 @@
 //!             session, probe, PoolReader (read-only) and PoolActuator (the few mutating
 //!             calls). Knows nothing of Prometheus, alerts or remediation.
 //! exporter    pool watchers (event.from cache), host probes, metric rendering, /metrics
-//! remediation webhook, policy, confirmation, guards, state machine, executor, fencing,
-//!             recovery steps, journal, receiver metrics
-//! sim         the XAPI simulator: ground-truth model, XML-RPC server per host, control API
+//! remediation webhook, policy, confirmation, guards, state machine, executor and its
+//!             effects, fencing, recovery steps, split brain, journal, the pool's lease,
+//!             stored words, receiver metrics
+//! sim         the XAPI simulator: ground-truth model, its database copies and their wire
+//!             padding, XAPI methods, XML-RPC server per host, control API, scenarios
 //! fence_sim   `xenguard fence-sim`: a fence agent (ClusterLabs contract) that powers simulated
 //!             hosts off and on through the simulator's control API; the demo's BMCs
 //! demo        `xenguard demo`: simulator, exporter, receiver, alert stand-in, landing page
 //! shutdown    SIGINT/SIGTERM as a future
-//! telemetry   tracing subscriber set-up
+//! telemetry   tracing subscriber set-up (text, logfmt or JSON lines)
 //! ```
 //!
 //! # Rules
