@@ -137,17 +137,16 @@ impl Run {
     }
 
     async fn post_status(&self, alertname: &str, host_uuid: &str) -> u16 {
-        let body = json!({
-            "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": "firing",
-            "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-            "externalURL": "http://am:9093",
-            "alerts": [{
-                "status": "firing",
-                "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid},
-                "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "", "fingerprint": "fp-crash"
-            }]
-        });
+        let labels = json!({"alertname": alertname, "host_uuid": host_uuid});
+        let body = common::notification(
+            "firing",
+            vec![common::alert(
+                "firing",
+                labels,
+                "2026-11-22T08:00:00Z",
+                "fp-crash",
+            )],
+        );
         let response = reqwest::Client::new()
             .post(format!("http://127.0.0.1:{}/alertmanager", self.port))
             .bearer_auth(TOKEN)

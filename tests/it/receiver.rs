@@ -68,17 +68,12 @@ async fn harness() -> Harness {
 const STRANGER: &str = "00000000-0000-4000-8000-000000000000";
 
 fn payload(status: &str, alertname: &str, host_uuid: &str, starts_at: &str) -> Value {
-    json!({
-        "version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0, "status": status,
-        "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-        "externalURL": "http://am:9093",
-        "alerts": [{
-            "status": status,
-            "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid, "severity": "critical"},
-            "annotations": {}, "startsAt": starts_at, "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "", "fingerprint": format!("fp-{host_uuid}")
-        }]
-    })
+    let labels = json!({"alertname": alertname, "host_uuid": host_uuid});
+    let fingerprint = format!("fp-{host_uuid}");
+    common::notification(
+        status,
+        vec![common::alert(status, labels, starts_at, &fingerprint)],
+    )
 }
 
 impl Harness {

@@ -217,18 +217,16 @@ async fn tls_serves_https_only_to_clients_that_trust_its_ca() {
     // Failed handshakes do not stop the server.
     assert_eq!(healthy(&trusting, &https).await.unwrap(), "OK\n");
 
-    let payload = json!({
-        "version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0,
-        "status": "firing", "receiver": "xenguard", "groupLabels": {}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://am:9093",
-        "alerts": [{
-            "status": "firing",
-            "labels": {"alertname": "XenHostNotLive", "pool": "sim",
-                       "host_uuid": running.host_uuid, "severity": "critical"},
-            "annotations": {}, "startsAt": "2026-01-01T00:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "fp-tls"
-        }]
-    });
+    let labels = json!({"alertname": "XenHostNotLive", "host_uuid": running.host_uuid});
+    let payload = common::notification(
+        "firing",
+        vec![common::alert(
+            "firing",
+            labels,
+            "2026-01-01T00:00:00Z",
+            "fp-tls",
+        )],
+    );
     let webhook = format!("https://127.0.0.1:{}/alertmanager", running.port);
     let unauthenticated = trusting.post(&webhook).json(&payload).send().await.unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);

@@ -289,22 +289,14 @@ impl Pool {
 /// Posts an Alertmanager notification of `alerts` (alertname, host uuid, fingerprint) to the
 /// receiver at `address`.
 async fn post_to(address: SocketAddr, status: &str, alerts: &[(&str, &str, &str)]) {
-    let alerts: Vec<Value> = alerts
-    .iter()
-    .map(|(alertname, host_uuid, fingerprint)| {
-        json!({
-            "status": status,
-            "labels": {"alertname": alertname, "pool": "sim", "host_uuid": host_uuid, "severity": "critical"},
-            "annotations": {}, "startsAt": "2026-11-22T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "", "fingerprint": fingerprint
+    let alerts = alerts
+        .iter()
+        .map(|(alertname, host_uuid, fingerprint)| {
+            let labels = json!({"alertname": alertname, "host_uuid": host_uuid});
+            common::alert(status, labels, "2026-11-22T08:00:00Z", fingerprint)
         })
-    })
-    .collect();
-    let body = json!({
-        "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": status,
-        "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-        "externalURL": "http://am:9093", "alerts": alerts
-    });
+        .collect();
+    let body = common::notification(status, alerts);
     let response = reqwest::Client::new()
         .post(format!("http://{address}/alertmanager"))
         .bearer_auth(TOKEN)
@@ -1289,14 +1281,16 @@ async fn an_old_master_that_comes_back_isolated_is_made_a_slave_again() {
         })
     };
     assert_eq!(masters(&p), ["host1", "host2"], "split brain");
-    let body = json!({
-        "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": "firing",
-        "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-        "externalURL": "http://am:9093",
-        "alerts": [{"status": "firing", "labels": {"alertname": "XenPoolSplitBrain", "pool": "sim", "severity": "critical"},
-            "annotations": {}, "startsAt": "2026-11-22T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "", "fingerprint": "fp-split"}]
-    });
+    let split = json!({"alertname": "XenPoolSplitBrain"});
+    let body = common::notification(
+        "firing",
+        vec![common::alert(
+            "firing",
+            split,
+            "2026-11-22T09:00:00Z",
+            "fp-split",
+        )],
+    );
     let response = reqwest::Client::new()
         .post(format!("http://{}/alertmanager", p.address))
         .bearer_auth(TOKEN)

@@ -170,6 +170,33 @@ pub async fn migrate_a_guest(
     panic!("no guest of {from:?} could migrate");
 }
 
+/// One alert of an Alertmanager notification: `labels` over `pool="sim"`,
+/// `severity="critical"`.
+pub fn alert(
+    status: &str,
+    labels: serde_json::Value,
+    starts_at: &str,
+    fingerprint: &str,
+) -> serde_json::Value {
+    let mut all = serde_json::json!({"pool": "sim", "severity": "critical"});
+    if let (Some(all), Some(labels)) = (all.as_object_mut(), labels.as_object()) {
+        all.extend(labels.clone());
+    }
+    serde_json::json!({
+        "status": status, "labels": all, "annotations": {}, "startsAt": starts_at,
+        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": fingerprint
+    })
+}
+
+/// An Alertmanager webhook notification (version 4) of `alerts`, as Alertmanager sends it.
+pub fn notification(status: &str, alerts: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({
+        "version": "4", "groupKey": "{}:{pool=\"sim\"}", "truncatedAlerts": 0, "status": status,
+        "receiver": "xenguard", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://am:9093", "alerts": alerts
+    })
+}
+
 /// Base URL of the control API.
 pub fn control_url(sim: &RunningSim) -> String {
     format!("http://{}", sim.control_addr())
