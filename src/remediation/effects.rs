@@ -10,11 +10,11 @@ use super::confirm::{Probing, confirm};
 use super::executor::Context;
 use super::guards::{self, Facts, Reason};
 use super::inventory::{KnownHost, PoolClient};
-use super::journal::{JournalError, Remediation};
+use super::journal::Remediation;
 use super::lease::{self, Lease, LeaseError};
 use super::machine::{Effect, Event, Target};
 use super::policy::PlanKind;
-use super::recovery::{self, RunState};
+use super::recovery::{self, RunState, StepError};
 use super::split_brain;
 use super::unix_now;
 
@@ -28,24 +28,29 @@ pub(super) async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
     let step = effect_name(&effect);
     let result = perform_inner(ctx, id, &effect).await;
     // An error must end the phase it happened in, never leave it waiting.
-    let (event, evidence) = match result {
-        Ok(outcome) => outcome,
+    let (event, evidence, outcome) = match result {
+        Ok((event, evidence)) => {
+            let failed = matches!(
+                event,
+                Event::StepFailed(_) | Event::FenceFailed(_) | Event::Refused(_) | Event::Hold(_)
+            );
+            (event, evidence, if failed { "failed" } else { "ok" })
+        }
         Err(e) => {
+            let why = e.to_string();
             let event = match effect {
                 Effect::Confirm => {
                     Event::Refused(vec![Reason::Unknown("the confirmation's inputs")])
                 }
-                Effect::Fence | Effect::ReadBmc | Effect::Reprobe => Event::FenceFailed(e.clone()),
-                _ => Event::StepFailed(format!("{step}: {e}")),
+                Effect::Fence | Effect::ReadBmc | Effect::Reprobe => {
+                    Event::FenceFailed(why.clone())
+                }
+                _ => Event::StepFailed(format!("{step}: {why}")),
             };
-            (event, json!({"error": e}))
+            (event, json!({"error": why, "kind": e.kind()}), e.kind())
         }
     };
-    let ok = !matches!(
-        event,
-        Event::StepFailed(_) | Event::FenceFailed(_) | Event::Refused(_) | Event::Hold(_)
-    );
-    ctx.metrics.step(step, ok);
+    ctx.metrics.step(step, outcome);
     if let Err(e) = ctx.journal.add_step(id, step, &evidence, unix_now()) {
         ctx.metrics.journal_error();
         tracing::error!(id, error = %e, "Cannot journal a step's evidence.");
@@ -77,22 +82,24 @@ fn effect_name(effect: &Effect) -> &'static str {
     }
 }
 
-type Outcome = Result<(Event, serde_json::Value), String>;
+type Outcome = Result<(Event, serde_json::Value), StepError>;
+
+/// A record the step needs is missing from the run state or the journal.
+fn missing(what: &str) -> StepError {
+    StepError::Receiver(what.to_owned())
+}
 
 async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
-    let journal_err = |e: JournalError| e.to_string();
     let r = ctx
         .journal
-        .remediation(id)
-        .map_err(journal_err)?
-        .ok_or("remediation vanished from the journal")?;
-    let mut state: RunState =
-        serde_json::from_value(ctx.journal.state(id).map_err(journal_err)?)
-            .map_err(|e| format!("the journal's run state cannot be read: {e}"))?;
+        .remediation(id)?
+        .ok_or_else(|| missing("remediation vanished from the journal"))?;
+    let mut state: RunState = serde_json::from_value(ctx.journal.state(id)?)
+        .map_err(|e| StepError::Receiver(format!("the journal's run state cannot be read: {e}")))?;
     let client = ctx
         .pools
         .get(&r.pool)
-        .ok_or_else(|| format!("pool {} is no longer configured", r.pool))?
+        .ok_or_else(|| StepError::Receiver(format!("pool {} is no longer configured", r.pool)))?
         .clone();
     let split_brain = r.kind == PlanKind::ResolveSplitBrain.as_str();
     if *effect == Effect::Confirm {
@@ -104,11 +111,11 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
     let dead = state
         .suspect
         .clone()
-        .ok_or("no confirmed host in the run state")?;
+        .ok_or_else(|| missing("no confirmed host in the run state"))?;
     let save = |state: &RunState| {
         ctx.journal
             .set_state(id, &json!(state), unix_now())
-            .map_err(journal_err)
+            .map_err(StepError::from)
     };
     // After the fence, every step but a promotion (a dead master arbitrates nothing) first
     // makes sure this receiver still holds the pool's lease.
@@ -123,7 +130,13 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             Err(e) if e.is_contested() => {
                 return Ok((Event::Hold(e.to_string()), json!({"lease": e.to_string()})));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(LeaseError::Xapi(source)) => {
+                return Err(StepError::Xapi {
+                    what: "the pool's lease",
+                    source,
+                });
+            }
+            Err(e) => return Err(StepError::Receiver(e.to_string())),
         }
     }
     match effect {
@@ -131,7 +144,10 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         Effect::Fence => fence_step(ctx, &r, &dead).await,
         Effect::Reprobe => Ok(reprobe(&client, &dead).await),
         Effect::ReadBmc => {
-            let Some(agent) = ctx.fence_agent(&r.pool, &dead)? else {
+            let Some(agent) = ctx
+                .fence_agent(&r.pool, &dead)
+                .map_err(StepError::Receiver)?
+            else {
                 if state.attested_by.is_some() {
                     // Resumed after a crash while an attestation was being checked.
                     return Ok(reprobe(&client, &dead).await);
@@ -165,7 +181,10 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             unreachable!("the last read returns")
         }
         Effect::Promote => {
-            let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
+            let survivor = state
+                .survivor
+                .clone()
+                .ok_or_else(|| missing("no survivor chosen"))?;
             let evidence = recovery::promote(&client, &survivor, &dead).await?;
             Ok((Event::StepDone, evidence))
         }
@@ -177,7 +196,10 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 .filter(|h| Some(&h.uuid) != survivor.as_ref())
                 .cloned()
                 .collect();
-            let survivor = state.survivor.clone().ok_or("no survivor chosen")?;
+            let survivor = state
+                .survivor
+                .clone()
+                .ok_or_else(|| missing("no survivor chosen"))?;
             let (wait, limit) = (
                 ctx.config.receiver.rejoin_wait,
                 ctx.config.receiver.step_timeout,
@@ -247,7 +269,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             let legit = state
                 .survivor
                 .clone()
-                .ok_or("no legitimate master chosen")?;
+                .ok_or_else(|| missing("no legitimate master chosen"))?;
             let (summary, evidence) = split_brain::verify(&client, &legit).await?;
             state.summary = Some(summary);
             save(&state)?;
@@ -297,7 +319,6 @@ async fn confirm_step(
     mut state: RunState,
 ) -> Outcome {
     let receiver = &ctx.config.receiver;
-    let journal_err = |e: JournalError| e.to_string();
     let probing = Probing {
         window: receiver.confirm_window,
         probes: receiver.confirm_probes,
@@ -312,10 +333,9 @@ async fn confirm_step(
     if let Some(suspect) = &findings.suspect {
         // Several alerts about one death: the first recovery finishing after this one was
         // planned makes it moot. A later death of the same host meets the cooldown instead.
-        if let Some(earlier) = ctx
-            .journal
-            .done_for_host(&r.pool, &suspect.uuid, r.created_at, r.id)
-            .map_err(journal_err)?
+        if let Some(earlier) =
+            ctx.journal
+                .done_for_host(&r.pool, &suspect.uuid, r.created_at, r.id)?
         {
             let why = format!("host already recovered by remediation {earlier}");
             return Ok((Event::Superseded(why), evidence));
@@ -332,10 +352,7 @@ async fn confirm_step(
     let recent = ctx.fences_here(&r.pool, window);
     let last_action = match &suspect_uuid {
         Some(uuid) => {
-            let journaled = ctx
-                .journal
-                .last_fence_of(&r.pool, uuid)
-                .map_err(journal_err)?;
+            let journaled = ctx.journal.last_fence_of(&r.pool, uuid)?;
             let here = recent
                 .iter()
                 .filter(|(host, _)| host == uuid)
@@ -357,16 +374,11 @@ async fn confirm_step(
         others_reachable: findings.others_reachable,
         fences_in_window: Some(
             ctx.journal
-                .fences_since(&r.pool, now - window.as_secs_f64())
-                .map_err(journal_err)?
+                .fences_since(&r.pool, now - window.as_secs_f64())?
                 .max(recent.len() as u32),
         ),
         last_action_on_host: last_action,
-        alert_firing: Some(
-            !ctx.journal
-                .alert_resolved(&r.fingerprint, &r.starts_at)
-                .map_err(journal_err)?,
-        ),
+        alert_firing: Some(!ctx.journal.alert_resolved(&r.fingerprint, &r.starts_at)?),
         running_for: ctx.started.elapsed(),
         host_in_maintenance: findings.in_maintenance,
         suspect_probes: findings.suspect_probes,
@@ -379,7 +391,7 @@ async fn confirm_step(
     let suspect = findings
         .suspect
         .clone()
-        .ok_or("confirmed without a suspect")?;
+        .ok_or_else(|| missing("confirmed without a suspect"))?;
     if findings.target == Target::Slave {
         // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
         // recovered and still off, which keeps its alerts firing).
@@ -391,7 +403,7 @@ async fn confirm_step(
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                evidence["resident_vms"] = json!(e);
+                evidence["resident_vms"] = json!(e.to_string());
                 return Ok((
                     Event::Refused(vec![Reason::Unknown("the host's VMs")]),
                     evidence,
@@ -420,9 +432,7 @@ async fn confirm_step(
             }
         }
     }
-    ctx.journal
-        .set_host(r.id, &suspect.uuid)
-        .map_err(journal_err)?;
+    ctx.journal.set_host(r.id, &suspect.uuid)?;
     state.target = Some(findings.target);
     state.suspect = Some(suspect.clone());
     state.survivor = findings.survivor.clone();
@@ -436,9 +446,7 @@ async fn confirm_step(
             .unwrap_or_default();
     }
     state.answering = findings.answering.clone();
-    ctx.journal
-        .set_state(r.id, &json!(state), now)
-        .map_err(journal_err)?;
+    ctx.journal.set_state(r.id, &json!(state), now)?;
     Ok((Event::Confirmed, evidence))
 }
 
@@ -518,8 +526,7 @@ async fn split_brain_confirm(
     mut state: RunState,
 ) -> Outcome {
     let receiver = &ctx.config.receiver;
-    let journal_err = |e: JournalError| e.to_string();
-    let promoted = ctx.journal.last_promotion(&r.pool).map_err(journal_err)?;
+    let promoted = ctx.journal.last_promotion(&r.pool)?;
     let findings = split_brain::confirm(client, promoted.as_deref()).await;
     let mut evidence = findings.evidence.clone();
     if let Some(why) = findings.moot {
@@ -550,11 +557,7 @@ async fn split_brain_confirm(
         others_reachable: findings.reachable,
         fences_in_window: Some(0),
         last_action_on_host: Some(None),
-        alert_firing: Some(
-            !ctx.journal
-                .alert_resolved(&r.fingerprint, &r.starts_at)
-                .map_err(journal_err)?,
-        ),
+        alert_firing: Some(!ctx.journal.alert_resolved(&r.fingerprint, &r.starts_at)?),
         running_for: ctx.started.elapsed(),
         host_in_maintenance: Some(false),
         suspect_probes: None,
@@ -566,36 +569,33 @@ async fn split_brain_confirm(
     }
     let legit = findings
         .legitimate
-        .ok_or("confirmed without a legitimate master")?;
+        .ok_or_else(|| missing("confirmed without a legitimate master"))?;
     let other = findings
         .others
         .first()
         .cloned()
-        .ok_or("confirmed without another master")?;
-    ctx.journal
-        .set_host(r.id, &other.uuid)
-        .map_err(journal_err)?;
+        .ok_or_else(|| missing("confirmed without another master"))?;
+    ctx.journal.set_host(r.id, &other.uuid)?;
     state.target = Some(Target::SplitBrain);
     state.suspect = Some(other);
     state.survivor = Some(legit);
     state.answering = findings.answering;
-    ctx.journal
-        .set_state(r.id, &json!(state), unix_now())
-        .map_err(journal_err)?;
+    ctx.journal.set_state(r.id, &json!(state), unix_now())?;
     Ok((Event::Confirmed, evidence))
 }
 
 async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome {
-    let journal_err = |e: JournalError| e.to_string();
-    let Some(agent) = ctx.fence_agent(&r.pool, dead)? else {
+    let Some(agent) = ctx
+        .fence_agent(&r.pool, dead)
+        .map_err(StepError::Receiver)?
+    else {
         return Ok((
             Event::NoFenceAgent,
             json!({"fence": "no fence agent configured for this host"}),
         ));
     };
     ctx.journal
-        .record_fence(r.id, &r.pool, &dead.uuid, "issued", unix_now())
-        .map_err(journal_err)?;
+        .record_fence(r.id, &r.pool, &dead.uuid, "issued", unix_now())?;
     ctx.fences.lock().unwrap_or_else(|e| e.into_inner()).push((
         r.pool.clone(),
         dead.uuid.clone(),
@@ -609,8 +609,7 @@ async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome
     ctx.metrics.fence(&r.pool, confirmed);
     let outcome = if confirmed { "confirmed_off" } else { "failed" };
     ctx.journal
-        .record_fence(r.id, &r.pool, &dead.uuid, outcome, unix_now())
-        .map_err(journal_err)?;
+        .record_fence(r.id, &r.pool, &dead.uuid, outcome, unix_now())?;
     match result {
         Ok(runs) => Ok((
             Event::FenceConfirmedOff,

@@ -5,6 +5,7 @@
 use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::guards::{Reason, ReasonCode};
+use super::recovery::StepError;
 
 /// Plan outcomes counted by `xenguard_remediation_plans_total`.
 pub const PLAN_OUTCOMES: [&str; 5] = ["planned", "done", "aborted", "blocked", "failed"];
@@ -142,7 +143,7 @@ impl ReceiverMetrics {
             metrics.alerts.with_label_values(&[result]);
         }
         for step in STEPS {
-            for outcome in ["ok", "failed"] {
+            for outcome in ["ok", "failed"].into_iter().chain(StepError::KINDS) {
                 metrics.steps.with_label_values(&[step, outcome]);
             }
         }
@@ -198,8 +199,7 @@ impl ReceiverMetrics {
     }
 
     /// A step finished.
-    pub fn step(&self, step: &str, ok: bool) {
-        let outcome = if ok { "ok" } else { "failed" };
+    pub fn step(&self, step: &str, outcome: &str) {
         self.steps.with_label_values(&[step, outcome]).inc();
     }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::inventory::{KnownHost, PoolClient, SeenVm};
+use super::journal::JournalError;
 use super::machine::Target;
 use crate::config::Mode;
 use crate::xapi::probe::Role;
@@ -89,10 +90,52 @@ pub struct PlannedVm {
 }
 
 /// Evidence of one step, for the journal.
-pub type StepResult = Result<serde_json::Value, String>;
+pub type StepResult = Result<serde_json::Value, StepError>;
 
-fn xapi(what: &str, e: Error) -> String {
-    format!("{what}: {e}")
+/// Why a recovery step failed. [`StepError::kind`] labels
+/// `xenguard_remediation_steps_total{outcome}`; the message goes to the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// An XAPI call or read failed.
+    #[error("{what}: {source}")]
+    Xapi {
+        /// The call, or what was being read.
+        what: &'static str,
+        /// The client's error.
+        #[source]
+        source: Error,
+    },
+    /// The pool is not as the step needs it: a host still live, guests still recorded on the
+    /// dead host, locks left, a survivor that did not become master.
+    #[error("{0}")]
+    Pool(String),
+    /// The receiver's own records (journal, run state, configuration) do not allow the step.
+    #[error("{0}")]
+    Receiver(String),
+}
+
+impl StepError {
+    /// Every [`StepError::kind`], for metric labels present from the start.
+    pub const KINDS: [&'static str; 3] = ["xapi_error", "pool_state", "receiver_state"];
+
+    /// The metric label of this failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepError::Xapi { .. } => StepError::KINDS[0],
+            StepError::Pool(_) => StepError::KINDS[1],
+            StepError::Receiver(_) => StepError::KINDS[2],
+        }
+    }
+}
+
+impl From<JournalError> for StepError {
+    fn from(e: JournalError) -> Self {
+        StepError::Receiver(e.to_string())
+    }
+}
+
+fn xapi(what: &'static str, source: Error) -> StepError {
+    StepError::Xapi { what, source }
 }
 
 /// Restart order: `restart` before `best-effort` before unprotected, then by `order`, then by
@@ -169,12 +212,12 @@ pub async fn promote(client: &PoolClient, survivor: &KnownHost, dead: &KnownHost
             break;
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
+            return Err(StepError::Pool(format!(
                 "{} did not restart as master within {} s (last answer: {})",
                 survivor.address,
                 PROMOTION_WAIT.as_secs(),
                 role.as_str()
-            ));
+            )));
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }
@@ -257,7 +300,10 @@ async fn rejoin(
 }
 
 /// The VMs XAPI records as running on `dead` (guests only).
-pub async fn resident_vms(client: &PoolClient, dead: &KnownHost) -> Result<Vec<PlannedVm>, String> {
+pub async fn resident_vms(
+    client: &PoolClient,
+    dead: &KnownHost,
+) -> Result<Vec<PlannedVm>, StepError> {
     let vms = client
         .reader()
         .all::<Vm>()
@@ -311,10 +357,10 @@ pub async fn reset_vms(
         match declared {
             Ok(()) => {}
             Err(Error::Api(f)) if f.code == ErrorCode::HostIsLive => {
-                return Err(format!(
+                return Err(StepError::Pool(format!(
                     "xapi says host {} is live (it answered the master): nothing reset",
                     dead.address
-                ));
+                )));
             }
             Err(e) if ended(&e) => per_vm = true,
             Err(e) => {
@@ -343,10 +389,10 @@ pub async fn reset_vms(
             match result {
                 Ok(()) => {}
                 Err(Error::Api(f)) if f.code == ErrorCode::HostIsLive => {
-                    return Err(format!(
+                    return Err(StepError::Pool(format!(
                         "VM.power_state_reset {}: host is live",
                         vm.name_label
-                    ));
+                    )));
                 }
                 Err(e) if ended(&e) => {}
                 Err(e) => {
@@ -381,16 +427,16 @@ async fn settled(
     }
     match (still.is_empty(), unfinished.is_empty()) {
         (true, _) => Ok(evidence),
-        (false, true) => Err(format!(
+        (false, true) => Err(StepError::Pool(format!(
             "{} VMs still recorded running on the dead host after the reset: {}",
             still.len(),
             still.join(", ")
-        )),
-        (false, false) => Err(format!(
+        ))),
+        (false, false) => Err(StepError::Pool(format!(
             "{unfinished}; it may still be running on the master, so nothing else was tried; {} planned VMs still read running there: {}",
             still.len(),
             still.join(", ")
-        )),
+        ))),
     }
 }
 
@@ -446,7 +492,10 @@ pub async fn release_locks(client: &PoolClient, dead: &KnownHost, vms: &[Planned
         .map_err(|e| xapi("VDI.get_all_records", e))?;
     let left = tagged(&vdis);
     if !left.is_empty() {
-        return Err(format!("{} VDIs still carry {key}", left.len()));
+        return Err(StepError::Pool(format!(
+            "{} VDIs still carry {key}",
+            left.len()
+        )));
     }
     Ok(
         json!({"key": key, "released": released.iter().map(ToString::to_string).collect::<Vec<_>>(), "unpaused": unpaused}),
@@ -576,7 +625,7 @@ pub async fn verify(
     dead: &KnownHost,
     vms: &[PlannedVm],
     unaccounted: &[String],
-) -> Result<(String, serde_json::Value), String> {
+) -> Result<(String, serde_json::Value), StepError> {
     let all: BTreeMap<Ref<Vm>, Vm> = client
         .reader()
         .all::<Vm>()
@@ -627,6 +676,32 @@ pub async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_error_says_what_failed_and_its_kind_labels_the_metric() {
+        let timeout = Error::Timeout {
+            address: "10.0.0.1".into(),
+            method: "VM.get_all_records".into(),
+            seconds: 2.0,
+        };
+        let errors = [
+            (xapi("VM.get_all_records", timeout), "xapi_error"),
+            (
+                StepError::Pool("2 VDIs still carry host_x".into()),
+                "pool_state",
+            ),
+            (
+                StepError::from(JournalError::Held("j.db".into())),
+                "receiver_state",
+            ),
+        ];
+        for (error, kind) in &errors {
+            assert_eq!(error.kind(), *kind);
+            assert!(StepError::KINDS.contains(kind));
+        }
+        assert!(errors[0].0.to_string().starts_with("VM.get_all_records: "));
+        assert_eq!(errors[1].0.to_string(), "2 VDIs still carry host_x");
+    }
 
     fn vm(name: &str, priority: &str, order: i64) -> PlannedVm {
         PlannedVm {

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::confirm::probe_all;
 use super::guards::Reason;
 use super::inventory::{KnownHost, PoolClient};
+use super::recovery::StepError;
 use crate::xapi::probe::Role;
 use crate::xapi::records::{PowerState, Vm};
 use crate::xapi::{PoolActuator, PoolReader};
@@ -183,8 +184,10 @@ async fn conflicts(
 pub async fn verify(
     client: &PoolClient,
     legit: &KnownHost,
-) -> Result<(String, serde_json::Value), String> {
-    let inventory = client.inventory().ok_or("the pool's hosts are unknown")?;
+) -> Result<(String, serde_json::Value), StepError> {
+    let inventory = client
+        .inventory()
+        .ok_or_else(|| StepError::Receiver("the pool's hosts are unknown".into()))?;
     let masters: Vec<String> = probe_all(client, &inventory.hosts)
         .await
         .into_iter()
@@ -195,10 +198,10 @@ pub async fn verify(
     if masters == [legit.name_label.clone()] {
         Ok((format!("one master again: {}", legit.name_label), evidence))
     } else {
-        Err(format!(
+        Err(StepError::Pool(format!(
             "hosts answering as master after the recovery: {}",
             masters.join(", ")
-        ))
+        )))
     }
 }
 
