@@ -42,30 +42,23 @@ fi
 
 # --- output helpers ---------------------------------------------------------------------------
 
-SETUP_START=${EPOCHREALTIME//[!0-9]/}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+SETUP_START=$(now_us)
 STEP=
 STEP_START=
 STEP_LOG=
 
-# elapsed_since MICROSECONDS -> "0.4 s" / "23 s"
-elapsed_since() {
-    local ds=$(((${EPOCHREALTIME//[!0-9]/} - $1) / 100000))
-    if ((ds < 100)); then
-        printf '%d.%d s' $((ds / 10)) $((ds % 10))
-    else
-        printf '%d s' $((ds / 10))
-    fi
-}
-
 begin() {
     STEP=$1
-    STEP_START=${EPOCHREALTIME//[!0-9]/}
+    STEP_START=$(now_us)
     STEP_LOG=$LOG_DIR/setup-$2.log
     printf 'setup: %s ... ' "$STEP"
 }
 
 finish() {
-    printf 'ok (%s%s)\n' "${1:+$1, }" "$(elapsed_since "$STEP_START")"
+    printf 'ok (%s%s s)\n' "${1:+$1, }" "$(seconds_since "$STEP_START")"
 }
 
 fail() {
@@ -207,4 +200,4 @@ else
     finish "added rustfmt clippy"
 fi
 
-printf 'setup: done in %s\n' "$(elapsed_since "$SETUP_START")"
+printf 'setup: done in %s s\n' "$(seconds_since "$SETUP_START")"

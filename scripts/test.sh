@@ -11,8 +11,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
-seconds_since() { echo $((($(now_us) - $1 + 500000) / 1000000)); }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 RUN_START=$(now_us)
 SUMMARY=()
@@ -27,11 +27,11 @@ stage() {
     local took
     took=$(seconds_since "$start")
     if ((rc != 0)); then
-        printf '\ntest.sh: FAILED at stage "%s" (exit status %d, after %d s): %s\n' "$name" "$rc" "$took" "$*" >&2
+        printf '\ntest.sh: FAILED at stage "%s" (exit status %d, after %s s): %s\n' "$name" "$rc" "$took" "$*" >&2
         exit "$rc"
     fi
-    printf '==> %s: ok (%d s)\n' "$name" "$took"
-    SUMMARY+=("$(printf '%5d s  %s' "$took" "$name")")
+    printf '==> %s: ok (%s s)\n' "$name" "$took"
+    SUMMARY+=("$(printf '%6s s  %s' "$took" "$name")")
 }
 
 stage setup scripts/setup.sh
@@ -61,4 +61,4 @@ fi
 
 printf '\ntest.sh: stage times\n'
 printf '%s\n' "${SUMMARY[@]}"
-printf 'test.sh: all stages passed in %d s\n' "$(seconds_since "$RUN_START")"
+printf 'test.sh: all stages passed in %s s\n' "$(seconds_since "$RUN_START")"

@@ -28,11 +28,8 @@ SCHEMA=$TOOLS_NM/@grafana/schema
 BIN=$ROOT/target/debug/xenguard
 DEAD_HOST=host2
 
-now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
-secs() { # secs START_US -> "1.2"
-    local ds=$((($(now_us) - $1) / 100000))
-    printf '%d.%d' $((ds / 10)) $((ds % 10))
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 T0=$(now_us)
 
 die() {
@@ -66,7 +63,7 @@ t=$(now_us)
 check lint --schema "$SCHEMA" "${DASHBOARDS[@]}" || die "lint of ${DASHBOARDS[*]} (messages above)"
 check typecheck --tsc "$TSC" --node-modules "$TOOLS_NM" --out "$OUT/ts" "${DASHBOARDS[@]}" ||
     die "type check against @grafana/schema (messages above; generated files in $OUT/ts)"
-T_STATIC=$(secs "$t")
+T_STATIC=$(seconds_since "$t")
 
 # --- 3: live stack -------------------------------------------------------------------------------
 if [ ! -x "$BIN" ]; then
@@ -179,7 +176,7 @@ wait_for "the receiver to be ready ($RECEIVER/-/ready)" 30 check get "$RECEIVER/
 # Every host answered a probe once, so the dead host keeps a last-seen time.
 all_reachable() { [ "$(check get "$EXPORTER/metrics" | grep -c '^xen_host_reachable{.*} 1$')" = 3 ]; }
 wait_for "the exporter to reach all 3 hosts" 30 all_reachable
-T_STACK=$(secs "$t")
+T_STACK=$(seconds_since "$t")
 
 # Power host2 off: with --time-scale 60, XAPI's 600 s liveness timeout passes in 10 s, after
 # which its VMs are stuck on a dead host and the failure panels have data.
@@ -212,12 +209,12 @@ wait_for "the receiver's planned remediation in Prometheus" 30 check has-data "$
     'xenguard_remediation_plans_total{pool="sim",kind="recover_host",outcome="planned"} > 0'
 wait_for "two samples of the receiver's webhook counters" 30 check has-data "$PROM" \
     'count_over_time(xenguard_remediation_webhooks_total{code="200"}[1m]) > 1 and on () count_over_time(xenguard_remediation_webhooks_total{code="401"}[1m]) > 1'
-T_DATA=$(secs "$t")
+T_DATA=$(seconds_since "$t")
 
 t=$(now_us)
 check queries ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" --var "pool=sim" --var "host=$DEAD_UUID" "${DASHBOARDS[@]}" ||
     die "dashboard queries against a live Prometheus (messages above; logs in $OUT)"
-T_QUERIES=$(secs "$t")
+T_QUERIES=$(seconds_since "$t")
 
 printf '20-dashboards: %d dashboards ok in %s s (lint + tsc %s s, sim + exporter + receiver up %s s, data in Prometheus %s s, queries %s s)\n' \
-    "${#DASHBOARDS[@]}" "$(secs "$T0")" "$T_STATIC" "$T_STACK" "$T_DATA" "$T_QUERIES"
+    "${#DASHBOARDS[@]}" "$(seconds_since "$T0")" "$T_STATIC" "$T_STACK" "$T_DATA" "$T_QUERIES"
