@@ -85,10 +85,11 @@ impl Model {
         }
     }
 
-    /// `pool.add_to_other_config` / `pool.remove_from_other_config`. As in xapi's database
-    /// (db_cache_types.ml, `add_to_map`), an add of a key already present with another value
-    /// fails with MAP_DUPLICATE_KEY, atomically; the same value again is accepted (the
-    /// "idempotent" map add); removing an absent key is no error.
+    /// `pool.add_to_other_config` / `pool.remove_from_other_config`. As on a real master, an
+    /// add of a key already present fails with MAP_DUPLICATE_KEY, whatever its value: the
+    /// generated `add_to_<map>` actions use the legacy map add (`AddMapLegacy` in
+    /// gen_db_actions.ml), which is idempotent only where `Db_globs.idempotent_map` is set, and
+    /// it is not by default. Removing an absent key is no error.
     pub(super) fn pool_other_config(
         &mut self,
         m: usize,
@@ -103,7 +104,7 @@ impl Model {
         };
         let value = if add {
             let value = string_param(params, 2)?;
-            if record.other_config.get(&key).is_some_and(|v| *v != value) {
+            if record.other_config.contains_key(&key) {
                 return fail(
                     ErrorCode::MapDuplicateKey,
                     vec!["pool".into(), "other_config".into(), pool, key],

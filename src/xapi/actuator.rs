@@ -81,8 +81,8 @@ impl PoolActuator {
         .await
     }
 
-    /// `pool.add_to_other_config(pool, key, value)`: `MAP_DUPLICATE_KEY` when the key holds
-    /// another value. The master applies it under its database lock, so of two concurrent adds
+    /// `pool.add_to_other_config(pool, key, value)`: `MAP_DUPLICATE_KEY` when the key is
+    /// present. The master applies it under its database lock, so of two concurrent adds
     /// exactly one succeeds (docs/xapi-notes.md, "A map key as a lock").
     pub async fn add_to_pool_other_config(
         &self,
