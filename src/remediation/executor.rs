@@ -31,7 +31,7 @@ use super::fence::FenceAgent;
 use super::guards::{Limits, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::{Journal, JournalError, NewAlert, Remediation};
-use super::machine::{Effect, Event, Phase, Target, is_recovery_step, transition};
+use super::machine::{Effect, Event, Phase, PhaseName, Target, is_recovery_step, transition};
 use super::metrics::ReceiverMetrics;
 use super::policy::{PlanKind, intent_for};
 use super::recovery::RunState;
@@ -276,7 +276,7 @@ impl Executor {
         tracing::error!(id = r.id, pool = %r.pool, phase = %r.phase, %reason, "Remediation blocked: the journal cannot be read.");
         self.journal().set_phase_with_step(
             r.id,
-            Phase::Blocked(vec![]).name(),
+            PhaseName::Blocked.as_str(),
             &reason.to_string(),
             "phase",
             &json!({"from": r.phase, "to": "blocked", "reason": reason.to_string()}),

@@ -96,24 +96,20 @@ impl Model {
         params: &[Value],
         add: bool,
     ) -> Result<Value, Failure> {
-        let pool = string_param(params, 0)?;
+        let pool = self.require(m, params, "pool")?;
         let key = string_param(params, 1)?;
-        let db = &self.hosts[m].db;
-        let Some(record) = db.pool.get(&pool) else {
-            return fail(ErrorCode::HandleInvalid, vec!["pool".into(), pool]);
-        };
         let value = if add {
-            let value = string_param(params, 2)?;
-            if record.other_config.contains_key(&key) {
-                return fail(
-                    ErrorCode::MapDuplicateKey,
-                    vec!["pool".into(), "other_config".into(), pool, key],
-                );
-            }
-            Some(value)
+            Some(string_param(params, 2)?)
         } else {
             None
         };
+        let present = |p: &crate::xapi::records::Pool| p.other_config.contains_key(&key);
+        if value.is_some() && self.hosts[m].db.pool.get(&pool).is_some_and(present) {
+            return fail(
+                ErrorCode::MapDuplicateKey,
+                vec!["pool".into(), "other_config".into(), pool, key],
+            );
+        }
         Db::update(
             |d| &mut d.pool,
             Arc::make_mut(&mut self.hosts[m].db),
