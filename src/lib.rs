@@ -8,7 +8,8 @@
 //!             located YAML tree and its serde deserializer, raw schema, per-section checks,
 //!             validated model
 //! pools       configuration -> XAPI transport options and credentials
-//! xapi        the XAPI client: XML-RPC codec (wire, stream), records, errors, transport,
+//! xapi        the XAPI client: XML-RPC codec (wire, stream; one set of conversion rules in
+//!             coerce, shared by both decoders), records, errors, transport,
 //!             session, probe, PoolReader (read-only) and PoolActuator (the few mutating
 //!             calls). Knows nothing of Prometheus, alerts or remediation.
 //! exporter    pool watchers (event.from cache), host probes, metric rendering, /metrics

@@ -4,6 +4,7 @@
 //! remediation.
 
 pub mod actuator;
+pub mod coerce;
 pub mod error;
 pub mod probe;
 pub mod reader;

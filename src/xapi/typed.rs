@@ -1,19 +1,20 @@
 //! Conversions between wire [`Value`]s and Rust types through serde.
 //!
-//! Decoding ([`from_value`]) coerces the way xapi's own unmarshaller does (xapi-notes.md §1.2): an
-//! `int` arrives as a digit string, a `float` may arrive as an int or a string, a datetime as a
-//! string. Records derive `Deserialize` with `#[serde(default)]`, so unknown fields are ignored
+//! Decoding ([`from_value`]) follows the conversion rules of [`coerce`](super::coerce), which the
+//! streaming decoder shares: xapi's own unmarshaller's leniency (xapi-notes.md §1.2). Records derive `Deserialize` with `#[serde(default)]`, so unknown fields are ignored
 //! and missing ones defaulted.
 //!
 //! Encoding ([`to_value`]) writes what xapi writes: `i64` as an untyped digit string, `i32` as
 //! `<i4>` (only `valid_ref_counts` uses it), `None` fields omitted, [`DateTime`] as
 //! `<dateTime.iso8601>`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::ser::{self, Serialize};
 
+use super::coerce::{Coerce, Node, Source};
 use super::wire::{Value, WireError};
 
 /// A `datetime` field: `YYYYMMDDTHH:MM:SSZ` as xapi writes it (xapi-notes.md §1.2).
@@ -159,7 +160,7 @@ impl<'de> Visitor<'de> for AnyValue {
 
 /// Converts a decoded value into `T`.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, WireError> {
-    T::deserialize(value)
+    T::deserialize(Coerce::new(value))
 }
 
 /// Converts `T` into a wire value.
@@ -179,173 +180,53 @@ impl ser::Error for WireError {
     }
 }
 
-fn mismatch(expected: &str, got: &Value) -> WireError {
-    WireError::Type(format!("expected {expected}, found {}", got.kind()))
-}
+/// A decoded tree as a [`Source`]: its values are opened by taking them apart.
+impl<'de> Source<'de> for Value {
+    type Array = Vec<Value>;
+    type Struct = Vec<(String, Value)>;
 
-fn int_of(value: &Value) -> Result<i64, WireError> {
-    match value {
-        Value::Int(i) => Ok(*i),
-        Value::String(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| WireError::Type(format!("expected an int, found {s:?}"))),
-        other => Err(mismatch("an int", other)),
-    }
-}
-
-macro_rules! deserialize_int {
-    ($($method:ident => $visit:ident as $ty:ty),* $(,)?) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-            let i = int_of(&self)?;
-            let narrowed = <$ty>::try_from(i)
-                .map_err(|_| WireError::Type(format!("{i} is out of range for {}", stringify!($ty))))?;
-            visitor.$visit(narrowed)
-        }
-    )*};
-}
-
-impl<'de> de::Deserializer<'de> for Value {
-    type Error = WireError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match self {
-            Value::String(s) | Value::DateTime(s) | Value::Base64(s) => visitor.visit_string(s),
-            Value::Int(i) => visitor.visit_i64(i),
-            Value::Bool(b) => visitor.visit_bool(b),
-            Value::Double(d) => visitor.visit_f64(d),
-            Value::Array(items) => {
-                visitor.visit_seq(de::value::SeqDeserializer::new(items.into_iter()))
-            }
-            Value::Struct(members) => {
-                visitor.visit_map(de::value::MapDeserializer::new(members.into_iter()))
-            }
-            Value::Nil => visitor.visit_unit(),
-        }
+    fn open(&mut self) -> Result<Node<'de, Vec<Value>, Vec<(String, Value)>>, WireError> {
+        Ok(match std::mem::replace(self, Value::Nil) {
+            Value::String(s) => Node::Str(Cow::Owned(s)),
+            Value::Int(i) => Node::Int(i),
+            Value::Bool(b) => Node::Bool(b),
+            Value::Double(d) => Node::Double(d),
+            Value::DateTime(s) => Node::DateTime(Cow::Owned(s)),
+            Value::Base64(s) => Node::Base64(Cow::Owned(s)),
+            Value::Nil => Node::Nil,
+            Value::Array(items) => Node::Array(items),
+            Value::Struct(members) => Node::Struct(members),
+        })
     }
 
-    deserialize_int! {
-        deserialize_i8 => visit_i8 as i8,
-        deserialize_i16 => visit_i16 as i16,
-        deserialize_i32 => visit_i32 as i32,
-        deserialize_i64 => visit_i64 as i64,
-        deserialize_u8 => visit_u8 as u8,
-        deserialize_u16 => visit_u16 as u16,
-        deserialize_u32 => visit_u32 as u32,
-        deserialize_u64 => visit_u64 as u64,
-    }
-
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        self.deserialize_f64(visitor)
-    }
-
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match &self {
-            Value::Double(d) => visitor.visit_f64(*d),
-            Value::Int(i) => visitor.visit_f64(*i as f64),
-            Value::String(s) => match s.trim().parse() {
-                Ok(d) => visitor.visit_f64(d),
-                Err(_) => Err(WireError::Type(format!("expected a double, found {s:?}"))),
-            },
-            other => Err(mismatch("a double", other)),
-        }
-    }
-
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match &self {
-            Value::Bool(b) => visitor.visit_bool(*b),
-            Value::String(s) if s == "true" || s == "false" => visitor.visit_bool(s == "true"),
-            other => Err(mismatch("a boolean", other)),
-        }
-    }
-
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match self {
-            Value::String(s) | Value::DateTime(s) | Value::Base64(s) => visitor.visit_string(s),
-            Value::Int(i) => visitor.visit_string(i.to_string()),
-            other => Err(mismatch("a string", &other)),
-        }
-    }
-
-    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        self.deserialize_string(visitor)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match self {
-            Value::Nil => visitor.visit_none(),
-            other => visitor.visit_some(other),
-        }
-    }
-
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match &self {
-            Value::Nil => visitor.visit_unit(),
-            Value::String(s) if s.is_empty() => visitor.visit_unit(),
-            other => Err(mismatch("void", other)),
-        }
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
+    fn visit_array<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        items: Vec<Value>,
         visitor: V,
     ) -> Result<V::Value, WireError> {
-        visitor.visit_newtype_struct(self)
+        visitor.visit_seq(de::value::SeqDeserializer::new(items.into_iter()))
     }
 
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match self {
-            Value::Array(items) => {
-                visitor.visit_seq(de::value::SeqDeserializer::new(items.into_iter()))
-            }
-            other => Err(mismatch("an array", &other)),
-        }
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        match self {
-            Value::Struct(members) => {
-                visitor.visit_map(de::value::MapDeserializer::new(members.into_iter()))
-            }
-            other => Err(mismatch("a struct", &other)),
-        }
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
+    fn visit_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
+        members: Vec<(String, Value)>,
         visitor: V,
     ) -> Result<V::Value, WireError> {
-        self.deserialize_map(visitor)
+        visitor.visit_map(de::value::MapDeserializer::new(members.into_iter()))
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(
+    fn skip(
         self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, WireError> {
-        match self {
-            Value::String(s) => visitor.visit_enum(s.into_deserializer()),
-            other => Err(mismatch("an enum string", &other)),
-        }
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WireError> {
-        visitor.visit_unit()
-    }
-
-    serde::forward_to_deserialize_any! {
-        i128 u128 char bytes byte_buf unit_struct tuple tuple_struct identifier
+        _head: Option<Node<'de, Vec<Value>, Vec<(String, Value)>>>,
+    ) -> Result<(), WireError> {
+        Ok(())
     }
 }
 
-impl IntoDeserializer<'_, WireError> for Value {
-    type Deserializer = Value;
-    fn into_deserializer(self) -> Value {
-        self
+impl<'de> IntoDeserializer<'de, WireError> for Value {
+    type Deserializer = Coerce<'de, Value>;
+    fn into_deserializer(self) -> Coerce<'de, Value> {
+        Coerce::new(self)
     }
 }
 
@@ -552,7 +433,12 @@ impl ser::SerializeMap for StructCollector {
         self.pending_key = Some(match key.serialize(ValueSerializer)? {
             Value::String(s) => s,
             Value::Int(i) => i.to_string(),
-            other => return Err(mismatch("a string map key", &other)),
+            other => {
+                return Err(WireError::Type(format!(
+                    "expected a string map key, found {}",
+                    other.kind()
+                )));
+            }
         });
         Ok(())
     }

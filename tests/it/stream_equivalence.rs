@@ -15,11 +15,9 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
-use xenguard::xapi::records::{
-    Event, EventBatch, Host, HostMetrics, PowerState, Ref, Task, Vbd, Vdi, Vm,
-};
+use xenguard::xapi::records::{EventBatch, Host, HostMetrics, Ref, Vdi, Vm};
 use xenguard::xapi::stream::decode_response_into;
-use xenguard::xapi::typed::{DateTime, from_value};
+use xenguard::xapi::typed::from_value;
 use xenguard::xapi::wire::{
     MAX_DEPTH, Response, Value, WireError, decode_response, encode_failure, encode_success,
 };
@@ -66,16 +64,6 @@ fn agree<T: DeserializeOwned + Debug>(body: &[u8]) -> Result<(), String> {
     }
 }
 
-/// A plain enum, to reach `deserialize_enum`.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-enum Mode {
-    #[serde(rename = "RO")]
-    Ro,
-    #[serde(rename = "RW")]
-    Rw,
-}
-
 /// A struct without `#[serde(default)]`: missing and duplicate fields are errors.
 #[derive(Debug, Deserialize)]
 #[allow(dead_code)]
@@ -86,47 +74,22 @@ struct Strict {
     note: Option<i64>,
 }
 
-/// Every target type the properties try, record types included.
+/// The target types through which the two paths can still differ. Both hand every value to the
+/// same conversion rules (`xenguard::xapi::coerce`), so a scalar target (`i32`, `bool`, an enum)
+/// adds nothing once the parsed value agrees: what is left is the parsing itself (`Value`
+/// rebuilds it whole), skipping (`IgnoredAny`: the stream walks and checks what the tree had
+/// built), an opened value handed back after `deserialize_option`, and member order and
+/// duplicates in structs (`Strict`, records).
 fn agree_all(body: &[u8]) -> Result<(), String> {
     agree::<Value>(body)?;
     agree::<IgnoredAny>(body)?;
-    agree::<()>(body)?;
-    agree::<String>(body)?;
-    agree::<char>(body)?;
-    agree::<i64>(body)?;
-    agree::<i32>(body)?;
-    agree::<u8>(body)?;
-    agree::<u64>(body)?;
-    agree::<f64>(body)?;
-    agree::<bool>(body)?;
-    agree::<Option<String>>(body)?;
-    agree::<Option<i64>>(body)?;
     agree::<Option<Value>>(body)?;
-    agree::<Vec<String>>(body)?;
-    agree::<Vec<Value>>(body)?;
+    agree::<Option<String>>(body)?;
     agree::<Vec<Option<f64>>>(body)?;
-    agree::<(String, i64)>(body)?;
-    agree::<BTreeMap<String, String>>(body)?;
-    agree::<BTreeMap<String, i32>>(body)?;
-    agree::<BTreeMap<String, Value>>(body)?;
     agree::<BTreeMap<String, IgnoredAny>>(body)?;
-    agree::<PowerState>(body)?;
-    agree::<Mode>(body)?;
-    agree::<Ref<Vm>>(body)?;
-    agree::<DateTime>(body)?;
     agree::<Strict>(body)?;
     agree::<Vm>(body)?;
-    agree::<Host>(body)?;
-    agree::<HostMetrics>(body)?;
-    agree::<Vdi>(body)?;
-    agree::<Vbd>(body)?;
-    agree::<Task>(body)?;
-    agree::<Event>(body)?;
     agree::<EventBatch>(body)?;
-    agree::<BTreeMap<String, Vm>>(body)?;
-    agree::<BTreeMap<String, Host>>(body)?;
-    agree::<BTreeMap<String, HostMetrics>>(body)?;
-    agree::<BTreeMap<String, Vdi>>(body)?;
     agree::<BTreeMap<Ref<Vm>, Strict>>(body)?;
     Ok(())
 }

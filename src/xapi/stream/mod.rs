@@ -9,15 +9,11 @@
 //! being built.
 //!
 //! The decoder accepts exactly the bodies [`wire::decode_response`] accepts (same grammar,
-//! same scalar checks, same [`MAX_DEPTH`](wire::MAX_DEPTH); skipped values are validated, not just counted), and
-//! converts values with the same leniency as [`typed::from_value`](super::typed::from_value):
-//! ints from digit strings, doubles from ints or strings, booleans also from `"true"` /
-//! `"false"`, strings from ints, `<nil/>` as `None` / unit, `<dateTime.iso8601>` and `<base64>`
-//! as strings. `deserialize_any` works, so a `Value` field (`Event::snapshot`) is rebuilt for
-//! that subtree only, with datetimes and base64 becoming strings exactly as through
-//! `from_value`.
-
-use std::borrow::Cow;
+//! same scalar checks, same [`MAX_DEPTH`](wire::MAX_DEPTH); skipped values are validated, not
+//! just counted), and converts values by the rules the tree path uses too: both are a
+//! [`Source`] under [`coerce`](super::coerce)'s one `Deserializer`. `deserialize_any` works, so
+//! a `Value` field (`Event::snapshot`) is rebuilt for that subtree only, with datetimes and
+//! base64 becoming strings exactly as through `from_value`.
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
@@ -25,6 +21,7 @@ mod steps;
 
 use steps::*;
 
+use super::coerce::{Coerce, Source};
 use super::typed::from_value;
 use super::wire::{self, Parser, Response, Value, WireError};
 
@@ -101,7 +98,7 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
     }
     p.expect_start("param")?;
     p.expect_start("value")?;
-    if !matches!(open(&mut p, Keep::Text)?, Opened::Struct) {
+    if !matches!(open(&mut p, Keep::Text)?, Opened::Struct(())) {
         return Ok(Streamed::Fallback);
     }
     // The envelope: `Status` first, and `Success`, or the tree decoder takes over.
@@ -126,7 +123,7 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
                 expect_start(&mut p, Elem::Value)?;
                 match &*name {
                     "Value" if result.is_none() => {
-                        result = Some(T::deserialize(ValueDeserializer::new(&mut p))?);
+                        result = Some(T::deserialize(value(&mut p))?);
                     }
                     "Value" | "Status" => return Ok(Streamed::Fallback),
                     _ => skip_value(&mut p)?,
@@ -154,221 +151,50 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
 // The serde side
 // ---------------------------------------------------------------------------------------------
 
-/// Deserializes one `<value>`, its start tag already read, with the coercions of `typed.rs`'s
-/// `Value` deserializer. `head` holds the content when it has been opened already (after
-/// `deserialize_option` looked at it).
-struct ValueDeserializer<'p, 'a> {
+/// The parser as a [`Source`]: one `<value>`, its start tag already read.
+struct Stream<'p, 'a> {
     p: &'p mut Parser<'a>,
-    head: Option<Opened<'a>>,
 }
 
-impl<'p, 'a> ValueDeserializer<'p, 'a> {
-    fn new(p: &'p mut Parser<'a>) -> Self {
-        ValueDeserializer { p, head: None }
+/// The deserializer of the next `<value>` the parser reaches.
+fn value<'p, 'a>(p: &'p mut Parser<'a>) -> Coerce<'a, Stream<'p, 'a>> {
+    Coerce::new(Stream { p })
+}
+
+impl<'a> Source<'a> for Stream<'_, 'a> {
+    type Array = ();
+    type Struct = ();
+
+    fn open(&mut self) -> Result<Opened<'a>, WireError> {
+        open(self.p, Keep::Text)
     }
 
-    fn take(&mut self) -> Result<Opened<'a>, WireError> {
-        match self.head.take() {
-            Some(opened) => Ok(opened),
-            None => open(self.p, Keep::Text),
-        }
-    }
-
-    fn int(mut self) -> Result<i64, WireError> {
-        match self.take()? {
-            Opened::Int(i) => Ok(i),
-            Opened::Str(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| WireError::Type(format!("expected an int, found {s:?}"))),
-            other => Err(mismatch("an int", &other)),
-        }
-    }
-
-    fn visit_array<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+    fn visit_array<V: Visitor<'a>>(self, _: (), visitor: V) -> Result<V::Value, WireError> {
         let mut seq = Seq {
             p: self.p,
             data_closed: false,
         };
         let value = visitor.visit_seq(&mut seq)?;
-        finish_array(seq.p, seq.data_closed)?;
-        Ok(value)
+        finish_array(seq.p, seq.data_closed).map(|()| value)
     }
 
-    fn visit_struct<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
+    fn visit_struct<V: Visitor<'a>>(self, _: (), visitor: V) -> Result<V::Value, WireError> {
         let mut map = Map {
             p: self.p,
             state: MemberState::Between,
         };
         let value = visitor.visit_map(&mut map)?;
-        finish_struct(map.p, map.state)?;
-        Ok(value)
+        finish_struct(map.p, map.state).map(|()| value)
     }
-}
 
-fn mismatch(expected: &str, got: &Opened<'_>) -> WireError {
-    WireError::Type(format!("expected {expected}, found {}", got.kind()))
-}
-
-/// Hands text to a visitor, borrowed from the body when it was a single piece.
-fn visit_text<'a, V: Visitor<'a>>(visitor: V, text: Cow<'a, str>) -> Result<V::Value, WireError> {
-    match text {
-        Cow::Borrowed(s) => visitor.visit_borrowed_str(s),
-        Cow::Owned(s) => visitor.visit_string(s),
-    }
-}
-
-macro_rules! deserialize_int {
-    ($($method:ident => $visit:ident as $ty:ty),* $(,)?) => {$(
-        fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
-            let i = self.int()?;
-            let narrowed = <$ty>::try_from(i)
-                .map_err(|_| WireError::Type(format!("{i} is out of range for {}", stringify!($ty))))?;
-            visitor.$visit(narrowed)
+    /// Walks the rest of the value, checking but building nothing.
+    fn skip(self, head: Option<Opened<'a>>) -> Result<(), WireError> {
+        match head {
+            None => skip_value(self.p),
+            Some(Opened::Array(())) => finish_array(self.p, false),
+            Some(Opened::Struct(())) => finish_struct(self.p, MemberState::Between),
+            Some(_) => Ok(()),
         }
-    )*};
-}
-
-impl<'a> de::Deserializer<'a> for ValueDeserializer<'_, 'a> {
-    type Error = WireError;
-
-    fn deserialize_any<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Str(s) | Opened::DateTime(s) | Opened::Base64(s) => visit_text(visitor, s),
-            Opened::Int(i) => visitor.visit_i64(i),
-            Opened::Bool(b) => visitor.visit_bool(b),
-            Opened::Double(d) => visitor.visit_f64(d),
-            Opened::Nil => visitor.visit_unit(),
-            Opened::Array => self.visit_array(visitor),
-            Opened::Struct => self.visit_struct(visitor),
-        }
-    }
-
-    deserialize_int! {
-        deserialize_i8 => visit_i8 as i8,
-        deserialize_i16 => visit_i16 as i16,
-        deserialize_i32 => visit_i32 as i32,
-        deserialize_i64 => visit_i64 as i64,
-        deserialize_u8 => visit_u8 as u8,
-        deserialize_u16 => visit_u16 as u16,
-        deserialize_u32 => visit_u32 as u32,
-        deserialize_u64 => visit_u64 as u64,
-    }
-
-    fn deserialize_f32<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
-        self.deserialize_f64(visitor)
-    }
-
-    fn deserialize_f64<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Double(d) => visitor.visit_f64(d),
-            Opened::Int(i) => visitor.visit_f64(i as f64),
-            Opened::Str(s) => match s.trim().parse() {
-                Ok(d) => visitor.visit_f64(d),
-                Err(_) => Err(WireError::Type(format!("expected a double, found {s:?}"))),
-            },
-            other => Err(mismatch("a double", &other)),
-        }
-    }
-
-    fn deserialize_bool<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Bool(b) => visitor.visit_bool(b),
-            Opened::Str(s) if s == "true" || s == "false" => visitor.visit_bool(s == "true"),
-            other => Err(mismatch("a boolean", &other)),
-        }
-    }
-
-    fn deserialize_string<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Str(s) | Opened::DateTime(s) | Opened::Base64(s) => visit_text(visitor, s),
-            Opened::Int(i) => visitor.visit_string(i.to_string()),
-            other => Err(mismatch("a string", &other)),
-        }
-    }
-
-    fn deserialize_str<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, WireError> {
-        self.deserialize_string(visitor)
-    }
-
-    fn deserialize_option<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Nil => visitor.visit_none(),
-            other => visitor.visit_some(ValueDeserializer {
-                p: self.p,
-                head: Some(other),
-            }),
-        }
-    }
-
-    fn deserialize_unit<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Nil => visitor.visit_unit(),
-            Opened::Str(s) if s.is_empty() => visitor.visit_unit(),
-            other => Err(mismatch("void", &other)),
-        }
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'a>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, WireError> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_seq<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Array => self.visit_array(visitor),
-            other => Err(mismatch("an array", &other)),
-        }
-    }
-
-    fn deserialize_map<V: Visitor<'a>>(mut self, visitor: V) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Struct => self.visit_struct(visitor),
-            other => Err(mismatch("a struct", &other)),
-        }
-    }
-
-    fn deserialize_struct<V: Visitor<'a>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, WireError> {
-        self.deserialize_map(visitor)
-    }
-
-    fn deserialize_enum<V: Visitor<'a>>(
-        mut self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, WireError> {
-        match self.take()? {
-            Opened::Str(s) => visitor.visit_enum(de::value::CowStrDeserializer::new(s)),
-            other => Err(mismatch("an enum string", &other)),
-        }
-    }
-
-    /// Walks the value to its end, checking but building nothing.
-    fn deserialize_ignored_any<V: Visitor<'a>>(
-        mut self,
-        visitor: V,
-    ) -> Result<V::Value, WireError> {
-        match self.head.take() {
-            None => skip_value(self.p)?,
-            Some(Opened::Array) => finish_array(self.p, false)?,
-            Some(Opened::Struct) => finish_struct(self.p, MemberState::Between)?,
-            Some(_) => {}
-        }
-        visitor.visit_unit()
-    }
-
-    serde::forward_to_deserialize_any! {
-        <W: Visitor<'a>>
-        i128 u128 char bytes byte_buf unit_struct tuple tuple_struct identifier
     }
 }
 
@@ -389,7 +215,7 @@ impl<'a> de::SeqAccess<'a> for Seq<'_, 'a> {
             return Ok(None);
         }
         match next_tag(self.p)? {
-            Tag::Start(Elem::Value) => seed.deserialize(ValueDeserializer::new(self.p)).map(Some),
+            Tag::Start(Elem::Value) => seed.deserialize(value(self.p)).map(Some),
             Tag::End(Elem::Data) => {
                 self.data_closed = true;
                 Ok(None)
@@ -450,7 +276,7 @@ impl<'a> de::MapAccess<'a> for Map<'_, 'a> {
                 "struct value asked for before its name".into(),
             ));
         }
-        let value = seed.deserialize(ValueDeserializer::new(self.p))?;
+        let value = seed.deserialize(value(self.p))?;
         expect_end(self.p, Elem::Member)?;
         self.state = MemberState::Between;
         Ok(value)

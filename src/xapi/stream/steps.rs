@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event as Xml};
 
+use super::super::coerce::Node;
 use super::super::wire::{MAX_DEPTH, Parser, WireError, is_blank, scalar};
 
 /// The element names the decoder steps over, told apart without allocating.
@@ -159,38 +160,9 @@ pub(super) fn text_until_end<'a>(
 }
 
 /// The content of a `<value>` once its opening has been read: a scalar (read in full, the
-/// closing `</value>` included), or an array or struct whose elements are still to come.
-pub(super) enum Opened<'a> {
-    /// Untyped text or `<string>`.
-    Str(Cow<'a, str>),
-    Int(i64),
-    Bool(bool),
-    Double(f64),
-    DateTime(Cow<'a, str>),
-    Base64(Cow<'a, str>),
-    Nil,
-    /// After `<array><data>`.
-    Array,
-    /// After `<struct>`.
-    Struct,
-}
-
-impl Opened<'_> {
-    /// The name [`Value::kind`] gives the same value, for identical error messages.
-    pub(super) fn kind(&self) -> &'static str {
-        match self {
-            Opened::Str(_) => "string",
-            Opened::Int(_) => "int",
-            Opened::Bool(_) => "boolean",
-            Opened::Double(_) => "double",
-            Opened::DateTime(_) => "dateTime.iso8601",
-            Opened::Base64(_) => "base64",
-            Opened::Nil => "nil",
-            Opened::Array => "array",
-            Opened::Struct => "struct",
-        }
-    }
-}
+/// closing `</value>` included), or an array (after `<array><data>`) or struct (after
+/// `<struct>`) whose elements are still to come.
+pub(super) type Opened<'a> = Node<'a, (), ()>;
 
 /// The typed children of `<value>`.
 #[derive(Clone, Copy)]
@@ -308,9 +280,9 @@ pub(super) fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, Wir
         }
         Typed::Array => {
             expect_start(p, Elem::Data)?;
-            return Ok(Opened::Array);
+            return Ok(Opened::Array(()));
         }
-        Typed::Struct => return Ok(Opened::Struct),
+        Typed::Struct => return Ok(Opened::Struct(())),
     };
     close_value(p)?;
     Ok(opened)
@@ -327,8 +299,8 @@ pub(super) fn close_value(p: &mut Parser<'_>) -> Result<(), WireError> {
 /// nothing. Recursion is bounded by [`MAX_DEPTH`].
 pub(super) fn skip_value(p: &mut Parser<'_>) -> Result<(), WireError> {
     match open(p, Keep::Nothing)? {
-        Opened::Array => finish_array(p, false),
-        Opened::Struct => finish_struct(p, MemberState::Between),
+        Opened::Array(()) => finish_array(p, false),
+        Opened::Struct(()) => finish_struct(p, MemberState::Between),
         _ => Ok(()),
     }
 }
