@@ -20,11 +20,11 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::task::JoinSet;
 
+use super::clock::Clock;
 use super::fence::FenceAgent;
 use super::guards::{Reason, SuspectProbes};
 use super::inventory::{Inventory, KnownHost, PoolClient};
 use super::machine::Target;
-use super::unix_now;
 use crate::xapi::NoAnswer;
 use crate::xapi::probe::{self, Role};
 
@@ -107,9 +107,9 @@ impl Tally {
     }
 }
 
-fn seen(address: &str, answer: &probe::Answer) -> ProbeSeen {
+fn seen(clock: &dyn Clock, address: &str, answer: &probe::Answer) -> ProbeSeen {
     ProbeSeen {
-        at: unix_now(),
+        at: clock.unix(),
         address: address.to_owned(),
         role: answer.role.as_str(),
         detail: match &answer.role {
@@ -126,13 +126,15 @@ fn seen(address: &str, answer: &probe::Answer) -> ProbeSeen {
 
 /// How the confirmation probes.
 #[derive(Debug, Clone, Copy)]
-pub struct Probing {
+pub struct Probing<'c> {
     /// The window the probes of the suspect span.
     pub window: Duration,
     /// Probes of the suspect in that window.
     pub probes: u32,
     /// How long refusals go on being probed before they count as dead.
     pub refused_grace: Duration,
+    /// Where the evidence's times and the inventory's age are read.
+    pub clock: &'c dyn Clock,
 }
 
 /// Runs the confirmation for `host_uuid` (empty: the pool's master) of `client`'s pool;
@@ -140,7 +142,7 @@ pub struct Probing {
 pub async fn confirm(
     client: &PoolClient,
     host_uuid: &str,
-    probing: Probing,
+    probing: Probing<'_>,
     bmc: impl Fn(&KnownHost) -> Result<Option<FenceAgent>, String>,
 ) -> Findings {
     let mut findings = Findings {
@@ -157,11 +159,11 @@ pub async fn confirm(
         evidence: json!({}),
     };
     // A fresh read of the pool when a master answers; bounded, since a dead master hangs.
-    let (inventory, ha_source) = match client.refresh_bounded(unix_now()).await {
+    let (inventory, ha_source) = match client.refresh_bounded(probing.clock.unix()).await {
         Some(inventory) => (Some(inventory), "read from the master now".to_owned()),
         _ => match client.inventory() {
             Some(old) => {
-                let age = unix_now() - old.read_at;
+                let age = probing.clock.unix() - old.read_at;
                 (
                     Some(old),
                     format!("inventory read {age:.0} s ago (no master answers)"),
@@ -187,7 +189,7 @@ pub async fn confirm(
         findings
             .problems
             .push(Reason::Unknown("which host is the suspect"));
-        findings.evidence = json!({"first_round": first.iter().map(|(h, a)| seen(&h.address, a)).collect::<Vec<_>>()});
+        findings.evidence = json!({"first_round": first.iter().map(|(h, a)| seen(probing.clock, &h.address, a)).collect::<Vec<_>>()});
         return findings;
     };
     let others: Vec<&(KnownHost, probe::Answer)> = first
@@ -251,7 +253,7 @@ pub async fn confirm(
         }
     }
     // An inventory dated in the future (the clock went back) has no known age.
-    let age = unix_now() - inventory.read_at;
+    let age = probing.clock.unix() - inventory.read_at;
     let recent = (-super::guards::CLOCK_SKEW..=HA_MAX_AGE.as_secs_f64()).contains(&age);
     findings.ha_enabled = (ha_fresh || recent).then_some(inventory.ha_enabled);
     findings.in_maintenance = Some(suspect.in_maintenance);
@@ -268,7 +270,7 @@ pub async fn confirm(
         "target": match findings.target { Target::Master => "master", _ => "slave" },
         "suspect_probes": suspect_probes,
         "window_seconds": probing.window.as_secs_f64(),
-        "others": others.iter().map(|(h, a)| seen(&h.address, a)).collect::<Vec<_>>(),
+        "others": others.iter().map(|(h, a)| seen(probing.clock, &h.address, a)).collect::<Vec<_>>(),
         "survivor": findings.survivor,
         "pool_reaches_suspect": findings.pool_reaches_suspect,
         "ha_enabled": findings.ha_enabled,
@@ -285,13 +287,13 @@ async fn probe_suspect<'a>(
     client: &PoolClient,
     suspect: &KnownHost,
     first: impl Iterator<Item = &'a (KnownHost, probe::Answer)>,
-    probing: Probing,
+    probing: Probing<'_>,
 ) -> (Tally, Vec<ProbeSeen>) {
     let mut seen_probes = Vec::new();
     let mut tally = Tally::default();
     for (host, answer) in first {
         tally.add(answer);
-        seen_probes.push(seen(&host.address, answer));
+        seen_probes.push(seen(probing.clock, &host.address, answer));
     }
     let pause = if probing.probes > 1 {
         probing.window / (probing.probes - 1)
@@ -302,14 +304,14 @@ async fn probe_suspect<'a>(
         tokio::time::sleep(pause).await;
         let answer = client.prober.probe(&suspect.address).await;
         tally.add(&answer);
-        seen_probes.push(seen(&suspect.address, &answer));
+        seen_probes.push(seen(probing.clock, &suspect.address, &answer));
     }
     let every = pause.max(REFUSED_PROBE_INTERVAL);
     while tally.refusing_within(probing.refused_grace) {
         tokio::time::sleep(every).await;
         let answer = client.prober.probe(&suspect.address).await;
         tally.add(&answer);
-        seen_probes.push(seen(&suspect.address, &answer));
+        seen_probes.push(seen(probing.clock, &suspect.address, &answer));
     }
     (tally, seen_probes)
 }

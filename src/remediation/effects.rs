@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::confirm::{Probing, confirm};
+use super::confirm::{Findings, Probing, confirm};
+use super::decision::{self, Confirmation, Decision, JournaledFences};
 use super::executor::Context;
 use super::guards::{self, Facts, Reason};
 use super::inventory::{KnownHost, PoolClient};
@@ -16,7 +17,6 @@ use super::machine::{Effect, Event, Target};
 use super::policy::PlanKind;
 use super::recovery::{self, RunState, StepError};
 use super::split_brain;
-use super::unix_now;
 
 /// Status reads after a fence's `off` before it counts as failed.
 const FENCE_READS: u32 = 10;
@@ -51,7 +51,7 @@ pub(super) async fn perform(ctx: &Context, id: i64, effect: Effect) -> Event {
         }
     };
     ctx.metrics.step(step, outcome);
-    if let Err(e) = ctx.journal.add_step(id, step, &evidence, unix_now()) {
+    if let Err(e) = ctx.journal.add_step(id, step, &evidence, ctx.clock.unix()) {
         ctx.metrics.journal_error();
         tracing::error!(id, error = %e, "Cannot journal a step's evidence.");
     }
@@ -114,7 +114,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         .ok_or_else(|| missing("no confirmed host in the run state"))?;
     let save = |state: &RunState| {
         ctx.journal
-            .set_state(id, &json!(state), unix_now())
+            .set_state(id, &json!(state), ctx.clock.unix())
             .map_err(StepError::from)
     };
     // After the fence, every step but a promotion (a dead master arbitrates nothing) first
@@ -273,7 +273,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             let (summary, evidence) = split_brain::verify(&client, &legit).await?;
             state.summary = Some(summary);
             save(&state)?;
-            client.refresh_bounded(unix_now()).await;
+            client.refresh_bounded(ctx.clock.unix()).await;
             Ok((Event::StepDone, evidence))
         }
         Effect::Verify => {
@@ -295,7 +295,7 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
             ctx.metrics
                 .vms(&r.pool, running, not_running, check_by_hand.len() as u64);
             // The recovery moved VMs: the next plan must start from where they run now.
-            client.refresh_bounded(unix_now()).await;
+            client.refresh_bounded(ctx.clock.unix()).await;
             Ok((Event::StepDone, evidence))
         }
     }
@@ -312,6 +312,8 @@ fn unaccounted(state: &RunState) -> Vec<String> {
         .collect()
 }
 
+/// The confirmation of a dead host: probe it, gather every fact, decide (pure), and only then
+/// take the pool's lease and record what the recovery needs.
 async fn confirm_step(
     ctx: &Context,
     r: &Remediation,
@@ -323,100 +325,26 @@ async fn confirm_step(
         window: receiver.confirm_window,
         probes: receiver.confirm_probes,
         refused_grace: receiver.refused_grace,
+        clock: ctx.clock.as_ref(),
     };
     let findings = confirm(client, &r.host_uuid, probing, |host| {
         ctx.fence_agent(&r.pool, host)
     })
     .await;
-    let now = unix_now();
     let mut evidence = findings.evidence.clone();
-    if let Some(suspect) = &findings.suspect {
-        // Several alerts about one death: the first recovery finishing after this one was
-        // planned makes it moot. A later death of the same host meets the cooldown instead.
-        if let Some(earlier) =
-            ctx.journal
-                .done_for_host(&r.pool, &suspect.uuid, r.created_at, r.id)?
-        {
-            let why = format!("host already recovered by remediation {earlier}");
-            return Ok((Event::Superseded(why), evidence));
+    let confirmation = gather(ctx, r, client, &findings, &state, &mut evidence).await?;
+    match decision::decide(&confirmation, &ctx.limits()) {
+        Decision::Superseded(why) => return Ok((Event::Superseded(why), evidence)),
+        Decision::Refused(reasons) => {
+            evidence["guards"] = guards_evidence(&reasons);
+            return Ok((Event::Refused(reasons), evidence));
         }
-    }
-    let kill_switch = match &receiver.kill_switch_file {
-        None => Some(false),
-        Some(path) => path.try_exists().ok(),
-    };
-    let suspect_uuid = findings.suspect.as_ref().map(|h| h.uuid.clone());
-    // The journal's times are wall-clock; fences of this run are also timed monotonically,
-    // so a clock stepped forward cannot shorten a window (the more recent reading counts).
-    let window = receiver.fence_budget.window;
-    let recent = ctx.fences_here(&r.pool, window);
-    let last_action = match &suspect_uuid {
-        Some(uuid) => {
-            let journaled = ctx.journal.last_fence_of(&r.pool, uuid)?;
-            let here = recent
-                .iter()
-                .filter(|(host, _)| host == uuid)
-                .map(|(_, age)| now - age.as_secs_f64())
-                .reduce(f64::max);
-            Some(match (journaled, here) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            })
-        }
-        None => None,
-    };
-    let facts = Facts {
-        now,
-        mode: receiver.mode,
-        approved: state.approved_by.is_some(),
-        kill_switch,
-        ha_enabled: findings.ha_enabled,
-        others_reachable: findings.others_reachable,
-        fences_in_window: Some(
-            ctx.journal
-                .fences_since(&r.pool, now - window.as_secs_f64())?
-                .max(recent.len() as u32),
-        ),
-        last_action_on_host: last_action,
-        alert_firing: Some(!ctx.journal.alert_resolved(&r.fingerprint, &r.starts_at)?),
-        running_for: ctx.started.elapsed(),
-        host_in_maintenance: findings.in_maintenance,
-        suspect_probes: findings.suspect_probes,
-        pool_reaches_suspect: findings.pool_reaches_suspect,
-    };
-    let verdict = guards::decide(&facts, &ctx.limits());
-    if let Some(refused) = refusal(verdict, &findings.problems, &mut evidence) {
-        return Ok(refused);
+        Decision::Proceed => evidence["guards"] = guards_evidence(&[]),
     }
     let suspect = findings
         .suspect
         .clone()
         .ok_or_else(|| missing("confirmed without a suspect"))?;
-    if findings.target == Target::Slave {
-        // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
-        // recovered and still off, which keeps its alerts firing).
-        let limit = client.master_read_limit();
-        match tokio::time::timeout(limit, recovery::resident_vms(client, &suspect)).await {
-            Ok(Ok(vms)) if vms.is_empty() => {
-                let why = "nothing to recover: XAPI records no VM running on the host".to_owned();
-                return Ok((Event::Superseded(why), evidence));
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                evidence["resident_vms"] = json!(e.to_string());
-                return Ok((
-                    Event::Refused(vec![Reason::Unknown("the host's VMs")]),
-                    evidence,
-                ));
-            }
-            Err(_) => {
-                return Ok((
-                    Event::Refused(vec![Reason::Unknown("the host's VMs")]),
-                    evidence,
-                ));
-            }
-        }
-    }
     if findings.target == Target::Slave {
         // The master is alive: it arbitrates between receivers before anyone is fenced.
         match take_lease(ctx, r, client, &suspect).await {
@@ -446,8 +374,90 @@ async fn confirm_step(
             .unwrap_or_default();
     }
     state.answering = findings.answering.clone();
-    ctx.journal.set_state(r.id, &json!(state), now)?;
+    ctx.journal
+        .set_state(r.id, &json!(state), ctx.clock.unix())?;
     Ok((Event::Confirmed, evidence))
+}
+
+/// Reads everything the confirmation's decision needs, and nothing else; what could not be
+/// read is `None` (the guards fail closed on it) or, for the VM count, the error.
+async fn gather(
+    ctx: &Context,
+    r: &Remediation,
+    client: &PoolClient,
+    findings: &Findings,
+    state: &RunState,
+    evidence: &mut serde_json::Value,
+) -> Result<Confirmation, StepError> {
+    let receiver = &ctx.config.receiver;
+    let now = ctx.clock.unix();
+    let suspect = findings.suspect.as_ref();
+    // Several alerts about one death: the first recovery finishing after this one was planned
+    // makes it moot. A later death of the same host meets the cooldown instead.
+    let recovered_by = match suspect {
+        Some(host) => ctx
+            .journal
+            .done_for_host(&r.pool, &host.uuid, r.created_at, r.id)?,
+        None => None,
+    };
+    let window = receiver.fence_budget.window;
+    let journaled = JournaledFences {
+        in_window: ctx
+            .journal
+            .fences_since(&r.pool, now - window.as_secs_f64())?,
+        last_of_suspect: match suspect {
+            Some(host) => Some(ctx.journal.last_fence_of(&r.pool, &host.uuid)?),
+            None => None,
+        },
+    };
+    let here = ctx.fences_here(&r.pool, window);
+    let (fences_in_window, last_action_on_host) =
+        decision::fence_facts(now, suspect.map(|h| h.uuid.as_str()), journaled, &here);
+    // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
+    // recovered and still off, which keeps its alerts firing).
+    let resident_vms = match suspect {
+        Some(host) if findings.target == Target::Slave => {
+            let limit = client.master_read_limit();
+            let read = tokio::time::timeout(limit, recovery::resident_vms(client, host)).await;
+            Some(match read {
+                Ok(Ok(vms)) => Ok(vms.len()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", limit.as_secs_f64())),
+            })
+        }
+        _ => None,
+    };
+    if let Some(Err(why)) = &resident_vms {
+        evidence["resident_vms"] = json!(why);
+    }
+    Ok(Confirmation {
+        facts: Facts {
+            now,
+            mode: receiver.mode,
+            approved: state.approved_by.is_some(),
+            kill_switch: kill_switch(ctx),
+            ha_enabled: findings.ha_enabled,
+            others_reachable: findings.others_reachable,
+            fences_in_window,
+            last_action_on_host,
+            alert_firing: Some(!ctx.journal.alert_resolved(&r.fingerprint, &r.starts_at)?),
+            running_for: ctx.running_for(),
+            host_in_maintenance: findings.in_maintenance,
+            suspect_probes: findings.suspect_probes,
+            pool_reaches_suspect: findings.pool_reaches_suspect,
+        },
+        problems: findings.problems.clone(),
+        recovered_by,
+        resident_vms,
+    })
+}
+
+/// Whether the kill-switch file exists (`Some(false)` when none is configured).
+fn kill_switch(ctx: &Context) -> Option<bool> {
+    match &ctx.config.receiver.kill_switch_file {
+        None => Some(false),
+        Some(path) => path.try_exists().ok(),
+    }
 }
 
 /// Takes or renews this remediation's lease on the pool (through the pool session: the
@@ -458,7 +468,7 @@ async fn take_lease(
     client: &PoolClient,
     host: &KnownHost,
 ) -> Result<(), LeaseError> {
-    let now = unix_now();
+    let now = ctx.clock.unix();
     let mine = Lease {
         owner: ctx.owner.clone(),
         remediation: r.id,
@@ -500,6 +510,15 @@ async fn reprobe(client: &PoolClient, dead: &KnownHost) -> (Event, serde_json::V
     }
 }
 
+/// What stood in the way, as the journal's evidence says it.
+fn guards_evidence(reasons: &[Reason]) -> serde_json::Value {
+    if reasons.is_empty() {
+        json!(["all allow"])
+    } else {
+        json!(reasons.iter().map(ToString::to_string).collect::<Vec<_>>())
+    }
+}
+
 /// The guards' verdict and the confirmation's own problems, written into the evidence; the
 /// refusal to return when any stands in the way.
 fn refusal(
@@ -509,11 +528,7 @@ fn refusal(
 ) -> Option<(Event, serde_json::Value)> {
     let mut reasons = verdict.err().unwrap_or_default();
     reasons.extend(problems.iter().cloned());
-    evidence["guards"] = json!(if reasons.is_empty() {
-        vec!["all allow".to_owned()]
-    } else {
-        reasons.iter().map(ToString::to_string).collect()
-    });
+    evidence["guards"] = guards_evidence(&reasons);
     (!reasons.is_empty()).then(|| (Event::Refused(reasons), evidence.clone()))
 }
 
@@ -532,10 +547,6 @@ async fn split_brain_confirm(
     if let Some(why) = findings.moot {
         return Ok((Event::Superseded(why), evidence));
     }
-    let kill_switch = match &receiver.kill_switch_file {
-        None => Some(false),
-        Some(path) => path.try_exists().ok(),
-    };
     // HA as the legitimate master's database says (read through a session on it).
     let ha_enabled = match &findings.legitimate {
         Some(legit) => {
@@ -549,16 +560,16 @@ async fn split_brain_confirm(
         None => None,
     };
     let facts = Facts {
-        now: unix_now(),
+        now: ctx.clock.unix(),
         mode: receiver.mode,
         approved: state.approved_by.is_some(),
-        kill_switch,
+        kill_switch: kill_switch(ctx),
         ha_enabled,
         others_reachable: findings.reachable,
         fences_in_window: Some(0),
         last_action_on_host: Some(None),
         alert_firing: Some(!ctx.journal.alert_resolved(&r.fingerprint, &r.starts_at)?),
-        running_for: ctx.started.elapsed(),
+        running_for: ctx.running_for(),
         host_in_maintenance: Some(false),
         suspect_probes: None,
         pool_reaches_suspect: None,
@@ -580,7 +591,8 @@ async fn split_brain_confirm(
     state.suspect = Some(other);
     state.survivor = Some(legit);
     state.answering = findings.answering;
-    ctx.journal.set_state(r.id, &json!(state), unix_now())?;
+    ctx.journal
+        .set_state(r.id, &json!(state), ctx.clock.unix())?;
     Ok((Event::Confirmed, evidence))
 }
 
@@ -595,11 +607,11 @@ async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome
         ));
     };
     ctx.journal
-        .record_fence(r.id, &r.pool, &dead.uuid, "issued", unix_now())?;
+        .record_fence(r.id, &r.pool, &dead.uuid, "issued", ctx.clock.unix())?;
     ctx.fences.lock().unwrap_or_else(|e| e.into_inner()).push((
         r.pool.clone(),
         dead.uuid.clone(),
-        std::time::Instant::now(),
+        ctx.clock.monotonic(),
     ));
     tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, agent = %agent.program, "Fencing: power off through the BMC.");
     let result = agent
@@ -609,7 +621,7 @@ async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome
     ctx.metrics.fence(&r.pool, confirmed);
     let outcome = if confirmed { "confirmed_off" } else { "failed" };
     ctx.journal
-        .record_fence(r.id, &r.pool, &dead.uuid, outcome, unix_now())?;
+        .record_fence(r.id, &r.pool, &dead.uuid, outcome, ctx.clock.unix())?;
     match result {
         Ok(runs) => Ok((
             Event::FenceConfirmedOff,

@@ -26,6 +26,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::alert::Status;
+use super::clock::Clock;
 use super::effects::{failure_event, perform};
 use super::fence::FenceAgent;
 use super::guards::{Limits, Reason};
@@ -35,7 +36,6 @@ use super::machine::{Effect, Event, Phase, PhaseName, Target, is_recovery_step, 
 use super::metrics::ReceiverMetrics;
 use super::policy::{PlanKind, intent_for};
 use super::recovery::RunState;
-use super::unix_now;
 use super::words::RequestKind;
 use crate::config::{Config, Mode};
 
@@ -67,9 +67,11 @@ pub struct Context {
     pub metrics: ReceiverMetrics,
     /// Clients per pool name.
     pub pools: BTreeMap<String, Arc<PoolClient>>,
-    /// When the receiver started (monotonic).
+    /// Where the receiver reads the time.
+    pub clock: Arc<dyn Clock>,
+    /// When the receiver started (monotonic, by `clock`).
     pub started: std::time::Instant,
-    /// Fences issued by this run: pool, host uuid, when (monotonic).
+    /// Fences issued by this run: pool, host uuid, when (monotonic, by `clock`).
     pub fences: std::sync::Mutex<Vec<(String, String, std::time::Instant)>>,
     /// This receiver's name in the pools' leases ([`super::lease`]).
     pub owner: String,
@@ -78,13 +80,22 @@ pub struct Context {
 impl Context {
     /// Fences this run issued in `pool` within `window`: host uuid and age.
     pub(super) fn fences_here(&self, pool: &str, window: Duration) -> Vec<(String, Duration)> {
+        let now = self.clock.monotonic();
         self.fences
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(p, _, at)| p == pool && at.elapsed() < window)
-            .map(|(_, host, at)| (host.clone(), at.elapsed()))
+            .map(|(p, host, at)| (p, host, now.saturating_duration_since(*at)))
+            .filter(|(p, _, age)| *p == pool && *age < window)
+            .map(|(_, host, age)| (host.clone(), age))
             .collect()
+    }
+
+    /// How long the receiver has run (monotonic).
+    pub(super) fn running_for(&self) -> Duration {
+        self.clock
+            .monotonic()
+            .saturating_duration_since(self.started)
     }
 
     pub(super) fn limits(&self) -> Limits {
@@ -236,8 +247,12 @@ impl Executor {
                 continue;
             }
             tracing::warn!(id = r.id, phase = %r.phase, "Resuming a remediation left mid-way.");
-            self.journal()
-                .add_step(r.id, "resumed", &json!({"phase": r.phase}), unix_now())?;
+            self.journal().add_step(
+                r.id,
+                "resumed",
+                &json!({"phase": r.phase}),
+                self.ctx.clock.unix(),
+            )?;
             if phase.holds_pool() && phase != Phase::Confirming {
                 self.owners.insert(r.pool.clone(), r.id);
             }
@@ -280,7 +295,7 @@ impl Executor {
             &reason.to_string(),
             "phase",
             &json!({"from": r.phase, "to": "blocked", "reason": reason.to_string()}),
-            unix_now(),
+            self.ctx.clock.unix(),
         )?;
         self.ctx.metrics.plan(&r.pool, &r.kind, "blocked");
         self.ctx
@@ -291,7 +306,7 @@ impl Executor {
     }
 
     fn alert(&mut self, new: &NewAlert) -> Result<(), JournalError> {
-        let now = unix_now();
+        let now = self.ctx.clock.unix();
         match new.status {
             Status::Resolved => {
                 if let Some(r) = self
@@ -361,7 +376,7 @@ impl Executor {
     /// Handles operator requests written by `xenguard journal`.
     fn requests(&mut self) -> Result<(), JournalError> {
         for request in self.journal().pending_requests()? {
-            let now = unix_now();
+            let now = self.ctx.clock.unix();
             let Some(r) = self.journal().remediation(request.remediation_id)? else {
                 self.journal()
                     .handle_request(request.id, "no such remediation", now)?;
@@ -443,7 +458,7 @@ impl Executor {
             // Before the confirmation the target is not known yet and no transition needs it.
             state.target.unwrap_or(Target::Slave)
         };
-        let now = unix_now();
+        let now = self.ctx.clock.unix();
         let Some((mut next, mut effects)) = transition(&phase, &event, target) else {
             self.journal().add_step(
                 id,

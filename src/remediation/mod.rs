@@ -17,7 +17,9 @@
 //! Alertmanager delivers duplicates and whole groups by design; handling is idempotent.
 
 pub mod alert;
+pub mod clock;
 pub mod confirm;
+pub mod decision;
 mod effects;
 pub mod executor;
 pub mod fence;
@@ -36,7 +38,7 @@ pub mod words;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -49,6 +51,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, Mode, ReceiverAuth};
 
+use self::clock::{Clock, SystemClock};
 use self::executor::{Command, Context, Executor};
 use self::inventory::PoolClient;
 use self::journal::{Journal, JournalError};
@@ -59,11 +62,10 @@ use self::webhook::Authenticator;
 /// VMs a dead master ran are known from the last read before its death.
 const HOST_REFRESH: Duration = Duration::from_secs(15);
 
-/// Seconds since the Unix epoch, now.
+/// Seconds since the Unix epoch by the system clock (for the command line; the receiver reads
+/// its [`Clock`]).
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    SystemClock.unix()
 }
 
 /// Why the receiver cannot start.
@@ -105,11 +107,20 @@ pub struct Receiver {
     metrics: ReceiverMetrics,
     executor: mpsc::UnboundedSender<Command>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Receiver {
     /// Opens the journal, resumes what it left mid-way and starts the inventory refreshers.
     pub fn start(config: &Config) -> Result<Arc<Receiver>, ReceiverError> {
+        Receiver::start_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// [`start`](Self::start) with another clock (tests step it).
+    pub fn start_with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Receiver>, ReceiverError> {
         let auth = match &config.receiver.auth {
             None if config.receiver.mode != Mode::Observe => {
                 return Err(ReceiverError::Unsafe(format!(
@@ -150,7 +161,7 @@ impl Receiver {
                 Ok(Some(inventory)) => {
                     tracing::info!(
                         pool = %pool.name,
-                        age_seconds = (unix_now() - inventory.read_at).round(),
+                        age_seconds = (clock.unix() - inventory.read_at).round(),
                         "Starting from the host inventory kept in the journal until the master answers."
                     );
                     client.restore(inventory);
@@ -169,7 +180,8 @@ impl Receiver {
             journal: journal.clone(),
             metrics: metrics.clone(),
             pools: pools.clone(),
-            started: std::time::Instant::now(),
+            started: clock.monotonic(),
+            clock: clock.clone(),
             fences: Default::default(),
             owner: lease::owner_name(&journal.instance()?),
         });
@@ -183,6 +195,7 @@ impl Receiver {
                 client.clone(),
                 journal.clone(),
                 metrics.clone(),
+                clock.clone(),
             )));
         }
         Ok(Arc::new(Receiver {
@@ -193,6 +206,7 @@ impl Receiver {
             metrics,
             executor,
             tasks,
+            clock,
         }))
     }
 
@@ -256,10 +270,11 @@ async fn refresh_inventory(
     client: Arc<PoolClient>,
     journal: Arc<Journal>,
     metrics: ReceiverMetrics,
+    clock: Arc<dyn Clock>,
 ) {
     let mut kept_at = None;
     loop {
-        if let Err(e) = client.refresh(unix_now()).await {
+        if let Err(e) = client.refresh(clock.unix()).await {
             tracing::debug!(pool = %client.name, error = %e, "Cannot refresh the host inventory.");
         }
         if let Some(inventory) = client.inventory()

@@ -102,7 +102,7 @@ fn reject(receiver: &Receiver, status: StatusCode, reason: String) -> Response {
         if let Err(e) =
             receiver
                 .journal
-                .record_rejection(status.as_u16(), &reason, super::unix_now())
+                .record_rejection(status.as_u16(), &reason, receiver.clock.unix())
         {
             tracing::error!(error = %e, "Cannot journal a rejected webhook.");
         }
@@ -200,17 +200,18 @@ pub async fn alertmanager(
         if let Err(e) = receiver.journal.record_rejection(
             StatusCode::UNPROCESSABLE_ENTITY.as_u16(),
             reason,
-            super::unix_now(),
+            receiver.clock.unix(),
         ) {
             tracing::error!(error = %e, "Cannot journal a rejected alert.");
         }
         tracing::warn!(reason = ?reason, "Alert rejected; the notification's other alerts are accepted.");
     }
     let text = String::from_utf8_lossy(&body);
-    let received = match receiver
-        .journal
-        .record_notification(&message, &text, super::unix_now())
-    {
+    let received = match receiver.journal.record_notification(
+        &message,
+        &text,
+        receiver.clock.unix(),
+    ) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "Cannot journal a notification; Alertmanager will retry.");

@@ -1,0 +1,246 @@
+//! The confirmation's decision, apart from the reading that feeds it. The confirmation step
+//! first gathers a [`Confirmation`] (the probes' findings, the journal's history, the guards'
+//! [`Facts`]), then [`decide`] says what follows, and only then is anything taken or written.
+//! Everything here is pure: table tests cover every outcome and every clock step.
+
+use std::time::Duration;
+
+use super::guards::{self, Facts, Limits, Reason};
+
+/// Everything the confirmation decides on, read before anything is decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmation {
+    /// The guards' facts.
+    pub facts: Facts,
+    /// What the confirmation itself could not establish (no inventory, no survivor, ...).
+    pub problems: Vec<Reason>,
+    /// A remediation of the same host that finished after this one was planned.
+    pub recovered_by: Option<i64>,
+    /// For a dead slave: how many VMs XAPI records running on it, or why that could not be
+    /// read. `None` when it does not matter (a master: its database is gone with it).
+    pub resident_vms: Option<Result<usize, String>>,
+}
+
+/// What follows a confirmation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Nothing to do, and nothing wrong: the step says why.
+    Superseded(String),
+    /// Something stands in the way: every reason.
+    Refused(Vec<Reason>),
+    /// Confirmed: take the pool's lease (a slave) and record the run state.
+    Proceed,
+}
+
+/// The decision. In this order: a recovery of the same death finished meanwhile (moot); the
+/// guards and the confirmation's own problems (every reason, never just the first); a slave
+/// with no VM on it (nothing to recover, so no fence); a slave whose VMs cannot be read
+/// (refused: failing closed).
+pub fn decide(c: &Confirmation, limits: &Limits) -> Decision {
+    if let Some(earlier) = c.recovered_by {
+        return Decision::Superseded(format!("host already recovered by remediation {earlier}"));
+    }
+    let mut reasons = guards::decide(&c.facts, limits).err().unwrap_or_default();
+    reasons.extend(c.problems.iter().cloned());
+    if !reasons.is_empty() {
+        return Decision::Refused(reasons);
+    }
+    match &c.resident_vms {
+        Some(Ok(0)) => Decision::Superseded(
+            "nothing to recover: XAPI records no VM running on the host".into(),
+        ),
+        Some(Err(_)) => Decision::Refused(vec![Reason::Unknown("the host's VMs")]),
+        Some(Ok(_)) | None => Decision::Proceed,
+    }
+}
+
+/// What the journal (wall clock, kept across restarts) knows of a pool's fences.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JournaledFences {
+    /// Fences of the pool since the window's start by the wall clock.
+    pub in_window: u32,
+    /// Unix time of the suspect's last fence; `None` when no suspect is known.
+    pub last_of_suspect: Option<Option<f64>>,
+}
+
+/// The guards' fence facts: how many fences fall in the window, and when the suspect was last
+/// acted on. Two records feed them: the journal's wall-clock times, and the fences this run
+/// issued, aged by the monotonic clock (`here`: host uuid and age, already limited to the
+/// window). The larger count and the more recent time count, so a wall clock stepped forward
+/// can shorten neither the fence window nor a host's cooldown.
+pub fn fence_facts(
+    now: f64,
+    suspect: Option<&str>,
+    journal: JournaledFences,
+    here: &[(String, Duration)],
+) -> (Option<u32>, Option<Option<f64>>) {
+    let in_window = journal.in_window.max(here.len() as u32);
+    let last = suspect.and(journal.last_of_suspect).map(|journaled| {
+        let here = here
+            .iter()
+            .filter(|(host, _)| Some(host.as_str()) == suspect)
+            .map(|(_, age)| now - age.as_secs_f64())
+            .reduce(f64::max);
+        match (journaled, here) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    });
+    (Some(in_window), last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+    use crate::remediation::clock::{Clock, ManualClock};
+    use crate::remediation::guards::SuspectProbes;
+
+    fn limits() -> Limits {
+        Limits {
+            max_fences: 2,
+            fence_window: Duration::from_secs(3600),
+            host_cooldown: Duration::from_secs(1800),
+            startup_quiet: Duration::from_secs(60),
+            refused_grace: Duration::from_secs(90),
+        }
+    }
+
+    fn clear(now: f64) -> Facts {
+        Facts {
+            now,
+            mode: Mode::Auto,
+            approved: false,
+            kill_switch: Some(false),
+            ha_enabled: Some(false),
+            others_reachable: Some((2, 2)),
+            fences_in_window: Some(0),
+            last_action_on_host: Some(None),
+            alert_firing: Some(true),
+            running_for: Duration::from_secs(600),
+            host_in_maintenance: Some(false),
+            suspect_probes: Some(SuspectProbes {
+                made: 3,
+                ..SuspectProbes::default()
+            }),
+            pool_reaches_suspect: Some(false),
+        }
+    }
+
+    fn confirmation() -> Confirmation {
+        Confirmation {
+            facts: clear(1e9),
+            problems: vec![],
+            recovered_by: None,
+            resident_vms: Some(Ok(3)),
+        }
+    }
+
+    #[test]
+    fn every_outcome_in_its_order() {
+        let with = |f: &dyn Fn(&mut Confirmation)| {
+            let mut c = confirmation();
+            f(&mut c);
+            decide(&c, &limits())
+        };
+        assert_eq!(with(&|_| {}), Decision::Proceed);
+        assert_eq!(with(&|c| c.resident_vms = None), Decision::Proceed);
+        assert!(
+            matches!(with(&|c| c.resident_vms = Some(Ok(0))), Decision::Superseded(why) if why.starts_with("nothing to recover"))
+        );
+        assert_eq!(
+            with(&|c| c.resident_vms = Some(Err("timeout".into()))),
+            Decision::Refused(vec![Reason::Unknown("the host's VMs")])
+        );
+        // A finished recovery of the same death wins over everything, guards included.
+        assert_eq!(
+            with(&|c| {
+                c.recovered_by = Some(7);
+                c.facts.kill_switch = Some(true);
+            }),
+            Decision::Superseded("host already recovered by remediation 7".into())
+        );
+        // Guards and problems come before the VM count, all reported together.
+        assert_eq!(
+            with(&|c| {
+                c.facts.kill_switch = Some(true);
+                c.problems = vec![Reason::Unknown("the pool's survivors")];
+                c.resident_vms = Some(Ok(0));
+            }),
+            Decision::Refused(vec![
+                Reason::KillSwitch,
+                Reason::Unknown("the pool's survivors")
+            ])
+        );
+    }
+
+    /// The fence facts across clock steps: a fence this run issued 10 minutes ago (monotonic)
+    /// and journaled then, read after the wall clock moved.
+    #[test]
+    fn a_stepped_wall_clock_shortens_neither_the_window_nor_the_cooldown() {
+        const HOST: &str = "h1";
+        let window = limits().fence_window;
+        // (wall step in seconds, what the journal's window query finds)
+        let cases = [
+            (0.0, 1),
+            (2.0 * 3600.0, 0), // forward: the journal's fence falls outside the window
+            (-2.0 * 3600.0, 1), // back: the journal's fence lies in the future
+        ];
+        for (step, journal_count) in cases {
+            let clock = ManualClock::new(1e9);
+            let fenced_at_wall = clock.unix();
+            let fenced_at = clock.monotonic();
+            clock.advance(Duration::from_secs(600));
+            clock.step_wall(step);
+            let now = clock.unix();
+            let age = clock.monotonic() - fenced_at;
+            let here = [(HOST.to_owned(), age)];
+            assert!(age < window);
+            let journal = JournaledFences {
+                in_window: journal_count,
+                last_of_suspect: Some(Some(fenced_at_wall)),
+            };
+            let (in_window, last) = fence_facts(now, Some(HOST), journal, &here);
+            assert_eq!(in_window, Some(1), "step {step}");
+            let mut facts = clear(now);
+            facts.fences_in_window = in_window;
+            facts.last_action_on_host = last;
+            let blocked = guards::cooldown(&facts, &limits());
+            if step < 0.0 {
+                // Journaled in the future: the cooldown cannot tell the age, so it blocks.
+                assert!(
+                    matches!(blocked, Err(Reason::Unknown(_))),
+                    "step {step}: {blocked:?}"
+                );
+            } else {
+                assert!(
+                    matches!(blocked, Err(Reason::HostCooldown { remaining }) if (remaining - 1200.0).abs() < 1.0),
+                    "step {step}: {blocked:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fence_facts_without_a_suspect_or_a_record() {
+        let none = JournaledFences {
+            in_window: 0,
+            last_of_suspect: None,
+        };
+        assert_eq!(fence_facts(1e9, None, none, &[]), (Some(0), None));
+        let never = JournaledFences {
+            in_window: 0,
+            last_of_suspect: Some(None),
+        };
+        assert_eq!(
+            fence_facts(1e9, Some("h1"), never, &[]),
+            (Some(0), Some(None))
+        );
+        // Another host's fence counts in the window, not in this host's cooldown.
+        let other = [("h2".to_owned(), Duration::from_secs(5))];
+        assert_eq!(
+            fence_facts(1e9, Some("h1"), never, &other),
+            (Some(1), Some(None))
+        );
+    }
+}
