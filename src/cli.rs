@@ -73,7 +73,8 @@ pub struct SimArgs {
     /// VMs started on each host.
     #[arg(long, default_value_t = 2)]
     pub vms_per_host: u32,
-    /// TCP port every simulated host listens on.
+    /// TCP port every simulated host listens on (0: any free port, the same on every host;
+    /// printed at start).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
     /// Scenario file (YAML) of timed faults.

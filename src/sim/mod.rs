@@ -35,7 +35,7 @@ use server::{Shared, Sockets};
 pub struct SimOptions {
     /// The pool to build.
     pub spec: PoolSpec,
-    /// Port every host listens on.
+    /// Port every host listens on (0: the first host binds any free port, the others the same).
     pub port: u16,
     /// Address of the control API (port 0 = any free port).
     pub control: SocketAddr,
@@ -74,6 +74,18 @@ pub enum SimError {
     Scenario(#[from] scenario::ScenarioError),
 }
 
+/// The first host's address with port 0.
+fn first_address(model: &Model) -> Result<SocketAddr, SimError> {
+    let address = model
+        .hosts
+        .first()
+        .map(|h| h.address.as_str())
+        .unwrap_or("");
+    format!("{address}:0")
+        .parse()
+        .map_err(|e| SimError::Options(format!("host address {address:?}: {e}")))
+}
+
 /// A running simulated pool. Dropping it does not stop it; call [`RunningSim::shutdown`].
 #[derive(Debug)]
 pub struct RunningSim {
@@ -104,6 +116,16 @@ impl RunningSim {
         if let Some(timing) = scenario.as_ref().and_then(|s| s.timing) {
             model.params = timing;
         }
+        // Port 0: the first host's listener picks the port, and is kept for that host.
+        let (port, sockets) = if options.port == 0 {
+            let listener = server::bind(first_address(&model)?).await?;
+            (
+                listener.local_addr()?.port(),
+                Sockets::with_listener(0, listener),
+            )
+        } else {
+            (options.port, Sockets::default())
+        };
         let (changed, _) = tokio::sync::watch::channel(0);
         let certs = if options.tls {
             let hosts: Vec<(String, String)> = model
@@ -124,8 +146,8 @@ impl RunningSim {
             model: Mutex::new(model),
             clock: Mutex::new(Clock::new(options.time_scale)),
             changed,
-            port: options.port,
-            sockets: tokio::sync::Mutex::new(Sockets::default()),
+            port,
+            sockets: tokio::sync::Mutex::new(sockets),
         });
         shared.settle().await?;
         let listener = tokio::net::TcpListener::bind(options.control)

@@ -116,9 +116,31 @@ enum SocketMode {
 #[derive(Debug, Default)]
 pub struct Sockets {
     running: HashMap<usize, (SocketMode, JoinHandle<()>)>,
+    /// A listener bound before the first reconcile (the port was chosen by binding it), used
+    /// for that host's first socket.
+    bound: Option<(usize, TcpListener)>,
 }
 
 impl Sockets {
+    /// Sockets whose host `i` starts on `listener`, already bound.
+    pub fn with_listener(i: usize, listener: TcpListener) -> Sockets {
+        Sockets {
+            running: HashMap::new(),
+            bound: Some((i, listener)),
+        }
+    }
+
+    /// Host `i`'s listener: the one bound beforehand, or a new one.
+    async fn listener(&mut self, i: usize, addr: SocketAddr) -> std::io::Result<TcpListener> {
+        match self.bound.take() {
+            Some((host, listener)) if host == i => Ok(listener),
+            other => {
+                self.bound = other;
+                bind(addr).await
+            }
+        }
+    }
+
     /// Starts, stops or swaps listeners to match the model.
     pub async fn reconcile(&mut self, shared: &Arc<Shared>) -> std::io::Result<()> {
         let wanted: Vec<(usize, String, SocketMode)> = {
@@ -151,12 +173,22 @@ impl Sockets {
             let task = match mode {
                 // On 443 stunnel listens whether xapi runs or not: the handshake succeeds and
                 // the connection is closed with no HTTP answer (xapi-notes.md).
-                SocketMode::Closed if shared.certs.is_some() => {
-                    tokio::spawn(stunnel_alone(bind(addr).await?, shared.clone(), i))
+                SocketMode::Closed if shared.certs.is_some() => tokio::spawn(stunnel_alone(
+                    self.listener(i, addr).await?,
+                    shared.clone(),
+                    i,
+                )),
+                SocketMode::Closed => {
+                    // Nothing listens: a listener bound beforehand is closed too.
+                    if self.bound.as_ref().is_some_and(|(host, _)| *host == i) {
+                        self.bound = None;
+                    }
+                    tokio::spawn(std::future::pending())
                 }
-                SocketMode::Closed => tokio::spawn(std::future::pending()),
-                SocketMode::BlackHole => tokio::spawn(black_hole(bind(addr).await?)),
-                SocketMode::Serve => tokio::spawn(serve(bind(addr).await?, shared.clone(), i)),
+                SocketMode::BlackHole => tokio::spawn(black_hole(self.listener(i, addr).await?)),
+                SocketMode::Serve => {
+                    tokio::spawn(serve(self.listener(i, addr).await?, shared.clone(), i))
+                }
             };
             self.running.insert(i, (mode, task));
         }
@@ -165,13 +197,15 @@ impl Sockets {
 
     /// Stops every listener.
     pub fn shutdown(&mut self) {
+        self.bound = None;
         for (_, (_, task)) in self.running.drain() {
             task.abort();
         }
     }
 }
 
-async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listener on `addr` (SO_REUSEADDR: a host powered back on rebinds at once).
+pub(super) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket

@@ -46,7 +46,6 @@ async fn start_sim_options(
     let pid = std::process::id();
     let second = 20 + (pid % 200) as u8;
     let third = NEXT_POOL.fetch_add(1, Ordering::SeqCst);
-    let port = free_port();
     let options = SimOptions {
         spec: PoolSpec {
             hosts,
@@ -55,7 +54,7 @@ async fn start_sim_options(
             password: password.to_owned(),
             timing: xenguard::sim::Timing::Realistic,
         },
-        port,
+        port: 0,
         control: SocketAddr::from(([127, 0, 0, 1], 0)),
         time_scale: 0.0,
         scenario,
@@ -64,7 +63,8 @@ async fn start_sim_options(
     RunningSim::start(options).await.expect("simulator starts")
 }
 
-/// A port that was free a moment ago on loopback.
+/// A port that was free a moment ago on loopback: only for a process the test starts, which
+/// must be told its port before it binds (servers in this process bind port 0 themselves).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
