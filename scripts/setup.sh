@@ -3,8 +3,9 @@
 # run as root (CI: clean checkout, fresh machine). Idempotent; a second run takes about a second.
 #
 #   1. Debian packages: prometheus + promtool, prometheus-alertmanager, openipmi (ipmi_sim),
-#      ipmitool, fence-agents (fence_ipmilan, fence_xenapi), yamllint — skipped when all their
-#      commands are already on PATH (python3-venv / nodejs+npm too, only if they are missing).
+#      ipmitool, fence-agents (fence_ipmilan, fence_xenapi), yamllint, curl — skipped when all
+#      their commands are already on PATH (python3-venv / nodejs+npm too, only if they are
+#      missing).
 #   2. A Python virtual env in .venv/ with scripts/python/requirements.txt (stamp-skipped).
 #   3. npm tools in .tools/: @grafana/schema + typescript, exact versions (stamp-skipped).
 #   4. The rustfmt and clippy components.
@@ -18,8 +19,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly APT_PACKAGES=(prometheus prometheus-alertmanager openipmi ipmitool fence-agents yamllint)
-readonly APT_COMMANDS=(promtool prometheus-alertmanager ipmi_sim ipmitool fence_ipmilan fence_xenapi yamllint)
+readonly APT_PACKAGES=(prometheus prometheus-alertmanager openipmi ipmitool fence-agents yamllint curl)
+readonly APT_COMMANDS=(promtool prometheus-alertmanager ipmi_sim ipmitool fence_ipmilan fence_xenapi yamllint curl)
 readonly REQUIREMENTS=scripts/python/requirements.txt
 readonly VENV=.venv
 readonly TOOLS=.tools
