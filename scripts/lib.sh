@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers for scripts/*.sh and scripts/checks/*.sh: source it, do not run it.
 # Sourcing it needs nothing but bash, since setup.sh sources it before anything is installed;
 # now_us and seconds_since are bash only (EPOCHREALTIME), free_ports needs Python (call it after
