@@ -7,7 +7,9 @@
 #      their commands are already on PATH (python3-venv / nodejs+npm too, only if they are
 #      missing).
 #   2. A Python virtual env in .venv/ with scripts/python/requirements.txt (stamp-skipped).
-#   3. npm tools in .tools/: @grafana/schema + typescript, exact versions (stamp-skipped).
+#   3. npm tools in .tools/: @grafana/schema + typescript, @kubernetes-models/prometheus-operator
+#      (the chart check's ServiceMonitor / PrometheusRule validators), exact versions
+#      (stamp-skipped).
 #   4. The rustfmt and clippy components.
 #
 # Anything that fails stops the run with the step's name and the tail of its log
@@ -25,7 +27,7 @@ readonly REQUIREMENTS=scripts/python/requirements.txt
 readonly VENV=.venv
 readonly TOOLS=.tools
 # Exact versions (architecture.md §10.1, §10.3). Changing this list reinstalls .tools/.
-readonly NPM_PACKAGES=(@grafana/schema@13.2.3 typescript@7.0.2)
+readonly NPM_PACKAGES=(@grafana/schema@13.2.3 typescript@7.0.2 @kubernetes-models/prometheus-operator@6.0.0)
 readonly STAMP=.xenguard-setup-stamp
 readonly LOG_DIR=$TOOLS/logs
 
