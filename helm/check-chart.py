@@ -3,10 +3,13 @@
 There is no `helm` binary here: the chart is linted, schema-checked and rendered with the real
 Helm engine through PyPI's helm-python-sdk (architecture.md §10.2). This program:
 
-  render  CHART OUT XENGUARD_BIN   for each CHART/ci/*.yaml: lint, validate_schema, render to
+  render  CHART OUT XENGUARD_BIN NODE_MODULES
+                                   for each CHART/ci/*.yaml: lint, validate_schema, render to
                                    OUT/<set>.yaml (every manifest), OUT/<set>.k8s.yaml (the
                                    built-in kinds, for kubernetes-validate) and check the
-                                   rendered objects (see check_set); prints one line per set and
+                                   rendered objects (see check_set; NODE_MODULES holds
+                                   @kubernetes-models/prometheus-operator for the two
+                                   prometheus-operator kinds); prints one line per set and
                                    writes OUT/sets.txt (set names, for the shell's next steps)
   negative CHART OUT               values files that must be refused (by values.schema.json, or
                                    by the templates) are refused; written to OUT/negative/
@@ -78,62 +81,115 @@ def render(chart: str, values: dict) -> dict[str, str]:
         return loaded.render(values, name=RELEASE, namespace=NAMESPACE)
 
 
-# ------------------------------------------------------------------------------ helpers
+# ------------------------------------------------------------ prometheus-operator kinds
 
+# ServiceMonitor and PrometheusRule (monitoring.coreos.com/v1) are validated against the
+# operator's published schemas by validate-crs.mjs, with the npm package
+# @kubernetes-models/prometheus-operator (validators generated from the operator's API types).
+# No Python package fits: cloudcoil-models-prometheus-operator (PyPI) has Pydantic models, not
+# the schemas, drags in pydantic and httpx, and only its 0.80 releases install here;
+# kubernetes-validate has the built-in kinds only; Debian has no prometheus-operator package.
+CRD_KINDS = ("ServiceMonitor", "PrometheusRule")
+VALIDATE_CRS = ROOT / "helm" / "validate-crs.mjs"
 
-def _obj(properties: dict, required: list[str] | None = None) -> dict:
-    return {"type": "object", "properties": properties, "required": required or [],
-            "additionalProperties": False}
-
-
-_STR = {"type": "string"}
-_STRMAP = {"type": "object", "additionalProperties": {"type": "string"}}
-_METADATA = {"type": "object"}
-_SECRET_KEY = _obj({"name": _STR, "key": _STR}, ["name", "key"])
-_SECRET_OR_CONFIGMAP = {**_obj({"secret": _SECRET_KEY, "configMap": _SECRET_KEY}),
-                        "minProperties": 1, "maxProperties": 1}
-
-# Our own statement of the fields xenguard renders for the two prometheus-operator kinds
-# (monitoring.coreos.com/v1), written from the operator's API documentation; unknown keys fail.
-CRD_SCHEMAS = {
-    "ServiceMonitor": _obj({
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "ServiceMonitor"},
-        "metadata": _METADATA,
-        "spec": _obj({
-            "selector": _obj({"matchLabels": _STRMAP}, ["matchLabels"]),
-            "namespaceSelector": _obj({"matchNames": {"type": "array", "items": _STR},
-                                       "any": {"type": "boolean"}}),
-            "endpoints": {"type": "array", "minItems": 1, "items": _obj({
-                "port": _STR, "path": _STR, "scheme": {"enum": ["http", "https"]},
-                "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                "tlsConfig": _obj({
-                    "ca": _SECRET_OR_CONFIGMAP, "cert": _SECRET_OR_CONFIGMAP,
-                    "keySecret": _SECRET_KEY, "serverName": _STR,
-                }),
-            }, ["port"])},
-        }, ["selector", "endpoints"]),
-    }, ["apiVersion", "kind", "metadata", "spec"]),
-    "PrometheusRule": _obj({
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "kind": {"const": "PrometheusRule"},
-        "metadata": _METADATA,
-        "spec": _obj({
-            "groups": {"type": "array", "minItems": 1, "items": _obj({
-                "name": _STR, "interval": _STR,
-                "rules": {"type": "array", "items": _obj({
-                    "alert": _STR, "record": _STR, "expr": _STR, "for": _STR,
-                    "keep_firing_for": _STR, "labels": _STRMAP, "annotations": _STRMAP,
-                }, ["expr"])},
-            }, ["name", "rules"])},
-        }, ["groups"]),
-    }, ["apiVersion", "kind", "metadata", "spec"]),
+# The published schemas accept keys they do not know (Kubernetes prunes them without a word), so a
+# misspelt `scrapeTimout` would pass them. This is every key xenguard renders, and no other: a
+# dict is an object with these keys, a one-item list an array of such items, FREE a map whose
+# keys are data (labels, annotations, metadata), None a value the published schema checks.
+FREE = "free"
+_SECRET_KEY = {"name": None, "key": None}
+_SECRET_OR_CONFIGMAP = {"secret": _SECRET_KEY, "configMap": _SECRET_KEY}
+RENDERED_FIELDS = {
+    "ServiceMonitor": {
+        "apiVersion": None, "kind": None, "metadata": FREE,
+        "spec": {
+            "selector": {"matchLabels": FREE},
+            "namespaceSelector": {"matchNames": None, "any": None},
+            "endpoints": [{
+                "port": None, "path": None, "scheme": None, "interval": None, "scrapeTimeout": None,
+                "tlsConfig": {"ca": _SECRET_OR_CONFIGMAP, "cert": _SECRET_OR_CONFIGMAP,
+                              "keySecret": _SECRET_KEY, "serverName": None},
+            }],
+        },
+    },
+    "PrometheusRule": {
+        "apiVersion": None, "kind": None, "metadata": FREE,
+        "spec": {"groups": [{
+            "name": None, "interval": None,
+            "rules": [{"alert": None, "record": None, "expr": None, "for": None,
+                       "keep_firing_for": None, "labels": FREE, "annotations": FREE}],
+        }]},
+    },
 }
 
 
-def crd_validator(kind: str) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(CRD_SCHEMAS[kind])
+def unknown_fields(node, allowed, path: str = "") -> list[str]:
+    """The keys of NODE that RENDERED_FIELDS' entry ALLOWED does not name, as dotted paths."""
+    if isinstance(allowed, dict) and isinstance(node, dict):
+        found = []
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else key
+            found += [where] if key not in allowed else unknown_fields(value, allowed[key], where)
+        return found
+    if isinstance(allowed, list) and isinstance(node, list):
+        return [f for i, item in enumerate(node) for f in unknown_fields(item, allowed[0], f"{path}[{i}]")]
+    return []  # FREE, None, or a type the published schema rejects
+
+
+def published_schema_errors(docs: list[dict], node_modules: str) -> list[list[str]]:
+    """For each of DOCS (ServiceMonitor / PrometheusRule), its errors against the published schema."""
+    if not docs:
+        return []
+    try:
+        run = subprocess.run(["node", str(VALIDATE_CRS), node_modules], input=json.dumps(docs),
+                             capture_output=True, text=True)
+    except OSError as why:
+        raise Failed(f"cannot run node ({why.strerror}): run scripts/setup.sh") from None
+    need(run.returncode == 0,
+         f"node {VALIDATE_CRS} {node_modules} failed (run scripts/setup.sh?):\n{run.stderr}")
+    results = json.loads(run.stdout)
+    need(len(results) == len(docs), f"{VALIDATE_CRS} answered for {len(results)} of {len(docs)} objects")
+    return results
+
+
+def crd_problems(docs: list[dict], node_modules: str) -> list[list[str]]:
+    """For each of DOCS, its problems: against the published schema, and keys xenguard does not
+    render."""
+    problems = []
+    for doc, errors in zip(docs, published_schema_errors(docs, node_modules)):
+        name = f"{doc['kind']} {doc['metadata']['name']}"
+        unknown = unknown_fields(doc, RENDERED_FIELDS[doc["kind"]])
+        problems.append([f"{name} against the published schema: {e}" for e in errors]
+                        + [f"{name}: unknown field {f}" for f in unknown])
+    return problems
+
+
+def crd_canaries(sample: dict[str, dict], node_modules: str) -> None:
+    """Broken copies of a rendered ServiceMonitor and PrometheusRule must be refused, each for its
+    own reason: proof that the package's validators loaded and that RENDERED_FIELDS bites."""
+    def broken(kind: str, path: list, key: str, value) -> dict:
+        doc = copy.deepcopy(sample[kind])
+        node = doc
+        for step in path:
+            node = node[step]
+        node[key] = value
+        return doc
+
+    endpoint, rule = ["spec", "endpoints", 0], ["spec", "groups", 0, "rules", 0]
+    canaries = [  # (broken copy, a fragment its problem must contain)
+        (broken("ServiceMonitor", endpoint, "scheme", "htp"), "/spec/endpoints/0/scheme"),
+        (broken("ServiceMonitor", endpoint, "interval", "30 s"), "/spec/endpoints/0/interval"),
+        (broken("ServiceMonitor", endpoint, "scrapeTimout", "5s"), "spec.endpoints[0].scrapeTimout"),
+        (broken("PrometheusRule", rule, "expr", ["up"]), "/spec/groups/0/rules/0/expr"),
+        (broken("PrometheusRule", rule, "fro", "5m"), "spec.groups[0].rules[0].fro"),
+    ]
+    for (doc, fragment), problems in zip(canaries, crd_problems([c[0] for c in canaries], node_modules)):
+        need(any(fragment in p for p in problems),
+             f"a broken {doc['kind']} was not refused at {fragment} (got: {problems or 'no problem'}): "
+             "the check of the prometheus-operator kinds is not effective")
+
+
+# ------------------------------------------------------------------------------ helpers
 
 
 def file_paths(config: dict) -> dict[str, list[str]]:
@@ -274,7 +330,7 @@ def check_pod(kind_name: str, component: str, workload: dict, objects: dict, con
 
 
 def check_set(name: str, manifests: dict[str, str], values: dict, merged: dict, out: Path,
-              xenguard_bin: str) -> str:
+              xenguard_bin: str, node_modules: str) -> str:
     docs = []
     with open(out / f"{name}.yaml", "w") as all_file, open(out / f"{name}.k8s.yaml", "w") as k8s_file:
         for source, body in sorted(manifests.items()):
@@ -288,7 +344,7 @@ def check_set(name: str, manifests: dict[str, str], values: dict, merged: dict, 
                 if doc is None:
                     continue
                 docs.append(doc)
-                if doc["kind"] not in CRD_SCHEMAS:
+                if doc["kind"] not in CRD_KINDS:
                     k8s_file.write("---\n" + yaml.safe_dump(doc, sort_keys=False))
     objects = {}
     for doc in docs:
@@ -362,15 +418,13 @@ def check_set(name: str, manifests: dict[str, str], values: dict, merged: dict, 
                 need(posixpath.dirname(kill) == journal_dir,
                      f"receiver.kill_switch_file {kill} is not on the journal volume {journal_dir} (root filesystem is read-only)")
 
-    # ServiceMonitor and PrometheusRule: the upstream CRD schemas (strict), and their content.
-    crs = []
-    for doc in docs:
-        if doc["kind"] in CRD_SCHEMAS:
-            need(doc["apiVersion"] == "monitoring.coreos.com/v1", f"{doc['kind']} apiVersion {doc['apiVersion']}")
-            errors = sorted(crd_validator(doc["kind"]).iter_errors(doc), key=lambda e: list(e.absolute_path))
-            need(not errors, f"{doc['kind']} {doc['metadata']['name']} against its CRD schema: "
-                 + "; ".join(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:5]))
-            crs.append(doc["kind"])
+    # ServiceMonitor and PrometheusRule: the published schemas, no unknown field, and their content.
+    crd_docs = [doc for doc in docs if doc["kind"] in CRD_KINDS]
+    for doc in crd_docs:
+        need(doc["apiVersion"] == "monitoring.coreos.com/v1", f"{doc['kind']} apiVersion {doc['apiVersion']}")
+    problems = [p for doc_problems in crd_problems(crd_docs, node_modules) for p in doc_problems]
+    need(not problems, "; ".join(problems[:5]))
+    crs = [doc["kind"] for doc in crd_docs]
     monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
     need(len(monitors) == (1 if merged["serviceMonitor"]["enabled"] else 0), "ServiceMonitor count")
     for sm in monitors:
@@ -459,7 +513,7 @@ def check_set(name: str, manifests: dict[str, str], values: dict, merged: dict, 
     return f"{len(docs)} objects ({summary}); {config_note}; CRD schemas ok ({len(crs)})"
 
 
-def cmd_render(chart: str, out: Path, xenguard_bin: str) -> None:
+def cmd_render(chart: str, out: Path, xenguard_bin: str, node_modules: str) -> None:
     helm.disable_logging()
     out.mkdir(parents=True, exist_ok=True)
     sets = sorted((Path(chart) / "ci").glob("*.yaml"))
@@ -478,12 +532,24 @@ def cmd_render(chart: str, out: Path, xenguard_bin: str) -> None:
             with helm.Chart.load(chart) as loaded:
                 merged = loaded.merge_values(values)
             manifests = render(chart, values)
-            summary = check_set(name, manifests, values, merged, out, xenguard_bin)
+            summary = check_set(name, manifests, values, merged, out, xenguard_bin, node_modules)
         except (Failed, helm.HelmError) as why:
             raise Failed(f"value set {path}: {why}") from None
         (out / f"{name}.summary").write_text(f"{note}; schema ok; rendered {summary}")
         names.append(name)
     (out / "sets.txt").write_text("\n".join(names) + "\n")
+
+    # The check of the prometheus-operator kinds bites, on broken copies of rendered ones.
+    sample = {}
+    for path in sorted(out.glob("*.yaml")):
+        if not path.name.endswith(".k8s.yaml"):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc and doc["kind"] in CRD_KINDS:
+                    sample.setdefault(doc["kind"], doc)
+    need(sorted(sample) == sorted(CRD_KINDS), f"no value set renders both {' and '.join(CRD_KINDS)}")
+    crd_canaries(sample, node_modules)
+    print("30-helm: ok  broken copies of the ServiceMonitor and PrometheusRule are refused "
+          "(published schemas of @kubernetes-models/prometheus-operator; unknown fields)")
 
 
 # ------------------------------------------------------------------------------ negative tests
@@ -678,7 +744,7 @@ def cmd_dockerfile(out: Path) -> None:
 def main() -> int:
     try:
         if sys.argv[1] == "render":
-            cmd_render(sys.argv[2], Path(sys.argv[3]), sys.argv[4])
+            cmd_render(sys.argv[2], Path(sys.argv[3]), sys.argv[4], sys.argv[5])
         elif sys.argv[1] == "negative":
             cmd_negative(sys.argv[2], Path(sys.argv[3]))
         elif sys.argv[1] == "dockerfile":

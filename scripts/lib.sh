@@ -1,5 +1,11 @@
+# shellcheck shell=bash
 # Shared shell helpers for scripts/*.sh and scripts/checks/*.sh: source it, do not run it.
-# Bash only (EPOCHREALTIME), no other dependency: setup.sh uses it before anything is installed.
+# Sourcing it needs nothing but bash, since setup.sh sources it before anything is installed;
+# now_us and seconds_since are bash only (EPOCHREALTIME), free_ports needs Python (call it after
+# setup.sh, never from it).
+
+# Where this library lives (scripts/), for the Python helpers beside it.
+XENGUARD_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # now_us -> microseconds since the epoch.
 now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
@@ -13,3 +19,7 @@ seconds_since() {
         printf '%d' $(((ds + 5) / 10))
     fi
 }
+
+# free_ports N -> N distinct TCP ports, free on every local address now, space-separated
+# (scripts/python/ports.py, with $XENGUARD_PYTHON, else python3).
+free_ports() { "${XENGUARD_PYTHON:-python3}" "$XENGUARD_SCRIPTS/python/ports.py" "$1"; }

@@ -3,10 +3,13 @@
 # run as root (CI: clean checkout, fresh machine). Idempotent; a second run takes about a second.
 #
 #   1. Debian packages: prometheus + promtool, prometheus-alertmanager, openipmi (ipmi_sim),
-#      ipmitool, fence-agents (fence_ipmilan, fence_xenapi), yamllint — skipped when all their
-#      commands are already on PATH (python3-venv / nodejs+npm too, only if they are missing).
+#      ipmitool, fence-agents (fence_ipmilan, fence_xenapi), yamllint, curl — skipped when all
+#      their commands are already on PATH (python3-venv / nodejs+npm too, only if they are
+#      missing).
 #   2. A Python virtual env in .venv/ with scripts/python/requirements.txt (stamp-skipped).
-#   3. npm tools in .tools/: @grafana/schema + typescript, exact versions (stamp-skipped).
+#   3. npm tools in .tools/: @grafana/schema + typescript, @kubernetes-models/prometheus-operator
+#      (the chart check's ServiceMonitor / PrometheusRule validators), exact versions
+#      (stamp-skipped).
 #   4. The rustfmt and clippy components.
 #
 # Anything that fails stops the run with the step's name and the tail of its log
@@ -18,13 +21,13 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-readonly APT_PACKAGES=(prometheus prometheus-alertmanager openipmi ipmitool fence-agents yamllint)
-readonly APT_COMMANDS=(promtool prometheus-alertmanager ipmi_sim ipmitool fence_ipmilan fence_xenapi yamllint)
+readonly APT_PACKAGES=(prometheus prometheus-alertmanager openipmi ipmitool fence-agents yamllint curl)
+readonly APT_COMMANDS=(promtool prometheus-alertmanager ipmi_sim ipmitool fence_ipmilan fence_xenapi yamllint curl)
 readonly REQUIREMENTS=scripts/python/requirements.txt
 readonly VENV=.venv
 readonly TOOLS=.tools
 # Exact versions (architecture.md §10.1, §10.3). Changing this list reinstalls .tools/.
-readonly NPM_PACKAGES=(@grafana/schema@13.2.3 typescript@7.0.2)
+readonly NPM_PACKAGES=(@grafana/schema@13.2.3 typescript@7.0.2 @kubernetes-models/prometheus-operator@6.0.0)
 readonly STAMP=.xenguard-setup-stamp
 readonly LOG_DIR=$TOOLS/logs
 

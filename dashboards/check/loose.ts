@@ -1,7 +1,7 @@
 // The dashboard JSON model of @grafana/schema with its string enums loosened to their literal
 // values: JSON says "absolute", the TypeScript type says ThresholdsMode.Absolute, and a JSON file
 // cannot name an enum member. Everything else (required keys, excess properties, literal unions,
-// numeric enums) is checked as the schema declares it. Used by dashcheck.py typecheck.
+// numeric enums) is checked as the schema declares it. Used by typecheck.py.
 import type { Dashboard } from '@grafana/schema';
 
 export type Loose<T> = T extends string

@@ -23,6 +23,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
 readonly RULES=alerts/xenguard.rules.yml
 readonly AM_CONFIG=alerts/alertmanager.example.yml
 readonly RUNBOOK=docs/runbook.md
@@ -36,9 +39,9 @@ fail() {
     exit 1
 }
 
-for tool in promtool amtool; do
+for tool in promtool amtool curl; do
     command -v "$tool" >/dev/null ||
-        fail "$tool not found on PATH (Debian packages prometheus / prometheus-alertmanager; run scripts/setup.sh)"
+        fail "$tool not found on PATH (Debian packages prometheus / prometheus-alertmanager / curl; run scripts/setup.sh)"
 done
 PYTHON=${XENGUARD_PYTHON:-.venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3) || fail "no Python interpreter (run scripts/setup.sh)"
@@ -110,13 +113,8 @@ printf '10-alerts: ok  routes: %s -> xenguard,default; the other %d alerts -> de
 # idle receiver with one pool exposes the names the rules use. Its pool points at a closed
 # loopback port: no host is ever reached, and observe mode never acts.
 run "cargo build --bin xenguard" cargo build --quiet --bin xenguard
-read -r RECEIVER_PORT XAPI_PORT < <("$PYTHON" -c '
-import socket
-held = [socket.socket() for _ in range(2)]
-for s in held:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in held))
-')
+PORTS=$(free_ports 2) || fail "could not pick free loopback ports"
+read -r RECEIVER_PORT XAPI_PORT <<<"$PORTS"
 rm -f "$SCRATCH"/receiver-journal.db*
 printf 'unused\n' >"$SCRATCH/receiver.password"
 cat >"$SCRATCH/receiver.yml" <<EOF
@@ -138,28 +136,21 @@ stop_receiver() {
     wait "$RECEIVER_PID" 2>/dev/null || true
 }
 trap stop_receiver EXIT
-# Polls /metrics for up to 30 s; gives up early if the receiver exits.
+# Polls /metrics every 0.2 s for up to 30 s; gives up early if the receiver exits.
 scrape_receiver() {
-    "$PYTHON" -c '
-import os, sys, time, urllib.request
-url, out, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-deadline = time.monotonic() + 30
-while True:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            body = r.read()
-        break
-    except OSError as e:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            sys.exit(f"the receiver exited before answering {url}")
-        if time.monotonic() > deadline:
-            sys.exit(f"no answer from {url} within 30 s: {e}")
-        time.sleep(0.2)
-with open(out, "wb") as f:
-    f.write(body)
-' "http://127.0.0.1:$RECEIVER_PORT/metrics" "$SCRATCH/receiver.prom" "$RECEIVER_PID"
+    local url=http://127.0.0.1:$RECEIVER_PORT/metrics start
+    start=$(now_us)
+    until curl -fsS --max-time 2 -o "$SCRATCH/receiver.prom" "$url" 2>"$SCRATCH/curl.log"; do
+        if ! kill -0 "$RECEIVER_PID" 2>/dev/null; then
+            echo "10-alerts: the receiver exited before answering $url" >&2
+            return 1
+        fi
+        if (($(now_us) - start > 30000000)); then
+            echo "10-alerts: no answer from $url within 30 s: $(cat "$SCRATCH/curl.log")" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
 }
 if ! scrape_receiver; then
     sed 's/^/  | /' "$SCRATCH/receiver.log" >&2

@@ -11,8 +11,10 @@
 #      must parse and return at least one series. The receiver's counters and gauges exist
 #      from start with 0 for every pool and label value (webhooks_total per HTTP status only
 #      after a request with that status, hence the two posts).
-# Helpers: dashboards/check/ (dashcheck.py, loose.ts, dashboard.ts.tmpl). Scratch files and logs:
-# target/dashboards-check/. Every port is a free loopback port picked at start.
+# Helpers: dashboards/check/ (lint.py, typecheck.py with dashboard.ts.tmpl and loose.ts,
+# queries.py; dashboard.py is what they share); single HTTP requests are curl's and the waits
+# for data in Prometheus promtool's. Scratch files and logs: target/dashboards-check/. Every port
+# is a free loopback port picked at start (free_ports, scripts/lib.sh).
 #
 # Usage: scripts/checks/20-dashboards.sh [DASHBOARD.json...]   (default: dashboards/*.json)
 #        DASHCHECK_VERBOSE=1 prints every query and its series count.
@@ -21,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
 OUT=$ROOT/target/dashboards-check
-CHECK=dashboards/check/dashcheck.py
+HELPERS=dashboards/check
 TOOLS_NM=$ROOT/.tools/node_modules
 TSC=$TOOLS_NM/.bin/tsc
 SCHEMA=$TOOLS_NM/@grafana/schema
@@ -42,8 +44,9 @@ PY=${XENGUARD_PYTHON:-python3}
 command -v "$PY" >/dev/null || die "no Python interpreter ($PY); run scripts/setup.sh"
 [ -x "$TSC" ] || die "$TSC is missing; run scripts/setup.sh (installs @grafana/schema and typescript in .tools)"
 [ -d "$SCHEMA" ] || die "$SCHEMA is missing; run scripts/setup.sh"
-command -v prometheus >/dev/null || die "prometheus is not on PATH; run scripts/setup.sh (Debian package prometheus)"
-check() { "$PY" "$CHECK" "$@"; }
+for tool in prometheus promtool curl; do
+    command -v "$tool" >/dev/null || die "$tool is not on PATH; run scripts/setup.sh (Debian packages prometheus, curl)"
+done
 
 # Arguments (optional, for trying a changed or broken copy): the dashboard files to check.
 if (($# > 0)); then
@@ -60,8 +63,8 @@ mkdir -p "$OUT"
 
 # --- 1 + 2: static checks ------------------------------------------------------------------------
 t=$(now_us)
-check lint --schema "$SCHEMA" "${DASHBOARDS[@]}" || die "lint of ${DASHBOARDS[*]} (messages above)"
-check typecheck --tsc "$TSC" --node-modules "$TOOLS_NM" --out "$OUT/ts" "${DASHBOARDS[@]}" ||
+"$PY" "$HELPERS/lint.py" --schema "$SCHEMA" "${DASHBOARDS[@]}" || die "lint of ${DASHBOARDS[*]} (messages above)"
+"$PY" "$HELPERS/typecheck.py" --tsc "$TSC" --node-modules "$TOOLS_NM" --out "$OUT/ts" "${DASHBOARDS[@]}" ||
     die "type check against @grafana/schema (messages above; generated files in $OUT/ts)"
 T_STATIC=$(seconds_since "$t")
 
@@ -106,7 +109,7 @@ wait_for() {
     local what=$1 timeout=$2 start i
     shift 2
     start=$(now_us)
-    until DASHCHECK_QUIET=1 "$@" >/dev/null 2>&1; do
+    until "$@" >/dev/null 2>&1; do
         for i in "${!PIDS[@]}"; do
             if ! kill -0 "${PIDS[i]}" 2>/dev/null; then
                 show_logs
@@ -121,15 +124,21 @@ wait_for() {
     done
 }
 
-PORTS=$(check free-ports 5) || die "could not pick free loopback ports"
+PORTS=$(free_ports 5) || die "could not pick free loopback ports"
 read -r SIM_PORT CONTROL_PORT EXPORTER_PORT RECEIVER_PORT PROM_PORT <<<"$PORTS"
 CONTROL=http://127.0.0.1:$CONTROL_PORT
 EXPORTER=http://127.0.0.1:$EXPORTER_PORT
 RECEIVER=http://127.0.0.1:$RECEIVER_PORT
 PROM=http://127.0.0.1:$PROM_PORT
 
+# get URL: the body on stdout; fails unless the answer is 2xx.
+get() { curl -fsS --max-time 10 "$1"; }
+# has_data EXPR: Prometheus returns at least one series for EXPR now (promtool prints nothing
+# for an empty result and fails on a query error).
+has_data() { [ -n "$(promtool query instant "$PROM" "$1")" ]; }
+
 printf 'xenguard\n' >"$OUT/password"
-printf 'dashcheck-webhook-token\n' >"$OUT/webhook.token"
+printf 'dashboards-check-webhook-token\n' >"$OUT/webhook.token"
 cat >"$OUT/xenguard.yml" <<EOF
 pools:
   - name: sim
@@ -170,18 +179,19 @@ start serve "$BIN" serve --config "$OUT/xenguard.yml"
 start prometheus prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prometheus-data" \
     --web.listen-address="127.0.0.1:$PROM_PORT"
 
-wait_for "the simulator's control API ($CONTROL)" 20 check get "$CONTROL/hosts"
-wait_for "the exporter to be ready ($EXPORTER/-/ready)" 30 check get "$EXPORTER/-/ready"
-wait_for "the receiver to be ready ($RECEIVER/-/ready)" 30 check get "$RECEIVER/-/ready"
+wait_for "the simulator's control API ($CONTROL)" 20 get "$CONTROL/hosts"
+wait_for "the exporter to be ready ($EXPORTER/-/ready)" 30 get "$EXPORTER/-/ready"
+wait_for "the receiver to be ready ($RECEIVER/-/ready)" 30 get "$RECEIVER/-/ready"
 # Every host answered a probe once, so the dead host keeps a last-seen time.
-all_reachable() { [ "$(check get "$EXPORTER/metrics" | grep -c '^xen_host_reachable{.*} 1$')" = 3 ]; }
+all_reachable() { [ "$(get "$EXPORTER/metrics" | grep -c '^xen_host_reachable{.*} 1$')" = 3 ]; }
 wait_for "the exporter to reach all 3 hosts" 30 all_reachable
 T_STACK=$(seconds_since "$t")
 
 # Power host2 off: with --time-scale 60, XAPI's 600 s liveness timeout passes in 10 s, after
 # which its VMs are stuck on a dead host and the failure panels have data.
-check post-json "$CONTROL/hosts/$DEAD_HOST/power" '{"state":"off"}' >"$OUT/power-off.json" ||
-    die "POST $CONTROL/hosts/$DEAD_HOST/power failed"
+curl -sS --fail-with-body --max-time 10 -H 'Content-Type: application/json' -d '{"state":"off"}' \
+    "$CONTROL/hosts/$DEAD_HOST/power" >"$OUT/power-off.json" ||
+    die "POST $CONTROL/hosts/$DEAD_HOST/power failed: $(cat "$OUT/power-off.json")"
 DEAD_UUID=$("$PY" -c '
 import json, sys
 hosts = json.load(open(sys.argv[1]))
@@ -189,30 +199,58 @@ print(next(h["uuid"] for h in hosts if h["name"] == sys.argv[2] and h["power"] =
 ' "$OUT/power-off.json" "$DEAD_HOST") || die "$DEAD_HOST is not powered off: $(cat "$OUT/power-off.json")"
 
 t=$(now_us)
-wait_for "Prometheus to scrape the exporter (xen_pool_up)" 30 check has-data "$PROM" 'xen_pool_up'
-wait_for "$DEAD_HOST to be unreachable and not live in Prometheus" 60 check has-data "$PROM" \
+wait_for "Prometheus to scrape the exporter (xen_pool_up)" 30 has_data 'xen_pool_up'
+wait_for "$DEAD_HOST to be unreachable and not live in Prometheus" 60 has_data \
     "xen_host_live{host_uuid=\"$DEAD_UUID\"} == 0 and on (pool, host_uuid) xen_host_reachable == 0"
-wait_for "stuck VMs in Prometheus" 30 check has-data "$PROM" \
-    "xen_vm_stuck_running{host_uuid=\"$DEAD_UUID\"}"
-wait_for "two samples of the counters (rate)" 30 check has-data "$PROM" \
-    'rate(xenguard_xapi_calls_total[1m])'
+wait_for "stuck VMs in Prometheus" 30 has_data "xen_vm_stuck_running{host_uuid=\"$DEAD_UUID\"}"
+wait_for "two samples of the counters (rate)" 30 has_data 'rate(xenguard_xapi_calls_total[1m])'
 
 # The receiver: one notification without the token (401) and one with it (200; retried while
 # the receiver has not read the pool's hosts yet and answers 422). Observe mode journals a
 # `planned` remediation and does nothing else.
 WEBHOOK=$RECEIVER/alertmanager
-check post-alert "$WEBHOOK" --pool sim --host-uuid "$DEAD_UUID" --expect 401 >"$OUT/webhook-401.json" ||
-    die "POST $WEBHOOK without credentials did not answer 401"
-wait_for "the receiver to accept XenVmsStuckOnDeadHost for $DEAD_HOST (200)" 30 check post-alert \
-    "$WEBHOOK" --pool sim --host-uuid "$DEAD_UUID" --token-file "$OUT/webhook.token"
-wait_for "the receiver's planned remediation in Prometheus" 30 check has-data "$PROM" \
+# The notification (Alertmanager's webhook payload, version 4) of XenVmsStuckOnDeadHost firing for
+# the dead host; the fingerprint is a stand-in (the receiver needs one per firing).
+STARTS_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+FINGERPRINT=$(printf 'sim/%s/%s' "$DEAD_UUID" "$STARTS_AT" | sha256sum | cut -c1-16)
+LABELS='{"alertname": "XenVmsStuckOnDeadHost", "pool": "sim", "host_uuid": "'$DEAD_UUID'",
+    "severity": "critical", "job": "xenguard", "instance": "dashboards-check"}'
+cat >"$OUT/alert.json" <<JSON
+{
+  "version": "4", "groupKey": "{}:{host_uuid=\\"$DEAD_UUID\\"}", "truncatedAlerts": 0,
+  "status": "firing", "receiver": "xenguard", "groupLabels": {"host_uuid": "$DEAD_UUID"},
+  "commonLabels": $LABELS,
+  "commonAnnotations": {"summary": "dashboards check"}, "externalURL": "http://dashboards-check",
+  "alerts": [{
+    "status": "firing", "labels": $LABELS, "annotations": {"summary": "dashboards check"},
+    "startsAt": "$STARTS_AT", "endsAt": "0001-01-01T00:00:00Z",
+    "generatorURL": "http://dashboards-check/graph", "fingerprint": "$FINGERPRINT"
+  }]
+}
+JSON
+# post_alert CODE [CURL_ARG...]: POSTs the notification to the webhook (its answer goes to
+# $OUT/webhook-CODE.json); true iff the answer's status is CODE.
+post_alert() {
+    local want=$1 code
+    shift
+    code=$(curl -sS --max-time 10 -o "$OUT/webhook-$want.json" -w '%{http_code}' "$@" \
+        -H 'Content-Type: application/json' --data-binary @"$OUT/alert.json" "$WEBHOOK") || return 1
+    if [ "$code" != "$want" ]; then
+        echo "POST $WEBHOOK: HTTP $code, expected $want: $(cat "$OUT/webhook-$want.json")" >&2
+        return 1
+    fi
+}
+post_alert 401 || die "POST $WEBHOOK without credentials did not answer 401"
+wait_for "the receiver to accept XenVmsStuckOnDeadHost for $DEAD_HOST (200)" 30 \
+    post_alert 200 -H "Authorization: Bearer $(<"$OUT/webhook.token")"
+wait_for "the receiver's planned remediation in Prometheus" 30 has_data \
     'xenguard_remediation_plans_total{pool="sim",kind="recover_host",outcome="planned"} > 0'
-wait_for "two samples of the receiver's webhook counters" 30 check has-data "$PROM" \
+wait_for "two samples of the receiver's webhook counters" 30 has_data \
     'count_over_time(xenguard_remediation_webhooks_total{code="200"}[1m]) > 1 and on () count_over_time(xenguard_remediation_webhooks_total{code="401"}[1m]) > 1'
 T_DATA=$(seconds_since "$t")
 
 t=$(now_us)
-check queries ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" --var "pool=sim" --var "host=$DEAD_UUID" "${DASHBOARDS[@]}" ||
+"$PY" "$HELPERS/queries.py" ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" --var "pool=sim" --var "host=$DEAD_UUID" "${DASHBOARDS[@]}" ||
     die "dashboard queries against a live Prometheus (messages above; logs in $OUT)"
 T_QUERIES=$(seconds_since "$t")
 

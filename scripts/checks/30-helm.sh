@@ -22,15 +22,17 @@
 #          receiver.tls, TCP connects with mutual TLS, since the kubelet has no client certificate);
 #        - Services (9878 http-metrics, 9879 http-webhook) select their pods; standard labels;
 #        - the ServiceMonitor's receiver endpoint uses https exactly when receiver.tls is set;
-#        - ServiceMonitor and PrometheusRule against the prometheus-operator CRD schemas in
-#          the check's own schema of the fields the chart renders; the PrometheusRule holds exactly the groups of
-#          alerts/xenguard.rules.yml (every alert name); the dashboard ConfigMaps hold each
-#          dashboards/*.json byte for byte (every uid);
+#        - ServiceMonitor and PrometheusRule against prometheus-operator's published schemas
+#          (npm's @kubernetes-models/prometheus-operator, through helm/validate-crs.mjs), with
+#          no field the chart is not known to render (a typo); the PrometheusRule holds exactly
+#          the groups of alerts/xenguard.rules.yml (every alert name); the dashboard ConfigMaps
+#          hold each dashboards/*.json byte for byte (every uid);
 #        - NetworkPolicies: ingress only on each workload's port from the configured selectors,
 #          egress only DNS, XAPI (and BMC for the receiver);
 #      then `kubernetes-validate --strict` on the built-in kinds (Kubernetes 1.25.0, the chart's
 #      kubeVersion floor, and 1.37.0, the newest bundled) and `yamllint --strict` (config
-#      helm/xenguard/.yamllint) on the whole output. One summary line per set.
+#      helm/xenguard/.yamllint) on the whole output. One summary line per set. Broken copies of
+#      a rendered ServiceMonitor and PrometheusRule must be refused (the validators bite).
 #   4. negative tests: unknown keys (top level and in sections), receiver replicas, inline
 #      passwords / tokens / Secret data / receiver certificates and keys, wrong ports, bad
 #      CIDRs are refused by the schema (and by render); no configuration, config +
@@ -42,7 +44,8 @@
 #      .dockerignore keeps target/ and the venvs out of the context.
 #
 # Tools: .venv (scripts/setup.sh): helm-python-sdk, kubernetes-validate, yamllint, jsonschema,
-# PyYAML; cargo for target/debug/xenguard. A missing tool is a failure, never a skip.
+# PyYAML; node and .tools (scripts/setup.sh): @kubernetes-models/prometheus-operator; cargo for
+# target/debug/xenguard. A missing tool is a failure, never a skip.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -51,6 +54,7 @@ readonly CHART=helm/xenguard
 readonly OUT=target/helm-check
 readonly K8S_VERSIONS=(1.25.0 1.37.0)
 readonly BIN=target/debug/xenguard
+readonly TOOLS_NM=$PWD/.tools/node_modules
 
 fail() {
     printf '30-helm: FAILED: %s\n' "$*" >&2
@@ -61,6 +65,9 @@ PYTHON=${XENGUARD_PYTHON:-.venv/bin/python}
 [ -x "$PYTHON" ] || fail "$PYTHON not found (run scripts/setup.sh: it creates .venv)"
 "$PYTHON" -c 'import helm_python, kubernetes_validate, yamllint, jsonschema, yaml' ||
     fail "$PYTHON cannot import helm_python, kubernetes_validate, yamllint, jsonschema and yaml (run scripts/setup.sh)"
+command -v node >/dev/null || fail "node is not on PATH (run scripts/setup.sh: it installs nodejs)"
+[ -d "$TOOLS_NM/@kubernetes-models/prometheus-operator" ] ||
+    fail "$TOOLS_NM/@kubernetes-models/prometheus-operator is missing (run scripts/setup.sh)"
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -113,7 +120,7 @@ printf '30-helm: ok  %s/files/ copies equal alerts/xenguard.rules.yml and %d das
 # ------------------------------------------------------------------ 3. value sets
 # The chart's args and rendered configurations are checked with this build of xenguard.
 run "cargo build --bin xenguard" cargo build --quiet --bin xenguard
-"$PYTHON" helm/check-chart.py render "$CHART" "$OUT" "$BIN"
+"$PYTHON" helm/check-chart.py render "$CHART" "$OUT" "$BIN" "$TOOLS_NM"
 mapfile -t sets <"$OUT/sets.txt"
 for set in "${sets[@]}"; do
     objects=$(grep -c '^kind:' "$OUT/$set.k8s.yaml" || true)

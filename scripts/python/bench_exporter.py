@@ -61,6 +61,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ports import free_ports  # scripts/python/ports.py, beside this file
+
 HOSTS = 64
 VMS_PER_HOST = 80
 GUESTS = HOSTS * VMS_PER_HOST
@@ -165,13 +167,6 @@ def memory_mb(pid: int) -> dict[str, float]:
             if key in ("VmHWM", "VmRSS"):
                 out[key] = int(value.split()[0]) * 1024 / MB
     return out
-
-
-def free_port() -> int:
-    """A TCP port free on every local address right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
 
 
 # --- HTTP helpers -----------------------------------------------------------------------------
@@ -379,9 +374,7 @@ def scrape_text(port: int) -> str | None:
 def bench(binary: str, args: argparse.Namespace, workdir: Path, children: list[Child]) -> int:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"bench: {os.cpu_count()} CPUs, load average {load} before starting")
-    port, control_port, listen_port = free_port(), free_port(), free_port()
-    while len({port, control_port, listen_port}) < 3:
-        control_port, listen_port = free_port(), free_port()
+    port, control_port, listen_port = free_ports(3)
 
     # 1. The simulator.
     sim = Child(
