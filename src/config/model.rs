@@ -407,13 +407,30 @@ impl FencingConfig {
     }
 }
 
-/// How to fence one host (the ClusterLabs fence-agents contract: `key=value` lines on stdin).
+/// How to fence one host: ordered levels (Pacemaker's fencing topology). The next level is
+/// tried only when one fails; a level succeeds when every one of its agents powered its device
+/// off and read it back off (a dual-PSU host behind two outlets is one level of two agents).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FenceHost {
     /// Name of the pool the host belongs to.
     pub pool: String,
     /// The host: its address, name label or uuid.
     pub host: String,
+    /// The levels, first tried first; never empty.
+    pub levels: Vec<FenceLevel>,
+}
+
+/// One fencing level: agents that must all succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceLevel {
+    /// Its agents, run in this order; never empty.
+    pub agents: Vec<FenceDevice>,
+}
+
+/// One fence agent run against one device (the ClusterLabs fence-agents contract: `key=value`
+/// lines on stdin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceDevice {
     /// Agent program name (looked up in `PATH`) or path, e.g. `fence_ipmilan`.
     pub agent: String,
     /// Arguments written to the agent's stdin as `key=value` (xenguard adds `action`).
@@ -422,8 +439,8 @@ pub struct FenceHost {
     pub password_file: Option<PathBuf>,
 }
 
-impl FenceHost {
-    /// Reads the BMC password, when the entry names a `password_file`.
+impl FenceDevice {
+    /// Reads the device's password, when it names a `password_file`.
     pub fn password(&self) -> Result<Option<Secret>, ConfigError> {
         self.password_file
             .as_deref()

@@ -146,11 +146,35 @@ pub(super) struct RawFencing {
 #[serde(
     deny_unknown_fields,
     rename = "a fencing host",
-    expecting = "a mapping with `pool`, `host`, `agent`"
+    expecting = "a mapping with `pool`, `host`, and `agent` or `levels`"
 )]
 pub(super) struct RawFenceHost {
     pub(super) pool: Located<String>,
     pub(super) host: Located<String>,
+    /// The single-agent form (one level of one agent): `agent`, `args`, `password_file`.
+    pub(super) agent: Option<Located<String>>,
+    pub(super) args: Option<Located<LocatedMap<Located<String>>>>,
+    pub(super) password_file: Option<Located<PathBuf>>,
+    pub(super) levels: Option<Located<Vec<Located<RawFenceLevel>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename = "a fencing level",
+    expecting = "a mapping with `agents`"
+)]
+pub(super) struct RawFenceLevel {
+    pub(super) agents: Located<Vec<Located<RawFenceDevice>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename = "a fence agent",
+    expecting = "a mapping with `agent`"
+)]
+pub(super) struct RawFenceDevice {
     pub(super) agent: Located<String>,
     pub(super) args: Option<Located<LocatedMap<Located<String>>>>,
     pub(super) password_file: Option<Located<PathBuf>>,

@@ -76,7 +76,7 @@ fencing:
         config.pools[0].credentials,
         Credentials::Env("SIM_PASSWORD".into())
     );
-    let args = &config.fencing.hosts[0].args;
+    let args = &config.fencing.hosts[0].levels[0].agents[0].args;
     assert_eq!(args["ipport"], "9001");
     assert_eq!(args["lanplus"], "1");
 }
@@ -177,7 +177,7 @@ fencing:
         [
             "f.yml:2:5: missing required key `name` in a pool",
             "f.yml:4:5: missing required key `hosts` in a pool",
-            "f.yml:8:7: missing required key `agent` in a fencing host",
+            "f.yml:8:7: a fencing host needs `agent` (one agent) or `levels` (agents tried in order)",
         ]
     );
 }
@@ -584,7 +584,7 @@ pools:
     timeouts: {zzz: 1}
 exporter: {zzz: 1}
 receiver: {zzz: 1, auth: {zzz: 1, basic: {zzz: 1}}, tls: {zzz: 1}, fence_budget: {zzz: 1}}
-fencing: {zzz: 1, hosts: [{zzz: 1}]}
+fencing: {zzz: 1, hosts: [{zzz: 1, levels: [{zzz: 1, agents: [{zzz: 1}]}]}]}
 ";
     let messages = analyse(probe)
         .problems
@@ -594,7 +594,7 @@ fencing: {zzz: 1, hosts: [{zzz: 1}]}
             Some(keys.to_owned())
         })
         .collect::<Vec<_>>();
-    assert_eq!(messages.len(), 12, "{messages:#?}");
+    assert_eq!(messages.len(), 14, "{messages:#?}");
     let example = include_str!("../../tests/fixtures/config/example.yml");
     for keys in messages {
         for key in keys.split(", ") {
@@ -676,4 +676,62 @@ proptest::proptest! {
         let text = lines.join("\n");
         let _ = parse(&text, "p.yml");
     }
+}
+
+#[test]
+fn fencing_levels_and_their_mistakes() {
+    let config = ok(&format!(
+        "{MINIMAL}fencing:
+  hosts:
+    - pool: lab
+      host: 10.0.0.1
+      levels:
+        - agents: [{{agent: fence_ipmilan, args: {{ip: 10.0.0.101}}, password_file: /bmc}}]
+        - agents:
+            - {{agent: fence_apc_snmp, args: {{ip: 10.0.0.250, plug: 1}}}}
+            - {{agent: fence_apc_snmp, args: {{ip: 10.0.0.251, plug: 1}}}}
+    - {{pool: lab, host: 10.0.0.2, agent: fence_ipmilan}}
+"
+    ));
+    let levels = &config.fencing.hosts[0].levels;
+    assert_eq!(levels.len(), 2);
+    assert_eq!(levels[0].agents[0].args["ip"], "10.0.0.101");
+    assert_eq!(levels[1].agents.len(), 2);
+    assert_eq!(levels[1].agents[1].args["ip"], "10.0.0.251");
+    // The single-agent form is one level of one agent.
+    let single = &config.fencing.hosts[1].levels;
+    assert_eq!((single.len(), single[0].agents.len()), (1, 1));
+
+    let errors = errors(&format!(
+        "{MINIMAL}fencing:
+  hosts:
+    - pool: lab
+      host: 10.0.0.1
+      agent: fence_ipmilan
+      levels: [{{agents: [{{agent: fence_ipmilan}}]}}]
+    - pool: lab
+      host: 10.0.0.2
+      levels: []
+    - pool: lab
+      host: 10.0.0.3
+      args: {{ip: 1}}
+      levels:
+        - agents: []
+        - agents: [{{agent: 'fence ipmilan', args: {{password: x}}}}]
+        - {{agnets: [{{agent: fence_ipmilan}}]}}
+"
+    ));
+    assert_eq!(
+        errors,
+        [
+            "f.yml:10:15: a fencing host has either `agent` (one agent) or `levels`, not both",
+            "f.yml:13:15: `levels` must list at least one level",
+            "f.yml:16:13: with `levels`, `args` and `password_file` belong to each level's agents",
+            "f.yml:18:19: a fencing level's `agents` must list at least one agent",
+            "f.yml:19:28: `agent` must be a program name such as `fence_ipmilan` or a path, got `fence ipmilan`",
+            "f.yml:19:52: inline passwords are not allowed: put it in a file and set `password_file` instead of `password`",
+            "f.yml:20:11: missing required key `agents` in a fencing level",
+            "f.yml:20:12: unknown key `agnets` in a fencing level (did you mean `agents`?)",
+        ]
+    );
 }

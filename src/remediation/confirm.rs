@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::clock::Clock;
-use super::fence::FenceAgent;
+use super::fence::Level;
 use super::guards::{Reason, SuspectProbes};
 use super::inventory::{Inventory, KnownHost, PoolClient};
 use super::machine::Target;
@@ -138,12 +138,12 @@ pub struct Probing<'c> {
 }
 
 /// Runs the confirmation for `host_uuid` (empty: the pool's master) of `client`'s pool;
-/// `bmc` gives the suspect's fence agent, whose status is read as evidence.
+/// `bmc` gives the suspect's fencing levels; the first level's devices are read as evidence.
 pub async fn confirm(
     client: &PoolClient,
     host_uuid: &str,
     probing: Probing<'_>,
-    bmc: impl Fn(&KnownHost) -> Result<Option<FenceAgent>, String>,
+    bmc: impl Fn(&KnownHost) -> Result<Vec<Level>, String>,
 ) -> Findings {
     let mut findings = Findings {
         suspect: None,
@@ -257,12 +257,23 @@ pub async fn confirm(
     let recent = (-super::guards::CLOCK_SKEW..=HA_MAX_AGE.as_secs_f64()).contains(&age);
     findings.ha_enabled = (ha_fresh || recent).then_some(inventory.ha_enabled);
     findings.in_maintenance = Some(suspect.in_maintenance);
+    // The first level's devices, as evidence (the fence itself reads every level it tries).
     let bmc_status = match bmc(&suspect) {
         Err(e) => json!({"error": e}),
-        Ok(None) => json!("no fence agent configured for this host"),
-        Ok(Some(agent)) => match agent.status().await {
-            Ok((power, run)) => json!({"power": power, "run": run}),
-            Err(e) => json!({"error": e.to_string()}),
+        Ok(levels) => match levels.first() {
+            None => json!("no fence agent configured for this host"),
+            Some(level) => {
+                let mut seen = Vec::new();
+                for agent in &level.agents {
+                    seen.push(match agent.status().await {
+                        Ok((power, run)) => {
+                            json!({"agent": agent.program, "power": power, "run": run})
+                        }
+                        Err(e) => json!({"agent": agent.program, "error": e.to_string()}),
+                    });
+                }
+                json!(seen)
+            }
         },
     };
     findings.evidence = json!({

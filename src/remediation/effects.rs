@@ -9,6 +9,7 @@ use serde_json::json;
 use super::confirm::{Findings, Probing, confirm};
 use super::decision::{self, Confirmation, Decision, JournaledFences};
 use super::executor::Context;
+use super::fence;
 use super::guards::{self, Facts, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::Remediation;
@@ -144,10 +145,10 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
         Effect::Fence => fence_step(ctx, &r, &dead).await,
         Effect::Reprobe => Ok(reprobe(&client, &dead).await),
         Effect::ReadBmc => {
-            let Some(agent) = ctx
-                .fence_agent(&r.pool, &dead)
-                .map_err(StepError::Receiver)?
-            else {
+            let levels = ctx
+                .fence_levels(&r.pool, &dead)
+                .map_err(StepError::Receiver)?;
+            if levels.is_empty() {
                 if state.attested_by.is_some() {
                     // Resumed after a crash while an attestation was being checked.
                     return Ok(reprobe(&client, &dead).await);
@@ -156,23 +157,28 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                     Event::FenceFailed("no fence agent configured to read the BMC".into()),
                     json!({}),
                 ));
-            };
+            }
             // An agent killed with the receiver may still be finishing its `off`: read a few
             // times before concluding the host is on.
-            let mut runs = Vec::new();
+            let mut reads = Vec::new();
             for attempt in 1..=FENCE_READS {
-                match agent.status().await {
-                    Ok((power, run)) => {
-                        runs.push(run);
-                        if power == super::fence::Power::Off || attempt == FENCE_READS {
-                            let off = power == super::fence::Power::Off;
-                            return Ok((Event::BmcReads(off), json!({"resumed_reads": runs})));
-                        }
+                let (read, seen) = fence::levels_read_off(&levels).await;
+                reads.push(seen);
+                match read {
+                    Ok(Some(level)) => {
+                        return Ok((
+                            Event::BmcReads(true),
+                            json!({"resumed_reads": reads, "off_at_level": level}),
+                        ));
                     }
+                    Ok(None) if attempt == FENCE_READS => {
+                        return Ok((Event::BmcReads(false), json!({"resumed_reads": reads})));
+                    }
+                    Ok(None) => {}
                     Err(e) => {
                         return Ok((
-                            Event::FenceFailed(e.to_string()),
-                            json!({"resumed_reads": runs, "error": e.to_string()}),
+                            Event::FenceFailed(e.clone()),
+                            json!({"resumed_reads": reads, "error": e}),
                         ));
                     }
                 }
@@ -328,7 +334,7 @@ async fn confirm_step(
         clock: ctx.clock.as_ref(),
     };
     let findings = confirm(client, &r.host_uuid, probing, |host| {
-        ctx.fence_agent(&r.pool, host)
+        ctx.fence_levels(&r.pool, host)
     })
     .await;
     let mut evidence = findings.evidence.clone();
@@ -597,15 +603,15 @@ async fn split_brain_confirm(
 }
 
 async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome {
-    let Some(agent) = ctx
-        .fence_agent(&r.pool, dead)
-        .map_err(StepError::Receiver)?
-    else {
+    let levels = ctx
+        .fence_levels(&r.pool, dead)
+        .map_err(StepError::Receiver)?;
+    if levels.is_empty() {
         return Ok((
             Event::NoFenceAgent,
             json!({"fence": "no fence agent configured for this host"}),
         ));
-    };
+    }
     ctx.journal
         .record_fence(r.id, &r.pool, &dead.uuid, "issued", ctx.clock.unix())?;
     ctx.fences.lock().unwrap_or_else(|e| e.into_inner()).push((
@@ -613,23 +619,38 @@ async fn fence_step(ctx: &Context, r: &Remediation, dead: &KnownHost) -> Outcome
         dead.uuid.clone(),
         ctx.clock.monotonic(),
     ));
-    tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, agent = %agent.program, "Fencing: power off through the BMC.");
-    let result = agent
-        .power_off_confirmed(FENCE_READS, FENCE_READ_PAUSE)
-        .await;
-    let confirmed = result.is_ok();
+    tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, levels = levels.len(), "Fencing: power off through the fencing levels.");
+    let (fenced_at, tried) = fence::fence_by_levels(&levels, FENCE_READS, FENCE_READ_PAUSE).await;
+    for level in &tried {
+        ctx.metrics.fence_level(&r.pool, level.level, level.off);
+        if !level.off {
+            tracing::warn!(id = r.id, pool = %r.pool, host = %dead.name_label, level = level.level, "Fencing level failed; the next level, if any, is tried.");
+        }
+    }
+    let confirmed = fenced_at.is_some();
     ctx.metrics.fence(&r.pool, confirmed);
     let outcome = if confirmed { "confirmed_off" } else { "failed" };
     ctx.journal
         .record_fence(r.id, &r.pool, &dead.uuid, outcome, ctx.clock.unix())?;
-    match result {
-        Ok(runs) => Ok((
+    match fenced_at {
+        Some(level) => Ok((
             Event::FenceConfirmedOff,
-            json!({"agent": agent.program, "runs": runs}),
+            json!({"fenced_at_level": level, "levels": tried}),
         )),
-        Err(e) => Ok((
-            Event::FenceFailed(e.to_string()),
-            json!({"agent": agent.program, "error": e.to_string()}),
-        )),
+        None => {
+            let why = tried
+                .iter()
+                .map(|l| {
+                    let errors: Vec<&str> =
+                        l.agents.iter().filter_map(|a| a.error.as_deref()).collect();
+                    format!("level {}: {}", l.level, errors.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok((
+                Event::FenceFailed(format!("every fencing level failed ({why})")),
+                json!({"levels": tried}),
+            ))
+        }
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use super::alert::Status;
 use super::clock::Clock;
 use super::effects::{failure_event, perform};
-use super::fence::FenceAgent;
+use super::fence::{FenceAgent, Level};
 use super::guards::{Limits, Reason};
 use super::inventory::{KnownHost, PoolClient};
 use super::journal::{Journal, JournalError, NewAlert, Remediation};
@@ -110,27 +110,35 @@ impl Context {
     }
 
     /// The fence agent configured for a host (see [`fence_entry`]).
-    pub(super) fn fence_agent(
-        &self,
-        pool: &str,
-        host: &KnownHost,
-    ) -> Result<Option<FenceAgent>, String> {
+    /// The fencing levels of `host` (empty: none configured), each with its agents.
+    pub(super) fn fence_levels(&self, pool: &str, host: &KnownHost) -> Result<Vec<Level>, String> {
         let fencing = &self.config.fencing;
         let inventory = self.pools.get(pool).and_then(|c| c.inventory());
         let known = inventory.as_ref().map_or(&[][..], |i| i.hosts.as_slice());
         let Some(entry) = fence_entry(&fencing.hosts, pool, host, known)? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let password = entry
-            .password()
-            .map_err(|e| format!("fence password: {e}"))?
-            .map(|s| s.expose().to_owned());
-        Ok(Some(FenceAgent {
-            program: entry.agent.clone(),
-            args: entry.args.clone(),
-            password,
-            timeout: fencing.agent_timeout,
-        }))
+        let agent = |device: &crate::config::FenceDevice| -> Result<FenceAgent, String> {
+            let password = device
+                .password()
+                .map_err(|e| format!("fence password: {e}"))?
+                .map(|s| s.expose().to_owned());
+            Ok(FenceAgent {
+                program: device.agent.clone(),
+                args: device.args.clone(),
+                password,
+                timeout: fencing.agent_timeout,
+            })
+        };
+        entry
+            .levels
+            .iter()
+            .map(|level| {
+                Ok(Level {
+                    agents: level.agents.iter().map(agent).collect::<Result<_, _>>()?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -664,9 +672,13 @@ mod tests {
         FenceHost {
             pool: "p".into(),
             host: key.into(),
-            agent: "fence_ipmilan".into(),
-            args: Default::default(),
-            password_file: None,
+            levels: vec![crate::config::FenceLevel {
+                agents: vec![crate::config::FenceDevice {
+                    agent: "fence_ipmilan".into(),
+                    args: Default::default(),
+                    password_file: None,
+                }],
+            }],
         }
     }
 

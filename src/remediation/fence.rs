@@ -7,9 +7,8 @@
 //! - Every run is returned as evidence (action, exit code, output, duration) for the journal;
 //!   the password is never part of it.
 //! - An agent that outlives its timeout is killed and the run is an error.
-//!
-//! # Caveats
-//! Not yet called by an executor: this version of the receiver only plans.
+//! - Fencing levels ([`fence_by_levels`]): levels are tried in order, the next only when one
+//!   fails; a level counts only when every one of its agents powered off and read back off.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -232,6 +231,108 @@ impl FenceAgent {
             }
         }
         Err(FenceError::NotConfirmed { attempts: reads })
+    }
+}
+
+/// One fencing level: agents that must all power their device off and read it back off.
+#[derive(Debug, Clone)]
+pub struct Level {
+    /// Its agents, run in order.
+    pub agents: Vec<FenceAgent>,
+}
+
+/// How one level went, for the journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct LevelRun {
+    /// The level's number, 1 first.
+    pub level: usize,
+    /// Every agent powered off and read back off.
+    pub off: bool,
+    /// Each agent run, in order; the level stops at the first failure.
+    pub agents: Vec<AgentOutcome>,
+}
+
+/// One agent of a level: its runs, or why it failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentOutcome {
+    /// The agent program.
+    pub agent: String,
+    /// Its runs (`off`, then the `status` reads).
+    pub runs: Vec<AgentRun>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Fences through `levels` in order until one level reads back off. Returns that level's
+/// number (1 first), or `None` when every level failed, and how each level tried went.
+pub async fn fence_by_levels(
+    levels: &[Level],
+    reads: u32,
+    pause: Duration,
+) -> (Option<usize>, Vec<LevelRun>) {
+    let mut tried = Vec::new();
+    for (i, level) in levels.iter().enumerate() {
+        let mut run = LevelRun {
+            level: i + 1,
+            off: false,
+            agents: Vec::new(),
+        };
+        let mut all_off = !level.agents.is_empty();
+        for agent in &level.agents {
+            let outcome = agent.power_off_confirmed(reads, pause).await;
+            let failed = outcome.is_err();
+            run.agents.push(AgentOutcome {
+                agent: agent.program.clone(),
+                error: outcome.as_ref().err().map(ToString::to_string),
+                runs: outcome.unwrap_or_default(),
+            });
+            if failed {
+                all_off = false;
+                break;
+            }
+        }
+        run.off = all_off;
+        tried.push(run);
+        if all_off {
+            return (Some(i + 1), tried);
+        }
+    }
+    (None, tried)
+}
+
+/// What the levels' devices read now (after a crash during a fence): `Ok(Some(n))` when every
+/// agent of level `n` reads off (the first such level), `Ok(None)` when no level does, `Err`
+/// when no device of any level could be read.
+pub async fn levels_read_off(
+    levels: &[Level],
+) -> (Result<Option<usize>, String>, Vec<serde_json::Value>) {
+    let mut seen = Vec::new();
+    let mut errors = Vec::new();
+    let mut any_read = false;
+    for (i, level) in levels.iter().enumerate() {
+        let mut all_off = !level.agents.is_empty();
+        for agent in &level.agents {
+            match agent.status().await {
+                Ok((power, run)) => {
+                    any_read = true;
+                    all_off &= power == Power::Off;
+                    seen.push(serde_json::json!({"level": i + 1, "agent": agent.program, "power": power, "run": run}));
+                }
+                Err(e) => {
+                    all_off = false;
+                    errors.push(format!("level {} {}: {e}", i + 1, agent.program));
+                    seen.push(serde_json::json!({"level": i + 1, "agent": agent.program, "error": e.to_string()}));
+                }
+            }
+        }
+        if all_off {
+            return (Ok(Some(i + 1)), seen);
+        }
+    }
+    if any_read || levels.is_empty() {
+        (Ok(None), seen)
+    } else {
+        (Err(errors.join("; ")), seen)
     }
 }
 

@@ -40,6 +40,7 @@ pub struct ReceiverMetrics {
     blocks: IntCounterVec,
     steps: IntCounterVec,
     fences: IntCounterVec,
+    fence_levels: IntCounterVec,
     vms: IntCounterVec,
     in_flight: IntGaugeVec,
     inventory: GaugeVec,
@@ -90,6 +91,11 @@ impl ReceiverMetrics {
                 "Fences by pool and outcome: confirmed_off (the BMC read back off) or failed (no recovery followed).",
                 &["pool", "outcome"],
             ),
+            fence_levels: counter(
+                "xenguard_remediation_fence_levels_total",
+                "Fencing levels tried, by pool, level (1 first) and outcome: off (every agent of the level powered off and read back off) or failed (the next level, if any, was tried).",
+                &["pool", "level", "outcome"],
+            ),
             vms: counter(
                 "xenguard_remediation_vms_total",
                 "VMs of dead hosts by what recovery did: restarted (running once on a survivor), not_restarted (the journal says why: local storage, no room, start failed), unaccounted (ran on a dead master when last seen, absent from the promoted host's restored database: not started, check by hand).",
@@ -119,7 +125,7 @@ impl ReceiverMetrics {
             )
             .expect("valid metric"),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
             Box::new(metrics.inventory.clone()),
             Box::new(metrics.vms.clone()),
             Box::new(metrics.webhooks.clone()),
@@ -128,6 +134,7 @@ impl ReceiverMetrics {
             Box::new(metrics.blocks.clone()),
             Box::new(metrics.steps.clone()),
             Box::new(metrics.fences.clone()),
+            Box::new(metrics.fence_levels.clone()),
             Box::new(metrics.in_flight.clone()),
             Box::new(metrics.waiting.clone()),
             Box::new(metrics.journal_errors.clone()),
@@ -158,6 +165,11 @@ impl ReceiverMetrics {
             }
             for outcome in FENCE_OUTCOMES {
                 metrics.fences.with_label_values(&[pool, outcome]);
+            }
+            for outcome in ["off", "failed"] {
+                metrics
+                    .fence_levels
+                    .with_label_values(&[pool, "1", outcome]);
             }
             metrics.in_flight.with_label_values(&[pool]);
             metrics.inventory.with_label_values(&[pool]);
@@ -201,6 +213,14 @@ impl ReceiverMetrics {
     /// A step finished.
     pub fn step(&self, step: &str, outcome: &str) {
         self.steps.with_label_values(&[step, outcome]).inc();
+    }
+
+    /// A fencing level was tried: `off` when every one of its agents read back off.
+    pub fn fence_level(&self, pool: &str, level: usize, off: bool) {
+        let outcome = if off { "off" } else { "failed" };
+        self.fence_levels
+            .with_label_values(&[pool, &level.to_string(), outcome])
+            .inc();
     }
 
     /// A fence finished.

@@ -199,6 +199,8 @@ async fn the_fencing_section_parses_and_drives_the_bmcs() {
         let entry = fencing
             .for_host("sim", &common::host_uuid(&sim, host))
             .unwrap();
+        assert_eq!(entry.levels.len(), 1);
+        let entry = &entry.levels[0].agents[0];
         assert_eq!(entry.args, bmcs.args(host));
         assert_eq!(entry.args["ipport"], bmcs.port(host).to_string());
         let password = entry.password().unwrap().unwrap();

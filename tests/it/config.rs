@@ -130,9 +130,20 @@ fn load_returns_the_validated_example() {
         .fencing
         .for_host("prod-a", "6a1f0c8e-3b2d-4c51-9e7a-0d4b8f2a1c11")
         .unwrap_or_else(|| panic!("no fence entry for xen1"));
+    let xen1 = &xen1.levels[0].agents[0];
     assert_eq!(xen1.agent, "fence_ipmilan");
     assert_eq!(xen1.args["lanplus"], "1");
     assert_eq!(xen1.args["ip"], "10.99.0.11");
+    let xen3 = config
+        .fencing
+        .for_host("prod-a", "6a1f0c8e-3b2d-4c51-9e7a-0d4b8f2a1c13")
+        .unwrap_or_else(|| panic!("no fence entry for xen3"));
+    let outlets: Vec<&str> = xen3.levels[1]
+        .agents
+        .iter()
+        .map(|a| a.args["ip"].as_str())
+        .collect();
+    assert_eq!(outlets, ["10.99.0.250", "10.99.0.251"]);
 }
 
 #[test]

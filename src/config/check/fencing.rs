@@ -1,11 +1,12 @@
-//! `fencing`: one fence agent per host of a configured pool, its arguments and password file.
+//! `fencing`: per host of a configured pool, its fencing levels (or one agent), each agent's
+//! arguments and password file.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::Checker;
 use crate::config::diagnostics::Pos;
-use crate::config::model::{FenceHost, FencingConfig, defaults};
-use crate::config::raw::{Located, RawFencing};
+use crate::config::model::{FenceDevice, FenceHost, FenceLevel, FencingConfig, defaults};
+use crate::config::raw::{Located, RawFenceDevice, RawFenceHost, RawFencing};
 
 impl Checker {
     pub(super) fn fencing(
@@ -22,8 +23,8 @@ impl Checker {
         );
         let mut seen: HashMap<(String, String), Pos> = HashMap::new();
         let mut hosts = Vec::new();
-        for entry in raw.hosts.iter().flat_map(|hosts| &hosts.value) {
-            let entry = &entry.value;
+        for located_entry in raw.hosts.iter().flat_map(|hosts| &hosts.value) {
+            let entry = &located_entry.value;
             if let Some(pools) = pools
                 && !pools.contains(&entry.pool.value)
             {
@@ -57,38 +58,112 @@ impl Checker {
             } else {
                 seen.insert(key, entry.host.pos);
             }
-            if let Err(why) = check_agent(&entry.agent.value) {
-                self.error(entry.agent.pos, format!("`agent` {why}"));
-            }
-            let mut args = BTreeMap::new();
-            for (key, value) in entry.args.iter().flat_map(|args| &args.value.0) {
-                if let Err(why) = check_fence_arg(&key.value, entry.password_file.is_some()) {
-                    self.error(key.pos, why);
-                } else if value.value.contains(['\n', '\r', '\0']) {
-                    self.error(
-                        value.pos,
-                        format!(
-                            "fence argument `{}` must be a single line (no newline)",
-                            key.value
-                        ),
-                    );
-                }
-                args.insert(key.value.clone(), value.value.clone());
-            }
+            let levels = self.fence_levels(entry, located_entry.pos);
             hosts.push(FenceHost {
                 pool: entry.pool.value.clone(),
                 host,
-                agent: entry.agent.value.clone(),
-                args,
-                password_file: entry
-                    .password_file
-                    .as_ref()
-                    .map(|path| self.path(path, "password_file")),
+                levels,
             });
         }
         FencingConfig {
             agent_timeout,
             hosts,
+        }
+    }
+}
+
+impl Checker {
+    /// The entry's levels: `levels`, or the single-agent form as one level of one agent.
+    fn fence_levels(&mut self, entry: &RawFenceHost, at: Pos) -> Vec<FenceLevel> {
+        let single = entry.agent.as_ref().map(|agent| RawFenceDevice {
+            agent: agent.clone(),
+            args: entry.args.clone(),
+            password_file: entry.password_file.clone(),
+        });
+        match (&entry.levels, single) {
+            (Some(levels), None) => {
+                if entry.args.is_some() || entry.password_file.is_some() {
+                    let pos = entry
+                        .args
+                        .as_ref()
+                        .map(|a| a.pos)
+                        .or(entry.password_file.as_ref().map(|p| p.pos))
+                        .unwrap_or(levels.pos);
+                    self.error(
+                        pos,
+                        "with `levels`, `args` and `password_file` belong to each level's agents",
+                    );
+                }
+                if levels.value.is_empty() {
+                    self.error(levels.pos, "`levels` must list at least one level");
+                }
+                levels
+                    .value
+                    .iter()
+                    .map(|level| {
+                        let agents = &level.value.agents;
+                        if agents.value.is_empty() {
+                            self.error(
+                                agents.pos,
+                                "a fencing level's `agents` must list at least one agent",
+                            );
+                        }
+                        FenceLevel {
+                            agents: agents
+                                .value
+                                .iter()
+                                .map(|d| self.fence_device(&d.value))
+                                .collect(),
+                        }
+                    })
+                    .collect()
+            }
+            (None, Some(device)) => vec![FenceLevel {
+                agents: vec![self.fence_device(&device)],
+            }],
+            (Some(levels), Some(_)) => {
+                self.error(
+                    levels.pos,
+                    "a fencing host has either `agent` (one agent) or `levels`, not both",
+                );
+                Vec::new()
+            }
+            (None, None) => {
+                self.error(
+                    at,
+                    "a fencing host needs `agent` (one agent) or `levels` (agents tried in order)",
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn fence_device(&mut self, raw: &RawFenceDevice) -> FenceDevice {
+        if let Err(why) = check_agent(&raw.agent.value) {
+            self.error(raw.agent.pos, format!("`agent` {why}"));
+        }
+        let mut args = BTreeMap::new();
+        for (key, value) in raw.args.iter().flat_map(|args| &args.value.0) {
+            if let Err(why) = check_fence_arg(&key.value, raw.password_file.is_some()) {
+                self.error(key.pos, why);
+            } else if value.value.contains(['\n', '\r', '\0']) {
+                self.error(
+                    value.pos,
+                    format!(
+                        "fence argument `{}` must be a single line (no newline)",
+                        key.value
+                    ),
+                );
+            }
+            args.insert(key.value.clone(), value.value.clone());
+        }
+        FenceDevice {
+            agent: raw.agent.value.clone(),
+            args,
+            password_file: raw
+                .password_file
+                .as_ref()
+                .map(|path| self.path(path, "password_file")),
         }
     }
 }
