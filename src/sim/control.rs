@@ -19,6 +19,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/hosts", get(hosts))
         .route("/hosts/{host}/power", post(power))
+        .route("/hosts/{host}/feeds/{feed}", post(feed))
         .route("/hosts/{host}/network", post(network))
         .route("/hosts/{host}/xapi", post(xapi))
         .route(
@@ -51,6 +52,9 @@ pub struct HostView {
     pub tls_sha256: Option<String>,
     /// `on` or `off`.
     pub power: String,
+    /// The chassis' two power feeds (PDU outlets), `true` when live.
+    #[serde(default)]
+    pub feeds: [bool; 2],
     /// `up`, `down`, or `pool_only` (cut from outside the pool only).
     pub network: String,
     /// `running` or `stopped`.
@@ -110,6 +114,7 @@ fn hosts_view(shared: &Shared) -> Vec<HostView> {
                 url: format!("{}://{}:{}", shared.scheme(), h.address, shared.port),
                 tls_sha256: shared.cert(i).map(|c| c.sha256),
                 power: if h.power_on { "on" } else { "off" }.into(),
+                feeds: h.feeds,
                 network: match (h.network_up, h.outside_cut) {
                     (false, _) => "down",
                     (true, true) => "pool_only",
@@ -170,6 +175,25 @@ async fn power(
         }
     })
     .await
+}
+
+/// `POST /hosts/{host}/feeds/{feed}`: one power feed (1 or 2) on or off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedRequest {
+    on: bool,
+}
+
+async fn feed(
+    State(shared): State<Arc<Shared>>,
+    Path((host, feed)): Path<(String, String)>,
+    Json(req): Json<FeedRequest>,
+) -> Response {
+    let Some(index) = feed.parse::<usize>().ok().filter(|n| (1..=2).contains(n)) else {
+        let body = Json(json!({"error": format!("no power feed {feed:?}: a host has feeds 1 and 2")}));
+        return (StatusCode::NOT_FOUND, body).into_response();
+    };
+    change_host(&shared, &host, |m, i, _| m.set_feed(i, index - 1, req.on)).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -67,6 +67,9 @@ pub struct SimHost {
     pub address: String,
     /// Physical power.
     pub power_on: bool,
+    /// The chassis' two power feeds (a dual-PSU host behind two PDU outlets): it has power
+    /// while either is on; with both off it loses power, and its BMC with it.
+    pub feeds: [bool; 2],
     /// Management network cable.
     pub network_up: bool,
     /// Only the path between this host and the outside (the receiver, the exporter) is cut:
@@ -288,6 +291,7 @@ impl Model {
                 reference,
                 address,
                 power_on: true,
+                feeds: [true, true],
                 network_up: true,
                 outside_cut: false,
                 xapi_running: true,

@@ -29,6 +29,15 @@ impl Model {
         h.local_sessions.clear();
     }
 
+    /// Switches one of the chassis' power feeds (`feed` 0 or 1). The last live feed cut, the
+    /// host loses power; a feed restored leaves it off until it is powered on (a BMC's `on`).
+    pub fn set_feed(&mut self, i: usize, feed: usize, on: bool) {
+        self.hosts[i].feeds[feed] = on;
+        if !self.hosts[i].feeds.contains(&true) && self.hosts[i].power_on {
+            self.power_off(i);
+        }
+    }
+
     /// An orderly shutdown: guests shut down cleanly (disks released), the master told with a
     /// shutting-down heartbeat (marked dead at once), then power off.
     pub fn shutdown(&mut self, i: usize, now: f64) {
@@ -54,8 +63,9 @@ impl Model {
     }
 
     /// Power restored: the host boots and its xapi starts in the role pool.conf gives it.
+    /// Without a live power feed nothing happens.
     pub fn power_on(&mut self, i: usize, now: f64) {
-        if self.hosts[i].power_on {
+        if self.hosts[i].power_on || !self.hosts[i].feeds.contains(&true) {
             return;
         }
         self.hosts[i].power_on = true;

@@ -737,3 +737,38 @@ async fn a_scenario_file_sets_the_timing_and_plays_its_steps() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A dual-PSU chassis: one feed cut keeps it running, both cut take its power (and its guests),
+/// a feed restored leaves it off until it is powered on, and it cannot be powered on without one.
+#[tokio::test]
+async fn power_feeds_of_a_dual_psu_host() {
+    let sim = start_sim(2, 1).await;
+    let view = |sim: &RunningSim| {
+        let url = format!("{}/hosts", control_url(sim));
+        async move {
+            let hosts: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            let host2 = hosts.as_array().unwrap()[1].clone();
+            (host2["power"].as_str().unwrap().to_owned(), host2["feeds"].clone())
+        }
+    };
+    assert_eq!(view(&sim).await, ("on".into(), json!([true, true])));
+    control(&sim, "/hosts/host2/feeds/1", json!({"on": false})).await;
+    assert_eq!(view(&sim).await, ("on".into(), json!([false, true])));
+    control(&sim, "/hosts/host2/feeds/2", json!({"on": false})).await;
+    assert_eq!(view(&sim).await, ("off".into(), json!([false, false])));
+    assert_eq!(truth_double_running(&sim).await, 0);
+    control(&sim, "/hosts/host2/power", json!({"state": "on"})).await;
+    assert_eq!(view(&sim).await.0, "off", "no feed, no power");
+    control(&sim, "/hosts/host2/feeds/2", json!({"on": true})).await;
+    assert_eq!(view(&sim).await.0, "off", "a restored feed does not boot it");
+    control(&sim, "/hosts/host2/power", json!({"state": "on"})).await;
+    assert_eq!(view(&sim).await.0, "on");
+    let missing = reqwest::Client::new()
+        .post(format!("{}/hosts/host2/feeds/3", control_url(&sim)))
+        .json(&json!({"on": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    sim.shutdown();
+}
