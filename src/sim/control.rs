@@ -190,7 +190,8 @@ async fn feed(
     Json(req): Json<FeedRequest>,
 ) -> Response {
     let Some(index) = feed.parse::<usize>().ok().filter(|n| (1..=2).contains(n)) else {
-        let body = Json(json!({"error": format!("no power feed {feed:?}: a host has feeds 1 and 2")}));
+        let body =
+            Json(json!({"error": format!("no power feed {feed:?}: a host has feeds 1 and 2")}));
         return (StatusCode::NOT_FOUND, body).into_response();
     };
     change_host(&shared, &host, |m, i, _| m.set_feed(i, index - 1, req.on)).await

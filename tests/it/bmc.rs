@@ -6,7 +6,9 @@ use crate::common;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use xenguard::remediation::fence::{FenceAgent, FenceError, Power};
+use xenguard::remediation::fence::{
+    FenceAgent, FenceError, Level, Power, fence_by_levels, levels_read_off,
+};
 use xenguard::sim::RunningSim;
 
 use common::bmc::Bmcs;
@@ -214,5 +216,76 @@ async fn the_fencing_section_parses_and_drives_the_bmcs() {
         let (power, run) = agent.status().await.unwrap();
         assert_eq!(power, Power::On, "{run:?}");
     }
+    sim.shutdown();
+}
+
+fn outlet(bmcs: &Bmcs, host: &str, feed: u8) -> FenceAgent {
+    FenceAgent {
+        args: bmcs.outlet_args(host, feed),
+        ..bmcs.agent(host)
+    }
+}
+
+/// Level 1 the host's BMC, level 2 its two PDU outlets.
+fn two_levels(bmcs: &Bmcs, host: &str) -> Vec<Level> {
+    vec![
+        Level {
+            agents: vec![bmcs.agent(host)],
+        },
+        Level {
+            agents: vec![outlet(bmcs, host, 1), outlet(bmcs, host, 2)],
+        },
+    ]
+}
+
+/// The chassis loses power and its BMC with it: level 1 fails (no answer), level 2 switches
+/// both outlets off and reads them back off, so the host counts as fenced, at level 2.
+#[tokio::test]
+async fn a_dead_bmc_falls_through_to_the_outlets() {
+    let sim = start_sim(3, 2).await;
+    let mut bmcs = Bmcs::start(&sim);
+    bmcs.add_outlets("host3");
+    bmcs.stop("host3");
+    let (fenced_at, tried) =
+        fence_by_levels(&two_levels(&bmcs, "host3"), 5, Duration::from_millis(500)).await;
+    eprintln!("{}", serde_json::to_string_pretty(&tried).unwrap());
+    assert_eq!(fenced_at, Some(2));
+    assert_eq!((tried[0].off, tried[1].off), (false, true));
+    assert!(tried[0].agents[0].error.is_some());
+    assert_eq!(sim_power(&sim, "host3").await, "off");
+    assert!(running_on(&sim, "host3").await.is_empty());
+    for feed in [1, 2] {
+        let log = bmcs.outlet_log("host3", feed);
+        assert_eq!(set_lines(&log), ["set power 0"], "outlet {feed}: {log:?}");
+    }
+    let (read, _) = levels_read_off(&two_levels(&bmcs, "host3")).await;
+    assert_eq!(read, Ok(Some(2)), "a resumed fence reads the outlets off");
+    sim.shutdown();
+}
+
+/// One outlet of two does not answer: the level fails even though the other outlet switched
+/// off, the host keeps its power on the remaining feed, and no level counts.
+#[tokio::test]
+async fn one_outlet_of_two_failing_fails_the_level() {
+    let sim = start_sim(3, 2).await;
+    let mut bmcs = Bmcs::start(&sim);
+    bmcs.add_outlets("host3");
+    bmcs.stop("host3");
+    bmcs.stop_outlet("host3", 2);
+    let before = running_on(&sim, "host3").await;
+    let levels = two_levels(&bmcs, "host3");
+    let (fenced_at, tried) = fence_by_levels(&levels, 3, Duration::from_millis(300)).await;
+    assert_eq!(fenced_at, None, "{tried:#?}");
+    assert!(tried.iter().all(|level| !level.off));
+    assert_eq!(tried[1].agents.len(), 2);
+    assert!(tried[1].agents[1].error.is_some());
+    assert_eq!(
+        sim_power(&sim, "host3").await,
+        "on",
+        "fed by the other outlet"
+    );
+    assert_eq!(running_on(&sim, "host3").await, before);
+    let (read, seen) = levels_read_off(&levels).await;
+    assert_eq!(read, Ok(None), "{seen:#?}");
     sim.shutdown();
 }

@@ -748,7 +748,10 @@ async fn power_feeds_of_a_dual_psu_host() {
         async move {
             let hosts: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
             let host2 = hosts.as_array().unwrap()[1].clone();
-            (host2["power"].as_str().unwrap().to_owned(), host2["feeds"].clone())
+            (
+                host2["power"].as_str().unwrap().to_owned(),
+                host2["feeds"].clone(),
+            )
         }
     };
     assert_eq!(view(&sim).await, ("on".into(), json!([true, true])));
@@ -760,7 +763,11 @@ async fn power_feeds_of_a_dual_psu_host() {
     control(&sim, "/hosts/host2/power", json!({"state": "on"})).await;
     assert_eq!(view(&sim).await.0, "off", "no feed, no power");
     control(&sim, "/hosts/host2/feeds/2", json!({"on": true})).await;
-    assert_eq!(view(&sim).await.0, "off", "a restored feed does not boot it");
+    assert_eq!(
+        view(&sim).await.0,
+        "off",
+        "a restored feed does not boot it"
+    );
     control(&sim, "/hosts/host2/power", json!({"state": "on"})).await;
     assert_eq!(view(&sim).await.0, "on");
     let missing = reqwest::Client::new()

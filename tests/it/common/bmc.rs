@@ -38,15 +38,17 @@ const PORT_ATTEMPTS: usize = 3;
 /// `HOOK get NAME...` (answer one `NAME:VALUE` line per name) and `HOOK set NAME VALUE...`
 /// (answer with exit 0); the first three arguments are baked into the command line.
 const HOOK: &str = r#"# chassis_control hook of one simulated BMC, written by tests/common/bmc.rs.
-# Usage: hook.py CONTROL_URL HOST_NAME LOG_FILE (get NAME... | set NAME VALUE... | check)
-# The power is the simulator's: read from GET /hosts, changed with POST /hosts/HOST/power.
+# Usage: hook.py CONTROL_URL HOST_NAME DEVICE LOG_FILE (get NAME... | set NAME VALUE... | check)
+# DEVICE `chassis`: the host's power, read from GET /hosts, changed with POST /hosts/HOST/power.
+# DEVICE `feed1` / `feed2`: a PDU outlet feeding one of the host's two power supplies, read
+# from GET /hosts (`feeds`), switched with POST /hosts/HOST/feeds/N.
 # Any failure exits 1, so the BMC reports an error instead of inventing a power state.
 import json
 import sys
 import urllib.request
 
-CONTROL, HOST, LOG = sys.argv[1:4]
-OP, ARGS = sys.argv[4], sys.argv[5:]
+CONTROL, HOST, DEVICE, LOG = sys.argv[1:5]
+OP, ARGS = sys.argv[5], sys.argv[6:]
 # Loopback only: never through a proxy named in the environment.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 TIMEOUT = 5
@@ -57,13 +59,20 @@ def powered_on():
         hosts = json.load(answer)
     for host in hosts:
         if host["name"] == HOST:
-            return {"on": True, "off": False}[host["power"]]
+            if DEVICE == "chassis":
+                return {"on": True, "off": False}[host["power"]]
+            return bool(host["feeds"][int(DEVICE[len("feed"):]) - 1])
     raise LookupError("the simulator has no host " + HOST)
 
 
 def set_power(body):
+    if DEVICE == "chassis":
+        path = "/hosts/" + HOST + "/power"
+    else:
+        path = "/hosts/" + HOST + "/feeds/" + DEVICE[len("feed"):]
+        body = {"on": body["state"] == "on"}
     request = urllib.request.Request(
-        CONTROL + "/hosts/" + HOST + "/power",
+        CONTROL + path,
         data=json.dumps(body).encode(),
         method="POST",
         headers={"Content-Type": "application/json"},
@@ -85,7 +94,7 @@ def run():
                 # A hard reset: whatever ran on the host is gone, and it boots again.
                 set_power({"state": "off"})
                 set_power({"state": "on"})
-            elif name == "shutdown" and value == "1":
+            elif name == "shutdown" and value == "1" and DEVICE == "chassis":
                 set_power({"state": "off", "graceful": True})
     # `check` and anything else: nothing to do.
 
@@ -110,9 +119,11 @@ mc_enable 0x20\n";
 /// Ports handed to a BMC by this process, never handed out twice.
 static TAKEN_PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
-/// One host's BMC.
+/// One host's BMC, or one of the PDU outlets feeding it.
 struct Bmc {
     host: String,
+    /// `chassis` (the host's BMC) or `feed1` / `feed2` (an outlet feeding a power supply).
+    device: String,
     /// The host's uuid: the key of its fencing entry.
     uuid: String,
     port: u16,
@@ -139,9 +150,13 @@ impl Drop for Bmc {
 /// One `ipmi_sim` per simulated host, on its own UDP port on 127.0.0.1, user
 /// [`BMC_USER`] / [`BMC_PASSWORD`]; lanplus needs cipher suite 3. Kills them all on drop.
 pub struct Bmcs {
-    /// Host order of the simulator; each killed when dropped (also if `start` panics midway).
+    /// Host order of the simulator, outlets after; each killed when dropped (also if `start`
+    /// panics midway).
     bmcs: Vec<Bmc>,
     password_file: PathBuf,
+    /// How a device's hook is run: the interpreter, the hook, the control API.
+    hook: (String, PathBuf, String),
+    emu: PathBuf,
     // Last: removed after the BMCs are killed.
     dir: tempfile::TempDir,
 }
@@ -172,39 +187,74 @@ impl Bmcs {
                 .map(|h| (h.name.clone(), h.uuid.clone()))
                 .collect()
         });
-        let mut bmcs = Vec::new();
-        for (host, uuid) in names {
-            let log = dir.path().join(format!("{host}.power.log"));
-            let hook_command = [
-                python,
-                "-I",
-                &shell_word(&hook),
-                &control,
-                &host,
-                &shell_word(&log),
-            ]
-            .join(" ");
-            let (port, child) = spawn_answering(dir.path(), &host, &hook_command, &emu);
-            bmcs.push(Bmc {
-                host,
-                uuid,
-                port,
-                log,
-                child: Some(child),
-            });
-        }
-        Bmcs {
-            bmcs,
+        let mut bmcs = Bmcs {
+            bmcs: Vec::new(),
             password_file,
+            hook: (python.to_owned(), hook, control),
+            emu,
             dir,
+        };
+        for (host, uuid) in names {
+            bmcs.spawn(&host, &uuid, "chassis");
+        }
+        bmcs
+    }
+
+    /// Starts one device's `ipmi_sim` and keeps it.
+    fn spawn(&mut self, host: &str, uuid: &str, device: &str) {
+        let name = if device == "chassis" {
+            host.to_owned()
+        } else {
+            format!("{host}-{device}")
+        };
+        let log = self.dir.path().join(format!("{name}.power.log"));
+        let (python, hook, control) = &self.hook;
+        let hook_command = [
+            python.as_str(),
+            "-I",
+            &shell_word(hook),
+            control,
+            host,
+            device,
+            &shell_word(&log),
+        ]
+        .join(" ");
+        let (port, child) = spawn_answering(self.dir.path(), &name, &hook_command, &self.emu);
+        self.bmcs.push(Bmc {
+            host: host.to_owned(),
+            device: device.to_owned(),
+            uuid: uuid.to_owned(),
+            port,
+            log,
+            child: Some(child),
+        });
+    }
+
+    /// Starts the two PDU outlets feeding a host's power supplies, each a BMC of its own (an
+    /// `ipmi_sim` whose power is that feed). [`Bmcs::fencing_yaml`] then gives the host two
+    /// levels: its BMC, then both outlets.
+    pub fn add_outlets(&mut self, host_name: &str) {
+        let uuid = self.device(host_name, "chassis").uuid.clone();
+        for feed in ["feed1", "feed2"] {
+            self.spawn(host_name, &uuid, feed);
         }
     }
 
-    fn bmc(&self, host_name: &str) -> &Bmc {
+    fn device(&self, host_name: &str, device: &str) -> &Bmc {
         self.bmcs
             .iter()
-            .find(|bmc| bmc.host == host_name)
-            .unwrap_or_else(|| panic!("no BMC for host {host_name:?}"))
+            .find(|bmc| bmc.host == host_name && bmc.device == device)
+            .unwrap_or_else(|| panic!("no {device} BMC for host {host_name:?}"))
+    }
+
+    fn bmc(&self, host_name: &str) -> &Bmc {
+        self.device(host_name, "chassis")
+    }
+
+    fn has_outlets(&self, host_name: &str) -> bool {
+        self.bmcs
+            .iter()
+            .any(|bmc| bmc.host == host_name && bmc.device != "chassis")
     }
 
     /// UDP port of a host's BMC on 127.0.0.1.
@@ -219,16 +269,27 @@ impl Bmcs {
 
     /// The `key=value` arguments of `fence_ipmilan` for a host's BMC (no password, no action).
     pub fn args(&self, host_name: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            ("ip".to_string(), "127.0.0.1".to_string()),
-            ("ipport".to_string(), self.port(host_name).to_string()),
-            ("username".to_string(), BMC_USER.to_string()),
-            ("lanplus".to_string(), "1".to_string()),
-            // Without it every lanplus call first waits about 10 s for the cipher suites.
-            ("cipher".to_string(), "3".to_string()),
-            // A BMC that does not answer fails after this many seconds instead of 20.
-            ("power_timeout".to_string(), "4".to_string()),
-        ])
+        device_args(self.port(host_name))
+    }
+
+    /// [`Bmcs::args`] for one of a host's outlets (`feed` 1 or 2).
+    pub fn outlet_args(&self, host_name: &str, feed: u8) -> BTreeMap<String, String> {
+        device_args(self.device(host_name, &format!("feed{feed}")).port)
+    }
+
+    /// The hook runs of one of a host's outlets so far (see [`Bmcs::power_log`]).
+    pub fn outlet_log(&self, host_name: &str, feed: u8) -> Vec<String> {
+        read_log(&self.device(host_name, &format!("feed{feed}")).log)
+    }
+
+    /// Kills one of a host's outlets: from now on it does not answer.
+    pub fn stop_outlet(&mut self, host_name: &str, feed: u8) {
+        let device = format!("feed{feed}");
+        self.bmcs
+            .iter_mut()
+            .find(|bmc| bmc.host == host_name && bmc.device == device)
+            .unwrap_or_else(|| panic!("no {device} outlet for host {host_name:?}"))
+            .kill();
     }
 
     /// A `fence_ipmilan` agent for a host's BMC, as xenguard would build it from
@@ -247,20 +308,45 @@ impl Bmcs {
     pub fn fencing_yaml(&self, pool: &str) -> String {
         let mut yaml =
             format!("fencing:\n  agent_timeout_seconds: {AGENT_TIMEOUT_SECONDS}\n  hosts:\n");
-        for bmc in &self.bmcs {
-            let args: Vec<String> = self
-                .args(&bmc.host)
+        let device = |args: BTreeMap<String, String>| {
+            let args: Vec<String> = args
                 .iter()
                 .map(|(key, value)| format!("{key}: {}", quoted(value)))
                 .collect();
-            yaml.push_str(&format!(
-                "    - pool: {}\n      host: {}\n      agent: {}\n      args: {{{}}}\n      password_file: {}\n",
-                quoted(pool),
-                quoted(&bmc.uuid),
+            format!(
+                "{{agent: {}, args: {{{}}}, password_file: {}}}",
                 quoted(&fence_ipmilan()),
                 args.join(", "),
                 quoted(&self.password_file.display().to_string()),
+            )
+        };
+        for bmc in self.bmcs.iter().filter(|bmc| bmc.device == "chassis") {
+            let host = &bmc.host;
+            yaml.push_str(&format!(
+                "    - pool: {}\n      host: {}\n",
+                quoted(pool),
+                quoted(&bmc.uuid)
             ));
+            if self.has_outlets(host) {
+                yaml.push_str(&format!(
+                    "      levels:\n        - agents: [{}]\n        - agents: [{}, {}]\n",
+                    device(self.args(host)),
+                    device(self.outlet_args(host, 1)),
+                    device(self.outlet_args(host, 2)),
+                ));
+            } else {
+                let args: Vec<String> = self
+                    .args(host)
+                    .iter()
+                    .map(|(key, value)| format!("{key}: {}", quoted(value)))
+                    .collect();
+                yaml.push_str(&format!(
+                    "      agent: {}\n      args: {{{}}}\n      password_file: {}\n",
+                    quoted(&fence_ipmilan()),
+                    args.join(", "),
+                    quoted(&self.password_file.display().to_string()),
+                ));
+            }
         }
         yaml
     }
@@ -268,11 +354,7 @@ impl Bmcs {
     /// The hook runs of a host's BMC so far, one line each: `get power`, `set power 0`, …
     /// (a failed run ends with ` FAILED: reason`).
     pub fn power_log(&self, host_name: &str) -> Vec<String> {
-        match std::fs::read_to_string(&self.bmc(host_name).log) {
-            Ok(text) => text.lines().map(str::to_owned).collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => panic!("cannot read the power log of {host_name}: {e}"),
-        }
+        read_log(&self.bmc(host_name).log)
     }
 
     /// Successful power-offs through a host's BMC (`set power 0` lines of its log).
@@ -287,7 +369,7 @@ impl Bmcs {
     pub fn stop(&mut self, host_name: &str) {
         self.bmcs
             .iter_mut()
-            .find(|bmc| bmc.host == host_name)
+            .find(|bmc| bmc.host == host_name && bmc.device == "chassis")
             .unwrap_or_else(|| panic!("no BMC for host {host_name:?}"))
             .kill();
     }
@@ -295,6 +377,28 @@ impl Bmcs {
     /// The directory holding the hook, the logs and each BMC's configuration and state.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// The `key=value` arguments of `fence_ipmilan` for the BMC on UDP `port` of 127.0.0.1.
+fn device_args(port: u16) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("ip".to_string(), "127.0.0.1".to_string()),
+        ("ipport".to_string(), port.to_string()),
+        ("username".to_string(), BMC_USER.to_string()),
+        ("lanplus".to_string(), "1".to_string()),
+        // Without it every lanplus call first waits about 10 s for the cipher suites.
+        ("cipher".to_string(), "3".to_string()),
+        // A BMC that does not answer fails after this many seconds instead of 20.
+        ("power_timeout".to_string(), "4".to_string()),
+    ])
+}
+
+fn read_log(path: &Path) -> Vec<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.lines().map(str::to_owned).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("cannot read the power log {}: {e}", path.display()),
     }
 }
 
