@@ -120,10 +120,24 @@ impl Drop for Drill {
 
 impl Drill {
     async fn start(name: &'static str, hosts: usize, vms: usize) -> Drill {
+        Drill::start_with_outlets(name, hosts, vms, &[]).await
+    }
+
+    /// [`Drill::start`], the hosts named in `outlets` also fed by two PDU outlets: their
+    /// fencing has two levels, the BMC, then both outlets.
+    async fn start_with_outlets(
+        name: &'static str,
+        hosts: usize,
+        vms: usize,
+        outlets: &[&str],
+    ) -> Drill {
         // Real hosts speak HTTPS with self-signed certificates: pinned, as operators should.
         let sim = Arc::new(common::start_sim_tls(hosts, vms).await);
         let pins = common::tls_pins_yaml(&sim).await;
-        let bmcs = Bmcs::start(&sim);
+        let mut bmcs = Bmcs::start(&sim);
+        for host in outlets {
+            bmcs.add_outlets(host);
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
         std::fs::write(path("pool.pw"), "xenguard\n").unwrap();
@@ -355,11 +369,24 @@ impl Drill {
         })
     }
 
+    /// Completed power-offs: through a host's BMC, or through both its outlets.
     fn fences(&self) -> usize {
         let names: Vec<String> = self
             .sim
             .with_model(|m, _| m.hosts.iter().map(|h| h.name.clone()).collect());
-        names.iter().map(|h| self.bmcs.power_offs(h)).sum()
+        names
+            .iter()
+            .map(|h| self.bmcs.power_offs(h) + self.bmcs.outlet_power_offs(h))
+            .sum()
+    }
+
+    /// Whether the alert fires in Prometheus now.
+    async fn firing(&self, alert: &str) -> bool {
+        self.query(&format!(
+            "sum(ALERTS{{alertname=\"{alert}\",alertstate=\"firing\"}})"
+        ))
+        .await
+        .is_some_and(|n| n >= 1.0)
     }
 
     /// The drill's report line: outcome, seconds from the failure to the alert reaching the
@@ -537,6 +564,82 @@ async fn drill_fence_fails() {
     })
     .await;
     d.report(Some(failed), "fence failed; nothing reset");
+}
+
+/// The whole chassis loses power and its BMC with it: level 1 (the BMC) cannot answer, level 2
+/// (both PDU outlets) switches off and reads back off, and the guests run once on the survivors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_chassis_power_lost_with_the_bmc_dead() {
+    let mut d = Drill::start_with_outlets("chassis power lost, BMC dead", 3, 2, &["host3"]).await;
+    let before = d.guests_on("host3");
+    d.bmcs.stop("host3");
+    d.control("hosts/host3/feeds/1", json!({"on": false})).await;
+    d.control("hosts/host3/feeds/2", json!({"on": false})).await;
+    d.wait_until("its VMs run elsewhere", 120, async |d| {
+        d.runs_once_elsewhere(&before, "host3") == before.len()
+    })
+    .await;
+    let list = d.settled(1, 60).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 1, "{list:#?}");
+    assert_eq!(d.double.max(), 0);
+    let (_, steps) = d.journal().show(done[0].id).unwrap().unwrap();
+    let fence = steps.iter().find(|s| s.kind == "fence").unwrap();
+    assert_eq!(fence.detail["fenced_at_level"], 2, "{:#}", fence.detail);
+    assert_eq!(fence.detail["levels"][0]["off"], false);
+    assert_eq!(fence.detail["levels"][1]["off"], true);
+    // The outlets were already dead: fence_ipmilan reads them off and switches nothing.
+    for feed in [1, 2] {
+        let log = d.bmcs.outlet_log("host3", feed);
+        assert!(
+            log.contains(&"get power".to_owned()),
+            "outlet {feed}: {log:?}"
+        );
+    }
+    assert_eq!(
+        d.fences(),
+        0,
+        "no device had to switch: the chassis had no power"
+    );
+    d.wait_until("XenguardFenceLevelFailed fires", 60, async |d| {
+        d.firing("XenguardFenceLevelFailed").await
+    })
+    .await;
+    assert!(!d.firing("XenguardFenceFailed").await);
+    d.report(Some(done[0]), "recovered, fenced at level 2");
+}
+
+/// The host's cable is pulled (it still runs its guests), its BMC cannot be reached and one of
+/// its two outlets is broken: level 2 switches one outlet off, the other fails, so the host
+/// keeps its power and nothing is reset or started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_one_outlet_of_two_fails() {
+    let mut d = Drill::start_with_outlets("one outlet of two fails", 3, 2, &["host3"]).await;
+    let before = d.guests_on("host3");
+    d.bmcs.stop("host3");
+    d.bmcs.stop_outlet("host3", 2);
+    d.control("hosts/host3/network", json!({"connected": false}))
+        .await;
+    let list = d.settled(1, 120).await;
+    let failed = list.iter().find(|r| r.phase == "failed");
+    let failed = failed.unwrap_or_else(|| panic!("{list:#?}"));
+    assert!(
+        failed.reason.contains("every fencing level failed"),
+        "{failed:?}"
+    );
+    assert!(done(&list).is_empty(), "{list:#?}");
+    assert_eq!(
+        d.guests_on("host3"),
+        before,
+        "nothing reset or started elsewhere"
+    );
+    assert_eq!(d.double.max(), 0);
+    assert_eq!(d.fences(), 0, "no level completed");
+    d.wait_until("XenguardFenceFailed fires", 60, async |d| {
+        d.firing("XenguardFenceFailed").await
+    })
+    .await;
+    d.report(Some(failed), "not fenced; nothing reset");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

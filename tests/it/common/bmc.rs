@@ -365,6 +365,21 @@ impl Bmcs {
             .count()
     }
 
+    /// Power-offs of a host through both its outlets (the fewer `set power 0` of the two logs;
+    /// 0 without outlets).
+    pub fn outlet_power_offs(&self, host_name: &str) -> usize {
+        if !self.has_outlets(host_name) {
+            return 0;
+        }
+        let offs = |feed| {
+            self.outlet_log(host_name, feed)
+                .iter()
+                .filter(|line| line.as_str() == "set power 0")
+                .count()
+        };
+        offs(1).min(offs(2))
+    }
+
     /// Kills a host's BMC: from now on it does not answer (its port stays reserved).
     pub fn stop(&mut self, host_name: &str) {
         self.bmcs
