@@ -205,6 +205,8 @@ def file_paths(config: dict) -> dict[str, list[str]]:
     receiver.append((auth.get("basic") or {}).get("password_file"))
     for host in (config.get("fencing") or {}).get("hosts") or []:
         receiver.append(host.get("password_file"))
+        for level in host.get("levels") or []:
+            receiver += [agent.get("password_file") for agent in level.get("agents") or []]
     return {
         "exporter": [p for p in both if p],
         "receiver": [p for p in both + receiver if p],
@@ -580,6 +582,17 @@ NEGATIVE = [
     ("inline BMC password in fence args",
      with_({"config": {"fencing": {"hosts": [{"pool": "lab", "host": "xen1", "agent": "fence_ipmilan",
                                               "args": {"ip": "10.0.0.1", "password": "hunter2"}}]}}}), "schema", "password"),
+    ("inline BMC password in a fencing level's agent",
+     with_({"config": {"fencing": {"hosts": [{"pool": "lab", "host": "xen1", "levels": [
+         {"agents": [{"agent": "fence_ipmilan", "args": {"ip": "10.0.0.1", "password": "hunter2"}}]}]}]}}}),
+     "schema", "password"),
+    ("fencing host with both agent and levels",
+     with_({"config": {"fencing": {"hosts": [{"pool": "lab", "host": "xen1", "agent": "fence_ipmilan",
+                                              "levels": [{"agents": [{"agent": "fence_ipmilan"}]}]}]}}}),
+     "schema", "'oneOf' failed"),
+    ("fencing level without agents",
+     with_({"config": {"fencing": {"hosts": [{"pool": "lab", "host": "xen1", "levels": [{"agents": []}]}]}}}),
+     "schema", "agents"),
     ("inline receiver certificate",
      with_({"config": {"receiver": {"tls": {"cert_file": "-----BEGIN CERTIFICATE-----", "key_file": "/k"}}}}),
      "schema", "cert_file"),
