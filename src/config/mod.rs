@@ -71,8 +71,9 @@ use std::process::ExitCode;
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use model::{
     Config, Credentials, ExporterConfig, FenceBudget, FenceDevice, FenceHost, FenceLevel,
-    FencingConfig, Mode, PoolConfig, PoolTimeouts, ReceiverAuth, ReceiverConfig, ReceiverTls,
-    Scheme, Secret, TlsConfig, defaults, read_secret_env, read_secret_file,
+    FencingConfig, MaxUnhealthy, Mode, PoolConfig, PoolTimeouts, ReceiverAuth, ReceiverConfig,
+    ReceiverTls, Scheme, Secret, StormLimit, TlsConfig, defaults, read_secret_env,
+    read_secret_file,
 };
 
 use check::Checker;

@@ -61,6 +61,12 @@ pub mod defaults {
     pub const MAX_FENCES: u32 = 1;
     /// `receiver.fence_budget.window_seconds`.
     pub const FENCE_WINDOW_SECONDS: u64 = 3600;
+    /// `receiver.storm.max_unhealthy`: more than half the pool's hosts.
+    pub const MAX_UNHEALTHY_PERCENT: u32 = 50;
+    /// `receiver.storm.window_seconds`.
+    pub const STORM_WINDOW_SECONDS: u64 = 600;
+    /// `receiver.storm.cooldown_seconds`.
+    pub const STORM_COOLDOWN_SECONDS: u64 = 1800;
     /// `fencing.agent_timeout_seconds`.
     pub const AGENT_TIMEOUT_SECONDS: u64 = 60;
     /// Largest accepted value of any `*_seconds` key (one year).
@@ -307,6 +313,8 @@ pub struct ReceiverConfig {
     pub host_cooldown: Duration,
     /// At most this many fences per pool per window.
     pub fence_budget: FenceBudget,
+    /// When too many of a pool's hosts fail together, stand down.
+    pub storm: StormLimit,
 }
 
 impl Default for ReceiverConfig {
@@ -330,6 +338,7 @@ impl Default for ReceiverConfig {
             startup_quiet: Duration::from_secs(defaults::STARTUP_QUIET_SECONDS),
             host_cooldown: Duration::from_secs(defaults::HOST_COOLDOWN_SECONDS),
             fence_budget: FenceBudget::default(),
+            storm: StormLimit::default(),
         }
     }
 }
@@ -360,6 +369,57 @@ pub struct ReceiverTls {
     pub key_file: PathBuf,
     /// PEM bundle of CAs: when set, every client must present a certificate signed by one.
     pub client_ca_file: Option<PathBuf>,
+}
+
+/// The storm limit: more than `max_unhealthy` of a pool's hosts unhealthy within `window` is
+/// not the hosts failing but the network, the storage or the receiver: every remediation of
+/// the pool stands down, and none fences for `cooldown` after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StormLimit {
+    /// How many unhealthy hosts are still believed.
+    pub max_unhealthy: MaxUnhealthy,
+    /// How far back a host counts as unhealthy (an alert about it, or a failed probe now).
+    pub window: Duration,
+    /// No fence in the pool for this long after a stand-down.
+    pub cooldown: Duration,
+}
+
+impl Default for StormLimit {
+    fn default() -> Self {
+        StormLimit {
+            max_unhealthy: MaxUnhealthy::Percent(defaults::MAX_UNHEALTHY_PERCENT),
+            window: Duration::from_secs(defaults::STORM_WINDOW_SECONDS),
+            cooldown: Duration::from_secs(defaults::STORM_COOLDOWN_SECONDS),
+        }
+    }
+}
+
+/// `receiver.storm.max_unhealthy`: a count of hosts, or a percentage of the pool's hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxUnhealthy {
+    /// At most this many hosts.
+    Count(u32),
+    /// At most this percentage of the pool's hosts, rounded down.
+    Percent(u32),
+}
+
+impl MaxUnhealthy {
+    /// How many unhealthy hosts of a pool of `hosts` are still believed.
+    pub fn allowed(self, hosts: usize) -> usize {
+        match self {
+            MaxUnhealthy::Count(n) => n as usize,
+            MaxUnhealthy::Percent(p) => hosts * p as usize / 100,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxUnhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxUnhealthy::Count(n) => write!(f, "{n}"),
+            MaxUnhealthy::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// Fence budget per pool.

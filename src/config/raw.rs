@@ -88,6 +88,19 @@ pub(super) struct RawReceiver {
     pub(super) startup_quiet_seconds: Option<Located<u64>>,
     pub(super) host_cooldown_seconds: Option<Located<u64>>,
     pub(super) fence_budget: Option<Located<RawFenceBudget>>,
+    pub(super) storm: Option<Located<RawStorm>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename = "`receiver.storm`",
+    expecting = "a mapping"
+)]
+pub(super) struct RawStorm {
+    pub(super) max_unhealthy: Option<Located<String>>,
+    pub(super) window_seconds: Option<Located<u64>>,
+    pub(super) cooldown_seconds: Option<Located<u64>>,
 }
 
 #[derive(Deserialize)]

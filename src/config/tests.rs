@@ -583,7 +583,7 @@ pools:
     tls: {zzz: 1}
     timeouts: {zzz: 1}
 exporter: {zzz: 1}
-receiver: {zzz: 1, auth: {zzz: 1, basic: {zzz: 1}}, tls: {zzz: 1}, fence_budget: {zzz: 1}}
+receiver: {zzz: 1, auth: {zzz: 1, basic: {zzz: 1}}, tls: {zzz: 1}, fence_budget: {zzz: 1}, storm: {zzz: 1}}
 fencing: {zzz: 1, hosts: [{zzz: 1, levels: [{zzz: 1, agents: [{zzz: 1}]}]}]}
 ";
     let messages = analyse(probe)
@@ -594,7 +594,7 @@ fencing: {zzz: 1, hosts: [{zzz: 1, levels: [{zzz: 1, agents: [{zzz: 1}]}]}]}
             Some(keys.to_owned())
         })
         .collect::<Vec<_>>();
-    assert_eq!(messages.len(), 14, "{messages:#?}");
+    assert_eq!(messages.len(), 15, "{messages:#?}");
     let example = include_str!("../../tests/fixtures/config/example.yml");
     for keys in messages {
         for key in keys.split(", ") {
@@ -732,6 +732,39 @@ fn fencing_levels_and_their_mistakes() {
             "f.yml:19:52: inline passwords are not allowed: put it in a file and set `password_file` instead of `password`",
             "f.yml:20:11: missing required key `agents` in a fencing level",
             "f.yml:20:12: unknown key `agnets` in a fencing level (did you mean `agents`?)",
+        ]
+    );
+}
+
+#[test]
+fn storm_limit() {
+    let config = ok(&format!(
+        "{MINIMAL}receiver:\n  storm: {{max_unhealthy: 3, window_seconds: 60, cooldown_seconds: 0}}\n"
+    ));
+    assert_eq!(
+        config.receiver.storm.max_unhealthy,
+        crate::config::MaxUnhealthy::Count(3)
+    );
+    assert_eq!(config.receiver.storm.cooldown, std::time::Duration::ZERO);
+    let config = ok(&format!(
+        "{MINIMAL}receiver:\n  storm: {{max_unhealthy: ' 40 %'}}\n"
+    ));
+    assert_eq!(
+        config.receiver.storm.max_unhealthy,
+        crate::config::MaxUnhealthy::Percent(40)
+    );
+    assert_eq!(
+        ok(MINIMAL).receiver.storm,
+        crate::config::StormLimit::default()
+    );
+    let errors = errors(&format!(
+        "{MINIMAL}receiver:\n  storm:\n    max_unhealthy: 120%\n    window_seconds: 0\n"
+    ));
+    assert_eq!(
+        errors,
+        [
+            "f.yml:7:20: `max_unhealthy` must be a number of hosts (`2`) or a percentage of the pool's hosts (`50%`), got `120%`",
+            "f.yml:8:21: `window_seconds` must be at least 1",
         ]
     );
 }

@@ -51,6 +51,8 @@ pub struct Findings {
     pub pool_reaches_suspect: Option<bool>,
     /// Other hosts that answered, and how many other hosts there are.
     pub others_reachable: Option<(usize, usize)>,
+    /// Other hosts (uuids) that did not answer the first round of probes.
+    pub silent: Vec<String>,
     /// `pool.ha_enabled`.
     pub ha_enabled: Option<bool>,
     /// The suspect's maintenance mode.
@@ -153,6 +155,7 @@ pub async fn confirm(
         suspect_probes: None,
         pool_reaches_suspect: None,
         others_reachable: None,
+        silent: Vec::new(),
         ha_enabled: None,
         in_maintenance: None,
         problems: Vec::new(),
@@ -202,6 +205,11 @@ pub async fn confirm(
         .map(|(h, _)| h.clone())
         .collect();
     findings.others_reachable = Some((findings.answering.len(), others.len()));
+    findings.silent = others
+        .iter()
+        .filter(|(_, a)| !a.role.answered())
+        .map(|(h, _)| h.uuid.clone())
+        .collect();
     let someone_is_master = others.iter().any(|(_, a)| a.role == Role::Master);
     let named_as_master = others
         .iter()

@@ -17,7 +17,8 @@ pub struct Confirmation {
     /// A remediation of the same host that finished after this one was planned.
     pub recovered_by: Option<i64>,
     /// For a dead slave: how many VMs XAPI records running on it, or why that could not be
-    /// read. `None` when it does not matter (a master: its database is gone with it).
+    /// read. `None` when it does not matter (a master: its database is gone with it), and
+    /// until everything else allows: the count costs a master call, so it is read last.
     pub resident_vms: Option<Result<usize, String>>,
 }
 
@@ -89,6 +90,18 @@ pub fn fence_facts(
     (Some(in_window), last)
 }
 
+/// How many of the pool's hosts count as unhealthy for the storm limit: the suspect, the other
+/// hosts silent now, and the hosts the pool's recent remediations are about, each once.
+pub fn unhealthy_hosts(suspect: &str, silent: &[String], recent: &[String]) -> usize {
+    let mut hosts: Vec<&str> = std::iter::once(suspect)
+        .chain(silent.iter().map(String::as_str))
+        .chain(recent.iter().map(String::as_str))
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +116,8 @@ mod tests {
             host_cooldown: Duration::from_secs(1800),
             startup_quiet: Duration::from_secs(60),
             refused_grace: Duration::from_secs(90),
+            max_unhealthy: crate::config::MaxUnhealthy::Percent(50),
+            storm_cooldown: Duration::from_secs(1800),
         }
     }
 
@@ -124,6 +139,8 @@ mod tests {
                 ..SuspectProbes::default()
             }),
             pool_reaches_suspect: Some(false),
+            unhealthy: Some((1, 3)),
+            last_storm: Some(None),
         }
     }
 
@@ -219,6 +236,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn unhealthy_hosts_count_each_host_once() {
+        let s = |v: &[&str]| v.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        assert_eq!(unhealthy_hosts("a", &[], &[]), 1);
+        assert_eq!(
+            unhealthy_hosts("a", &s(&["b", "c"]), &s(&["a", "c", "d"])),
+            4
+        );
     }
 
     #[test]

@@ -338,11 +338,31 @@ async fn confirm_step(
     })
     .await;
     let mut evidence = findings.evidence.clone();
-    let confirmation = gather(ctx, r, client, &findings, &state, &mut evidence).await?;
-    match decision::decide(&confirmation, &ctx.limits()) {
+    let mut confirmation = gather(ctx, r, &findings, &state)?;
+    let mut verdict = decision::decide(&confirmation, &ctx.limits());
+    // The VM count is read last, only when everything else allows: it is a call to the master,
+    // which a dead or cut-off master makes wait for the whole limit.
+    if verdict == Decision::Proceed
+        && findings.target == Target::Slave
+        && let Some(suspect) = &findings.suspect
+    {
+        confirmation.resident_vms = Some(resident_vm_count(client, suspect, &mut evidence).await);
+        verdict = decision::decide(&confirmation, &ctx.limits());
+    }
+    match verdict {
         Decision::Superseded(why) => return Ok((Event::Superseded(why), evidence)),
         Decision::Refused(reasons) => {
             evidence["guards"] = guards_evidence(&reasons);
+            for reason in &reasons {
+                if let Reason::Storm {
+                    unhealthy, hosts, ..
+                } = reason
+                {
+                    // Starts the pool's cooldown.
+                    ctx.journal
+                        .record_storm(&r.pool, *unhealthy, *hosts, ctx.clock.unix())?;
+                }
+            }
             return Ok((Event::Refused(reasons), evidence));
         }
         Decision::Proceed => evidence["guards"] = guards_evidence(&[]),
@@ -385,15 +405,13 @@ async fn confirm_step(
     Ok((Event::Confirmed, evidence))
 }
 
-/// Reads everything the confirmation's decision needs, and nothing else; what could not be
-/// read is `None` (the guards fail closed on it) or, for the VM count, the error.
-async fn gather(
+/// Reads what the confirmation's decision needs from the journal and the findings (the VM
+/// count comes later); what could not be read is `None`, on which the guards fail closed.
+fn gather(
     ctx: &Context,
     r: &Remediation,
-    client: &PoolClient,
     findings: &Findings,
     state: &RunState,
-    evidence: &mut serde_json::Value,
 ) -> Result<Confirmation, StepError> {
     let receiver = &ctx.config.receiver;
     let now = ctx.clock.unix();
@@ -419,23 +437,17 @@ async fn gather(
     let here = ctx.fences_here(&r.pool, window);
     let (fences_in_window, last_action_on_host) =
         decision::fence_facts(now, suspect.map(|h| h.uuid.as_str()), journaled, &here);
-    // A dead slave with nothing on it needs no fence and no recovery (e.g. a host already
-    // recovered and still off, which keeps its alerts firing).
-    let resident_vms = match suspect {
-        Some(host) if findings.target == Target::Slave => {
-            let limit = client.master_read_limit();
-            let read = tokio::time::timeout(limit, recovery::resident_vms(client, host)).await;
-            Some(match read {
-                Ok(Ok(vms)) => Ok(vms.len()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {} s", limit.as_secs_f64())),
-            })
-        }
+    let storm = &receiver.storm;
+    let recent = ctx
+        .journal
+        .recent_suspects(&r.pool, now - storm.window.as_secs_f64())?;
+    let unhealthy = match (suspect, findings.others_reachable) {
+        (Some(host), Some((_, others))) => Some((
+            decision::unhealthy_hosts(&host.uuid, &findings.silent, &recent),
+            others + 1,
+        )),
         _ => None,
     };
-    if let Some(Err(why)) = &resident_vms {
-        evidence["resident_vms"] = json!(why);
-    }
     Ok(Confirmation {
         facts: Facts {
             now,
@@ -451,11 +463,33 @@ async fn gather(
             host_in_maintenance: findings.in_maintenance,
             suspect_probes: findings.suspect_probes,
             pool_reaches_suspect: findings.pool_reaches_suspect,
+            unhealthy,
+            last_storm: Some(ctx.journal.last_storm(&r.pool)?),
         },
         problems: findings.problems.clone(),
         recovered_by,
-        resident_vms,
+        resident_vms: None,
     })
+}
+
+/// How many VMs XAPI records running on a dead slave, or why that could not be read. A dead
+/// slave with nothing on it needs no fence and no recovery (e.g. a host already recovered and
+/// still off, which keeps its alerts firing).
+async fn resident_vm_count(
+    client: &PoolClient,
+    host: &KnownHost,
+    evidence: &mut serde_json::Value,
+) -> Result<usize, String> {
+    let limit = client.master_read_limit();
+    let read = match tokio::time::timeout(limit, recovery::resident_vms(client, host)).await {
+        Ok(Ok(vms)) => Ok(vms.len()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", limit.as_secs_f64())),
+    };
+    if let Err(why) = &read {
+        evidence["resident_vms"] = json!(why);
+    }
+    read
 }
 
 /// Whether the kill-switch file exists (`Some(false)` when none is configured).
@@ -579,6 +613,9 @@ async fn split_brain_confirm(
         host_in_maintenance: Some(false),
         suspect_probes: None,
         pool_reaches_suspect: None,
+        // Not weighed: a split brain's plan fences nobody.
+        unhealthy: None,
+        last_storm: None,
     };
     let verdict = guards::decide_without_fence(&facts, &ctx.limits());
     if let Some(refused) = refusal(verdict, &findings.problems, &mut evidence) {

@@ -106,6 +106,8 @@ impl Context {
             host_cooldown: r.host_cooldown,
             startup_quiet: r.startup_quiet,
             refused_grace: r.refused_grace,
+            max_unhealthy: r.storm.max_unhealthy,
+            storm_cooldown: r.storm.cooldown,
         }
     }
 

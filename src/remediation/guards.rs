@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::words::spelled;
-use crate::config::Mode;
+use crate::config::{MaxUnhealthy, Mode};
 
 /// Facts about one pending action, gathered at action time. `None` means it could not be
 /// established, which blocks.
@@ -45,6 +45,11 @@ pub struct Facts {
     /// The pool still reaches the suspect: the master's call forwarded to it answered (slave),
     /// or a slave's database call through it answered (master).
     pub pool_reaches_suspect: Option<bool>,
+    /// Hosts of the pool unhealthy within the storm window (the suspect, others silent now,
+    /// hosts named by the pool's recent remediations), and the pool's hosts.
+    pub unhealthy: Option<(usize, usize)>,
+    /// Unix time of the pool's last stand-down for a storm.
+    pub last_storm: Option<Option<f64>>,
 }
 
 /// What the fresh probes of the suspect showed, by kind of answer.
@@ -77,6 +82,10 @@ pub struct Limits {
     /// A host whose xapi refuses connections must refuse this long before it is believed dead
     /// (a toolstack restart refuses for 30-90 s).
     pub refused_grace: Duration,
+    /// More unhealthy hosts than this in a pool is a storm.
+    pub max_unhealthy: MaxUnhealthy,
+    /// No fence in a pool this soon after a storm.
+    pub storm_cooldown: Duration,
 }
 
 /// Why an action is blocked.
@@ -148,6 +157,21 @@ pub enum Reason {
     PoolLeaseHeld(String),
     /// The journal holds a phase or run state this version cannot read: nothing more is done.
     UnreadableJournal(String),
+    /// Too many of the pool's hosts are unhealthy at once: the network, the storage or the
+    /// receiver is the likelier cause, so the whole pool stands down.
+    Storm {
+        /// Unhealthy hosts within the window.
+        unhealthy: usize,
+        /// The pool's hosts.
+        hosts: usize,
+        /// How many are believed.
+        allowed: usize,
+    },
+    /// The pool stood down for a storm too recently.
+    StormCooldown {
+        /// Seconds left.
+        remaining: f64,
+    },
     /// A fact could not be established.
     Unknown(&'static str),
 }
@@ -198,6 +222,18 @@ impl fmt::Display for Reason {
                 f,
                 "the journal cannot be read ({why}): nothing more is done; check the pool by hand"
             ),
+            Reason::Storm {
+                unhealthy,
+                hosts,
+                allowed,
+            } => write!(
+                f,
+                "storm: {unhealthy} of the pool's {hosts} hosts unhealthy (at most {allowed} believed): the network, the storage or the receiver is the likelier cause; the pool stands down"
+            ),
+            Reason::StormCooldown { remaining } => write!(
+                f,
+                "the pool stood down for a storm recently: {remaining:.0} s of cooldown left"
+            ),
             Reason::Unknown(what) => write!(f, "cannot establish {what}: failing closed"),
         }
     }
@@ -224,6 +260,8 @@ impl Reason {
             Reason::HostAnswersPool => ReasonCode::HostAnswersPool,
             Reason::PoolLeaseHeld(_) => ReasonCode::PoolLeaseHeld,
             Reason::UnreadableJournal(_) => ReasonCode::UnreadableJournal,
+            Reason::Storm { .. } => ReasonCode::Storm,
+            Reason::StormCooldown { .. } => ReasonCode::StormCooldown,
         }
     }
 }
@@ -265,6 +303,10 @@ spelled! {
         PoolLeaseHeld = "pool_lease_held",
         /// [`Reason::UnreadableJournal`].
         UnreadableJournal = "unreadable_journal",
+        /// [`Reason::Storm`].
+        Storm = "storm",
+        /// [`Reason::StormCooldown`].
+        StormCooldown = "storm_cooldown",
     }
 }
 
@@ -412,6 +454,30 @@ pub fn pool_view(f: &Facts) -> Verdict {
     }
 }
 
+/// Too many unhealthy hosts at once stand the pool down; after a stand-down, no fence for the
+/// cooldown. A stand-down dated in the future (the clock went back) has no known age.
+pub fn storm(f: &Facts, limits: &Limits) -> Verdict {
+    let (unhealthy, hosts) = known(f.unhealthy, "how many of the pool's hosts are unhealthy")?;
+    let allowed = limits.max_unhealthy.allowed(hosts);
+    if unhealthy > allowed {
+        return Err(Reason::Storm {
+            unhealthy,
+            hosts,
+            allowed,
+        });
+    }
+    let cooldown = limits.storm_cooldown.as_secs_f64();
+    match known(f.last_storm, "the pool's last storm")? {
+        Some(at) if at > f.now + CLOCK_SKEW => Err(Reason::Unknown(
+            "how long ago the pool stood down for a storm (journaled in the future: the clock went back)",
+        )),
+        Some(at) if f.now - at < cooldown => Err(Reason::StormCooldown {
+            remaining: cooldown - (f.now - at),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The guards of a plan that fences no host and touches no VM (a split brain): mode, kill
 /// switch, HA, quorum, the alert still firing, the start-up quiet.
 pub fn decide_without_fence(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
@@ -445,6 +511,7 @@ pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
         maintenance(f),
         suspect_down(f, limits),
         pool_view(f),
+        storm(f, limits),
     ];
     let reasons: Vec<Reason> = verdicts.into_iter().filter_map(Result::err).collect();
     if reasons.is_empty() {
@@ -465,6 +532,8 @@ mod tests {
             host_cooldown: Duration::from_secs(3600),
             startup_quiet: Duration::from_secs(120),
             refused_grace: Duration::from_secs(120),
+            max_unhealthy: MaxUnhealthy::Percent(50),
+            storm_cooldown: Duration::from_secs(1800),
         }
     }
 
@@ -490,6 +559,8 @@ mod tests {
             host_in_maintenance: Some(false),
             suspect_probes: Some(silent(3)),
             pool_reaches_suspect: Some(false),
+            unhealthy: Some((1, 3)),
+            last_storm: Some(None),
         }
     }
 
@@ -687,6 +758,62 @@ mod tests {
                 ..refused(500.0)
             }),
             Err(Reason::HostUnverifiable { .. })
+        ));
+    }
+
+    /// The storm limit by pool size (default: more than half the hosts), a count, and the
+    /// cooldown after a stand-down.
+    #[test]
+    fn a_storm_stands_the_pool_down_and_then_cools_it_down() {
+        let with = |unhealthy: usize, hosts: usize, max: MaxUnhealthy| {
+            let limits = Limits {
+                max_unhealthy: max,
+                ..limits()
+            };
+            let facts = Facts {
+                unhealthy: Some((unhealthy, hosts)),
+                ..clear()
+            };
+            storm(&facts, &limits)
+        };
+        let half = MaxUnhealthy::Percent(50);
+        assert_eq!(with(1, 2, half), Ok(()), "a two-host pool loses one");
+        assert_eq!(with(1, 3, half), Ok(()));
+        assert_eq!(with(2, 5, half), Ok(()));
+        assert_eq!(
+            with(3, 5, half),
+            Err(Reason::Storm {
+                unhealthy: 3,
+                hosts: 5,
+                allowed: 2
+            })
+        );
+        assert!(with(2, 3, half).is_err());
+        assert_eq!(with(3, 5, MaxUnhealthy::Count(3)), Ok(()));
+        assert!(with(4, 5, MaxUnhealthy::Count(3)).is_err());
+        assert!(with(1, 5, MaxUnhealthy::Count(0)).is_err());
+        let after = |ago: f64| {
+            let facts = Facts {
+                last_storm: Some(Some(clear().now - ago)),
+                ..clear()
+            };
+            storm(&facts, &limits())
+        };
+        assert!(
+            matches!(after(600.0), Err(Reason::StormCooldown { remaining }) if remaining == 1200.0)
+        );
+        assert_eq!(after(1800.0), Ok(()));
+        assert!(
+            matches!(after(-60.0), Err(Reason::Unknown(_))),
+            "dated in the future"
+        );
+        let unknown = Facts {
+            unhealthy: None,
+            ..clear()
+        };
+        assert!(matches!(
+            storm(&unknown, &limits()),
+            Err(Reason::Unknown(_))
         ));
     }
 

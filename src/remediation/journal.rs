@@ -168,6 +168,13 @@ CREATE TABLE IF NOT EXISTS fences (
     host_uuid TEXT NOT NULL,
     outcome TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS storms (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    pool TEXT NOT NULL,
+    unhealthy INTEGER NOT NULL,
+    hosts INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
     remediation_id INTEGER NOT NULL REFERENCES remediations(id),
@@ -512,6 +519,42 @@ impl Journal {
             params![pool, host_uuid],
             |r| r.get(0),
         )?)
+    }
+
+    /// Records a pool's stand-down for a storm: `unhealthy` of its `hosts` at once.
+    pub fn record_storm(
+        &self,
+        pool: &str,
+        unhealthy: usize,
+        hosts: usize,
+        now: f64,
+    ) -> Result<(), JournalError> {
+        self.conn().execute(
+            "INSERT INTO storms (at, pool, unhealthy, hosts) VALUES (?1, ?2, ?3, ?4)",
+            params![now, pool, unhealthy as i64, hosts as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Unix time of the pool's last stand-down for a storm, if any.
+    pub fn last_storm(&self, pool: &str) -> Result<Option<f64>, JournalError> {
+        Ok(self.conn().query_row(
+            "SELECT MAX(at) FROM storms WHERE pool = ?1",
+            params![pool],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The hosts (uuids) the pool's remediations planned since `since` are about.
+    pub fn recent_suspects(&self, pool: &str, since: f64) -> Result<Vec<String>, JournalError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT DISTINCT host_uuid FROM remediations WHERE pool = ?1 AND created_at >= ?2 AND host_uuid != ''",
+        )?;
+        let hosts = statement
+            .query_map(params![pool, since], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(hosts)
     }
 
     /// Records an operator's request (`approve`, `abort`, `attest`) for the receiver to act on.

@@ -664,6 +664,47 @@ async fn drill_tool_cut_off() {
     d.report(Some(&list[0]), "blocked: no quorum");
 }
 
+/// Three of five hosts drop off the network at once: not three host failures but one failure
+/// of something they share. The pool stands down (storm), nobody is fenced, nothing is reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_storm_three_of_five_hosts_unreachable() {
+    let mut d = Drill::start("storm: 3 of 5 hosts unreachable", 5, 1).await;
+    let before: Vec<Vec<String>> = ["host3", "host4", "host5"]
+        .iter()
+        .map(|h| d.guests_on(h))
+        .collect();
+    for host in ["host3", "host4", "host5"] {
+        d.control(
+            &format!("hosts/{host}/network"),
+            json!({"connected": false}),
+        )
+        .await;
+    }
+    d.wait_until("an alert reaches the receiver", 90, async |d| {
+        !d.journal().list(1).unwrap().is_empty()
+    })
+    .await;
+    let list = d.settled(1, 90).await;
+    assert!(list.iter().all(|r| r.phase == "blocked"), "{list:#?}");
+    assert!(
+        list.iter().any(|r| r.reason.contains("storm: ")),
+        "{list:#?}"
+    );
+    assert_eq!(d.fences(), 0);
+    let after: Vec<Vec<String>> = ["host3", "host4", "host5"]
+        .iter()
+        .map(|h| d.guests_on(h))
+        .collect();
+    assert_eq!(after, before, "nothing reset or started elsewhere");
+    assert_eq!(d.double.max(), 0);
+    d.wait_until("XenguardRemediationStorm fires", 60, async |d| {
+        d.firing("XenguardRemediationStorm").await
+    })
+    .await;
+    let storm = list.iter().find(|r| r.reason.contains("storm: ")).unwrap();
+    d.report(Some(storm), "stood down: storm");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_ha_enabled() {
     let mut d = Drill::start("HA enabled", 3, 2).await;

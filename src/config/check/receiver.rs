@@ -3,7 +3,8 @@
 
 use super::Checker;
 use crate::config::model::{
-    FenceBudget, Mode, ReceiverAuth, ReceiverConfig, ReceiverTls, defaults,
+    FenceBudget, MaxUnhealthy, Mode, ReceiverAuth, ReceiverConfig, ReceiverTls, StormLimit,
+    defaults,
 };
 use crate::config::raw::{Located, RawAuth, RawReceiver};
 
@@ -47,6 +48,31 @@ impl Checker {
                     budget.value.window_seconds.as_ref(),
                     "window_seconds",
                     defaults::FENCE_WINDOW_SECONDS,
+                ),
+            },
+        };
+        let storm = match &raw.storm {
+            None => StormLimit::default(),
+            Some(storm) => StormLimit {
+                max_unhealthy: match &storm.value.max_unhealthy {
+                    None => StormLimit::default().max_unhealthy,
+                    Some(text) => match parse_max_unhealthy(&text.value) {
+                        Ok(limit) => limit,
+                        Err(why) => {
+                            self.error(text.pos, format!("`max_unhealthy` {why}"));
+                            StormLimit::default().max_unhealthy
+                        }
+                    },
+                },
+                window: self.seconds(
+                    storm.value.window_seconds.as_ref(),
+                    "window_seconds",
+                    defaults::STORM_WINDOW_SECONDS,
+                ),
+                cooldown: self.seconds_or_zero(
+                    storm.value.cooldown_seconds.as_ref(),
+                    "cooldown_seconds",
+                    defaults::STORM_COOLDOWN_SECONDS,
                 ),
             },
         };
@@ -134,6 +160,7 @@ impl Checker {
                 defaults::HOST_COOLDOWN_SECONDS,
             ),
             fence_budget,
+            storm,
         }
     }
 
@@ -164,5 +191,22 @@ impl Checker {
                 None
             }
         }
+    }
+}
+
+/// `3` (hosts) or `50%` (of the pool's hosts, 0 to 100).
+fn parse_max_unhealthy(text: &str) -> Result<MaxUnhealthy, String> {
+    let text = text.trim();
+    let wrong = || {
+        format!(
+            "must be a number of hosts (`2`) or a percentage of the pool's hosts (`50%`), got `{text}`"
+        )
+    };
+    match text.strip_suffix('%') {
+        Some(percent) => match percent.trim().parse::<u32>() {
+            Ok(p) if p <= 100 => Ok(MaxUnhealthy::Percent(p)),
+            _ => Err(wrong()),
+        },
+        None => text.parse().map(MaxUnhealthy::Count).map_err(|_| wrong()),
     }
 }
