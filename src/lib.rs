@@ -13,9 +13,10 @@
 //!             session, probe, PoolReader (read-only) and PoolActuator (the few mutating
 //!             calls). Knows nothing of Prometheus, alerts or remediation.
 //! exporter    pool watchers (event.from cache), host probes, metric rendering, /metrics
-//! remediation webhook, policy, confirmation, guards, state machine, executor and its
-//!             effects, fencing, recovery steps, split brain, journal, the pool's lease,
-//!             stored words, receiver metrics
+//! remediation webhook, policy, confirmation (probes, then a pure decision), guards, state
+//!             machine, executor and its effects, fencing levels, recovery steps, split
+//!             brain, journal, the pool's lease, the receiver's clock, stored words,
+//!             receiver metrics
 //! sim         the XAPI simulator: ground-truth model, its database copies and their wire
 //!             padding, XAPI methods, XML-RPC server per host, control API, scenarios
 //! fence_sim   `xenguard fence-sim`: a fence agent (ClusterLabs contract) that powers simulated
