@@ -105,44 +105,9 @@ pub fn unhealthy_hosts(suspect: &str, silent: &[String], recent: &[String]) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Mode;
     use crate::remediation::clock::{Clock, ManualClock};
-    use crate::remediation::guards::SuspectProbes;
 
-    fn limits() -> Limits {
-        Limits {
-            max_fences: 2,
-            fence_window: Duration::from_secs(3600),
-            host_cooldown: Duration::from_secs(1800),
-            startup_quiet: Duration::from_secs(60),
-            refused_grace: Duration::from_secs(90),
-            max_unhealthy: crate::config::MaxUnhealthy::Percent(50),
-            storm_cooldown: Duration::from_secs(1800),
-        }
-    }
-
-    fn clear(now: f64) -> Facts {
-        Facts {
-            now,
-            mode: Mode::Auto,
-            approved: false,
-            kill_switch: Some(false),
-            ha_enabled: Some(false),
-            others_reachable: Some((2, 2)),
-            fences_in_window: Some(0),
-            last_action_on_host: Some(None),
-            alert_firing: Some(true),
-            running_for: Duration::from_secs(600),
-            host_in_maintenance: Some(false),
-            suspect_probes: Some(SuspectProbes {
-                made: 3,
-                ..SuspectProbes::default()
-            }),
-            pool_reaches_suspect: Some(false),
-            unhealthy: Some((1, 3)),
-            last_storm: Some(None),
-        }
-    }
+    use crate::remediation::guards::fixtures::{clear, limits};
 
     fn confirmation() -> Confirmation {
         Confirmation {
@@ -231,7 +196,7 @@ mod tests {
                 );
             } else {
                 assert!(
-                    matches!(blocked, Err(Reason::HostCooldown { remaining }) if (remaining - 1200.0).abs() < 1.0),
+                    matches!(blocked, Err(Reason::HostCooldown { remaining }) if (remaining - 3000.0).abs() < 1.0),
                     "step {step}: {blocked:?}"
                 );
             }

@@ -521,11 +521,12 @@ pub fn decide(f: &Facts, limits: &Limits) -> Result<(), Vec<Reason>> {
     }
 }
 
+/// Facts that allow and limits, for the tests here and in `decision`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn limits() -> Limits {
+    pub(crate) fn limits() -> Limits {
         Limits {
             max_fences: 1,
             fence_window: Duration::from_secs(3600),
@@ -537,16 +538,10 @@ mod tests {
         }
     }
 
-    fn silent(made: u32) -> SuspectProbes {
-        SuspectProbes {
-            made,
-            ..SuspectProbes::default()
-        }
-    }
-
-    fn clear() -> Facts {
+    /// Everything allows at `now`.
+    pub(crate) fn clear(now: f64) -> Facts {
         Facts {
-            now: 10_000.0,
+            now,
             mode: Mode::Auto,
             approved: false,
             kill_switch: Some(false),
@@ -557,11 +552,34 @@ mod tests {
             alert_firing: Some(true),
             running_for: Duration::from_secs(10_000),
             host_in_maintenance: Some(false),
-            suspect_probes: Some(silent(3)),
+            suspect_probes: Some(SuspectProbes {
+                made: 3,
+                ..SuspectProbes::default()
+            }),
             pool_reaches_suspect: Some(false),
             unhealthy: Some((1, 3)),
             last_storm: Some(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        fixtures::limits()
+    }
+
+    fn silent(made: u32) -> SuspectProbes {
+        SuspectProbes {
+            made,
+            ..SuspectProbes::default()
+        }
+    }
+
+    fn clear() -> Facts {
+        fixtures::clear(10_000.0)
     }
 
     #[test]

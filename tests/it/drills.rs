@@ -380,6 +380,22 @@ impl Drill {
             .sum()
     }
 
+    /// Pulls the cables of `hosts`, then waits up to `seconds` for an alert to reach the
+    /// receiver.
+    async fn cut_off(&mut self, hosts: &[&str], seconds: u64) {
+        for host in hosts {
+            self.control(
+                &format!("hosts/{host}/network"),
+                json!({"connected": false}),
+            )
+            .await;
+        }
+        self.wait_until("an alert reaches the receiver", seconds, async |d| {
+            !d.journal().list(1).unwrap().is_empty()
+        })
+        .await;
+    }
+
     /// Whether the alert fires in Prometheus now.
     async fn firing(&self, alert: &str) -> bool {
         self.query(&format!(
@@ -645,17 +661,7 @@ async fn drill_one_outlet_of_two_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_tool_cut_off() {
     let mut d = Drill::start("xenguard cut off", 3, 2).await;
-    for host in ["host1", "host2", "host3"] {
-        d.control(
-            &format!("hosts/{host}/network"),
-            json!({"connected": false}),
-        )
-        .await;
-    }
-    d.wait_until("an alert reaches the receiver", 60, async |d| {
-        !d.journal().list(1).unwrap().is_empty()
-    })
-    .await;
+    d.cut_off(&["host1", "host2", "host3"], 60).await;
     let list = d.settled(1, 60).await;
     assert!(list.iter().all(|r| r.phase == "blocked"), "{list:#?}");
     assert!(list[0].reason.contains("no quorum"), "{:?}", list[0]);
@@ -673,17 +679,7 @@ async fn drill_storm_three_of_five_hosts_unreachable() {
         .iter()
         .map(|h| d.guests_on(h))
         .collect();
-    for host in ["host3", "host4", "host5"] {
-        d.control(
-            &format!("hosts/{host}/network"),
-            json!({"connected": false}),
-        )
-        .await;
-    }
-    d.wait_until("an alert reaches the receiver", 90, async |d| {
-        !d.journal().list(1).unwrap().is_empty()
-    })
-    .await;
+    d.cut_off(&["host3", "host4", "host5"], 90).await;
     let list = d.settled(1, 90).await;
     assert!(list.iter().all(|r| r.phase == "blocked"), "{list:#?}");
     assert!(
