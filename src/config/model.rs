@@ -51,6 +51,8 @@ pub mod defaults {
     pub const ATTESTATION_MAX_AGE_SECONDS: u64 = 3600;
     /// `receiver.rejoin_wait_seconds`: a slave's xapi restart after `pool.recover_slaves`.
     pub const REJOIN_WAIT_SECONDS: u64 = 120;
+    /// `receiver.rejoin_healthy_seconds`.
+    pub const REJOIN_HEALTHY_SECONDS: u64 = 600;
     /// `receiver.pool_lease_seconds`: three default step timeouts.
     pub const POOL_LEASE_SECONDS: u64 = 1800;
     /// `receiver.startup_quiet_seconds`.
@@ -300,6 +302,8 @@ pub struct ReceiverConfig {
     pub refused_grace: Duration,
     /// How long recovered slaves are waited for to rejoin the promoted master.
     pub rejoin_wait: Duration,
+    /// A host fenced before is no start target until it has been up this long (0: never held).
+    pub rejoin_healthy: Duration,
     /// The term of the lease a receiver writes into the pool before acting (renewed before
     /// each step); a lease left by a receiver that died blocks others this long.
     pub pool_lease: Duration,
@@ -332,6 +336,7 @@ impl Default for ReceiverConfig {
             confirm_probes: defaults::CONFIRM_PROBES,
             refused_grace: Duration::from_secs(defaults::REFUSED_GRACE_SECONDS),
             rejoin_wait: Duration::from_secs(defaults::REJOIN_WAIT_SECONDS),
+            rejoin_healthy: Duration::from_secs(defaults::REJOIN_HEALTHY_SECONDS),
             pool_lease: Duration::from_secs(defaults::POOL_LEASE_SECONDS),
             attestation_max_age: Duration::from_secs(defaults::ATTESTATION_MAX_AGE_SECONDS),
             step_timeout: Duration::from_secs(defaults::STEP_TIMEOUT_SECONDS),

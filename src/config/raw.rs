@@ -82,6 +82,7 @@ pub(super) struct RawReceiver {
     pub(super) confirm_probes: Option<Located<u32>>,
     pub(super) refused_grace_seconds: Option<Located<u64>>,
     pub(super) rejoin_wait_seconds: Option<Located<u64>>,
+    pub(super) rejoin_healthy_seconds: Option<Located<u64>>,
     pub(super) pool_lease_seconds: Option<Located<u64>>,
     pub(super) attestation_max_age_seconds: Option<Located<u64>>,
     pub(super) step_timeout_seconds: Option<Located<u64>>,

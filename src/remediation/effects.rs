@@ -267,7 +267,13 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 .iter()
                 .map(|h| h.reference.clone())
                 .collect();
-            let evidence = recovery::start_vms(&client, &dead, &survivors, &mut state.vms).await?;
+            let hold = recovery::Hold {
+                fenced: ctx.journal.fenced_hosts(&r.pool)?,
+                healthy: ctx.config.receiver.rejoin_healthy,
+                now: client.master_time().await,
+            };
+            let evidence =
+                recovery::start_vms(&client, &dead, &survivors, &hold, &mut state.vms).await?;
             save(&state)?;
             Ok((Event::StepDone, evidence))
         }

@@ -228,6 +228,23 @@ impl PoolClient {
         Ok(inventory)
     }
 
+    /// The pool master's clock (`host.get_servertime` of the master the pool record names),
+    /// in Unix seconds; `None` when it cannot be read. Compared with hosts' own times
+    /// (`other_config:boot_time`), it spares xenguard's clock the hosts' skew.
+    pub async fn master_time(&self) -> Option<f64> {
+        let master = self.inventory()?.master;
+        let params = [Value::string(master.as_str())];
+        let call =
+            self.session
+                .call_with_timeout("host.get_servertime", &params, Some(self.call_timeout));
+        match call.await.ok()? {
+            Value::DateTime(text) | Value::String(text) => crate::xapi::typed::DateTime(text)
+                .to_unix()
+                .map(|t| t as f64),
+            _ => None,
+        }
+    }
+
     /// Whether the master reaches `host` itself: `host.get_servertime` is forwarded to the
     /// host (xapi-notes.md, "Calls the master forwards"). `Some(false)` when the master says
     /// it cannot contact it or gives up within the call limit; `None` when the answer proves

@@ -521,6 +521,18 @@ impl Journal {
         )?)
     }
 
+    /// Uuids of the pool's hosts ever fenced and read back off.
+    pub fn fenced_hosts(&self, pool: &str) -> Result<Vec<String>, JournalError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT DISTINCT host_uuid FROM fences WHERE pool = ?1 AND outcome = 'confirmed_off'",
+        )?;
+        let hosts = statement
+            .query_map(params![pool], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(hosts)
+    }
+
     /// Records a pool's stand-down for a storm: `unhealthy` of its `hosts` at once.
     pub fn record_storm(
         &self,

@@ -521,12 +521,46 @@ pub async fn clear_affinity(client: &PoolClient, dead: &KnownHost) -> StepResult
     Ok(json!({"cleared": cleared}))
 }
 
-/// Starts, in restart order, each planned VM that is halted, on one of `survivors` (enabled)
-/// that sees its storage and has room; records each outcome in `vms`.
+/// Hosts fenced before that are up again are held: no start target until they have been up
+/// for `healthy` (a host that flaps must not take the guests of the next failure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    /// Uuids of the pool's hosts this receiver ever fenced (read back off).
+    pub fenced: Vec<String>,
+    /// How long such a host must have been up.
+    pub healthy: Duration,
+    /// The pool master's clock now (Unix seconds), if it could be read.
+    pub now: Option<f64>,
+}
+
+impl Hold {
+    /// Whether a host is held: fenced before, and booted less than `healthy` ago by the
+    /// master's clock. An unknown boot time or clock holds it (failing closed); `healthy` 0
+    /// holds nobody.
+    pub fn holds(&self, uuid: &str, boot_time: Option<f64>) -> bool {
+        let healthy = self.healthy.as_secs_f64();
+        if healthy == 0.0 || !self.fenced.iter().any(|f| f == uuid) {
+            return false;
+        }
+        match (boot_time, self.now) {
+            (Some(booted), Some(now)) => now - booted < healthy,
+            _ => true,
+        }
+    }
+}
+
+/// `other_config:boot_time`, written by xapi at start-up (Unix seconds, a float).
+fn boot_time(host: &Host) -> Option<f64> {
+    host.other_config.get("boot_time")?.trim().parse().ok()
+}
+
+/// Starts, in restart order, each planned VM that is halted, on one of `survivors` (enabled,
+/// not held by `hold`) that sees its storage and has room; records each outcome in `vms`.
 pub async fn start_vms(
     client: &PoolClient,
     dead: &KnownHost,
     survivors: &[Ref<Host>],
+    hold: &Hold,
     vms: &mut [PlannedVm],
 ) -> StepResult {
     let reader = client.reader();
@@ -551,9 +585,15 @@ pub async fn start_vms(
         .map_err(read)?
         .into_iter()
         .collect();
+    let held: Vec<&str> = hosts
+        .iter()
+        .filter(|(r, h)| survivors.contains(r) && hold.holds(&h.uuid, boot_time(h)))
+        .map(|(_, h)| h.name_label.as_str())
+        .collect();
     let mut candidates: Vec<Candidate> = hosts
         .iter()
         .filter(|(r, h)| *r != dead.reference && h.enabled && survivors.contains(r))
+        .filter(|(_, h)| !hold.holds(&h.uuid, boot_time(h)))
         .map(|(r, h)| Candidate {
             host: r.clone(),
             free: metrics.get(&h.metrics).map_or(0, |m| m.memory_free),
@@ -615,7 +655,7 @@ pub async fn start_vms(
             },
         );
     }
-    Ok(json!({"vms": vms}))
+    Ok(json!({"vms": vms, "held": held}))
 }
 
 /// Checks each planned VM runs on a host other than the dead one; the summary names those
@@ -675,6 +715,29 @@ pub async fn verify(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_fenced_host_up_for_less_than_the_hold_is_held() {
+        let hold = super::Hold {
+            fenced: vec!["a".into()],
+            healthy: Duration::from_secs(600),
+            now: Some(10_000.0),
+        };
+        assert!(hold.holds("a", Some(9_500.0)), "up 500 s");
+        assert!(!hold.holds("a", Some(9_400.0)), "up 600 s");
+        assert!(!hold.holds("b", Some(9_999.0)), "never fenced");
+        assert!(hold.holds("a", None), "boot time unknown: held");
+        let no_clock = super::Hold {
+            now: None,
+            ..hold.clone()
+        };
+        assert!(no_clock.holds("a", Some(0.0)), "master clock unknown: held");
+        let off = super::Hold {
+            healthy: Duration::ZERO,
+            ..hold
+        };
+        assert!(!off.holds("a", Some(9_999.0)), "0 holds nobody");
+    }
+
     use super::*;
 
     #[test]

@@ -281,6 +281,11 @@ impl Model {
                     api_version_major: 2,
                     api_version_minor: 21,
                     software_version,
+                    // Booted, and xapi started, when the simulated clock began.
+                    other_config: [("boot_time", "0.0"), ("agent_start_time", "0.0")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
                     ..Host::default()
                 },
             );

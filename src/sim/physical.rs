@@ -69,8 +69,27 @@ impl Model {
             return;
         }
         self.hosts[i].power_on = true;
+        self.set_host_other_config(i, "boot_time", now);
         self.start_xapi(i, now);
         self.tick(now);
+    }
+
+    /// Writes one of the keys xapi's start-up (`dbsync_slave`) refreshes in the host's own
+    /// `other_config` (`boot_time`, `agent_start_time`: Unix seconds as a float string), in
+    /// every database copy holding the host.
+    fn set_host_other_config(&mut self, i: usize, key: &str, seconds: f64) {
+        let reference = self.hosts[i].reference.clone();
+        let value = format!("{seconds:.1}");
+        for h in &mut self.hosts {
+            Db::update(
+                |d| &mut d.host,
+                Arc::make_mut(&mut h.db),
+                &reference,
+                |host| {
+                    host.other_config.insert(key.to_owned(), value.clone());
+                },
+            );
+        }
     }
 
     /// Turns XAPI HA on or off: `pool.ha_enabled` in every database copy and `ha.armed` on
@@ -103,6 +122,7 @@ impl Model {
         if !self.hosts[i].power_on {
             return;
         }
+        self.set_host_other_config(i, "agent_start_time", now);
         let h = &mut self.hosts[i];
         h.xapi_running = true;
         h.fuse_at = None;
@@ -113,6 +133,7 @@ impl Model {
             Role::Master => {
                 h.emergency = false;
                 self.become_live_master(i);
+                self.consider_enabling_host(i, i);
                 self.check_no_other_masters(i, now);
             }
             Role::Slave(address) => {
@@ -265,6 +286,21 @@ impl Model {
         }
         self.hosts[i].emergency = false;
         self.pool_hello(m, i, now);
+        self.consider_enabling_host(m, i);
+    }
+
+    /// `Xapi_host_helpers.consider_enabling_host`, run at the end of xapi's start-up: the host
+    /// is enabled again (after `host.declare_dead` or `host.disable`, whose flag lives in the
+    /// memory of the xapi that has just restarted). The HA condition (every PBD plugged) and
+    /// pending update guidances are not simulated.
+    pub(super) fn consider_enabling_host(&mut self, m: usize, i: usize) {
+        let reference = self.hosts[i].reference.clone();
+        Db::update(
+            |d| &mut d.host,
+            Arc::make_mut(&mut self.hosts[m].db),
+            &reference,
+            |h| h.enabled = true,
+        );
     }
 
     /// Master side of a slave (re)connecting: live again, heartbeat timer reset, its VMs resynced

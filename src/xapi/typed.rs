@@ -56,6 +56,36 @@ impl DateTime {
     }
 }
 
+impl DateTime {
+    /// Seconds since the Unix epoch (UTC), if it reads `YYYYMMDDTHH:MM:SSZ` (the `Z` and the
+    /// dashes and colons of the extended form optional, as xapi's own parser allows).
+    pub fn to_unix(&self) -> Option<i64> {
+        let digits: String = self.0.chars().filter(char::is_ascii_digit).collect();
+        let compact = self.0.trim().trim_end_matches('Z');
+        if digits.len() != 14 || compact.get(8..9)? != "T" && compact.get(10..11)? != "T" {
+            return None;
+        }
+        let number = |range: std::ops::Range<usize>| digits.get(range)?.parse::<i64>().ok();
+        let (y, m, d) = (number(0..4)?, number(4..6)?, number(6..8)?);
+        let (hh, mm, ss) = (number(8..10)?, number(10..12)?, number(12..14)?);
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+    }
+}
+
+/// Day count since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -558,5 +588,18 @@ mod tests {
     fn datetime_from_unix() {
         assert_eq!(DateTime::from_unix(0), DateTime::epoch());
         assert_eq!(DateTime::from_unix(1_718_093_702).0, "20240611T08:15:02Z");
+    }
+
+    #[test]
+    fn datetime_to_unix() {
+        for secs in [0, 59, 86_399, 951_782_400, 1_718_093_702, 4_102_444_800] {
+            assert_eq!(DateTime::from_unix(secs).to_unix(), Some(secs), "{secs}");
+        }
+        let read = |s: &str| DateTime(s.into()).to_unix();
+        assert_eq!(read("2024-06-11T08:15:02Z"), Some(1_718_093_702));
+        assert_eq!(read("20240611T08:15:02"), Some(1_718_093_702));
+        assert_eq!(read(""), None);
+        assert_eq!(read("20241311T08:15:02Z"), None);
+        assert_eq!(read("2024061108:15:02Z"), None);
     }
 }

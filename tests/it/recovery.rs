@@ -16,6 +16,7 @@ use common::bmc::Bmcs;
 use serde_json::{Value, json};
 use xenguard::remediation::Receiver;
 use xenguard::sim::RunningSim;
+use xenguard::xapi::records::{Host, HostMetrics};
 
 const TOKEN: &str = "recovery-test-token";
 /// The journal of a dead master's full recovery, step by step.
@@ -1422,4 +1423,79 @@ async fn an_unreadable_journal_blocks_its_remediation_never_a_default() {
         p.guests_on("host1").iter().all(|vm| truth[vm].len() == 1),
         "the master's guests run on, untouched"
     );
+}
+
+/// A host fenced and recovered comes back up; then another host dies. With the default
+/// `rejoin_healthy_seconds` the returned host is held: the second recovery starts nothing on
+/// it (the journal names it held). With 0 it is a target like any other (the empty host takes
+/// guests), which shows the first run's outcome is the hold's doing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_host_that_comes_back_is_held_from_the_next_recovery() {
+    for (healthy, held) in [("", true), ("  rejoin_healthy_seconds: 0\n", false)] {
+        let p = Pool::start(Setup {
+            hosts: 4,
+            extra: format!("  fence_budget: {{max_fences: 2, window_seconds: 3600}}\n{healthy}"),
+            ..Setup::default()
+        })
+        .await;
+        let (host3, host4) = (p.uuid("host3"), p.uuid("host4"));
+        p.control("hosts/host4/power", json!({"state": "off"}))
+            .await;
+        p.post("firing", &[("XenHostUnreachable", &host4, "fp-first")])
+            .await;
+        p.wait_for(1, &["done"]).await;
+        // Back on: it boots, its xapi writes a new boot_time, it rejoins, and the master
+        // counts it live and enabled again: a start target like the others.
+        p.control("hosts/host4/power", json!({"state": "on"})).await;
+        let reader = xenguard::xapi::PoolReader::new(Arc::new(common::session(&p.sim)));
+        let mut rejoined = false;
+        for _ in 0..100 {
+            let hosts = reader.all::<Host>().await.unwrap();
+            let metrics = reader.all::<HostMetrics>().await.unwrap();
+            rejoined = hosts.iter().any(|(_, h)| {
+                h.uuid == host4
+                    && h.enabled
+                    && metrics.iter().any(|(r, m)| *r == h.metrics && m.live)
+            });
+            if rejoined {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(rejoined, "host4 never rejoined as live and enabled");
+        let before = p.guests_on("host3");
+        p.control("hosts/host3/power", json!({"state": "off"}))
+            .await;
+        p.post("firing", &[("XenHostUnreachable", &host3, "fp-second")])
+            .await;
+        let list = p
+            .wait_for(2, &["done", "failed", "blocked", "aborted"])
+            .await;
+        let id = list[0]["id"].as_i64().unwrap();
+        let shown = p.show(id).await;
+        assert_eq!(list[0]["phase"], "done", "{shown:#}");
+        let start = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "start_vms")
+            .unwrap_or_else(|| panic!("{shown:#}"))
+            .clone();
+        let truth = p.truth();
+        let on_host4 = before
+            .iter()
+            .filter(|vm| truth[*vm].contains(&host4))
+            .count();
+        if held {
+            assert_eq!(start["detail"]["held"], json!(["host4"]), "{start:#}");
+            assert_eq!(on_host4, 0, "a held host took guests: {start:#}");
+        } else {
+            assert_eq!(start["detail"]["held"], json!([]), "{start:#}");
+            assert!(on_host4 > 0, "the empty host took none: {start:#}");
+        }
+        for vm in &before {
+            assert_eq!(truth[vm].len(), 1, "{vm}: {:?}", truth[vm]);
+        }
+        assert_eq!(p.double.max(), 0);
+    }
 }

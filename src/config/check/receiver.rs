@@ -142,6 +142,11 @@ impl Checker {
                 "rejoin_wait_seconds",
                 defaults::REJOIN_WAIT_SECONDS,
             ),
+            rejoin_healthy: self.seconds_or_zero(
+                raw.rejoin_healthy_seconds.as_ref(),
+                "rejoin_healthy_seconds",
+                defaults::REJOIN_HEALTHY_SECONDS,
+            ),
             attestation_max_age: self.seconds(
                 raw.attestation_max_age_seconds.as_ref(),
                 "attestation_max_age_seconds",
