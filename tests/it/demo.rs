@@ -245,14 +245,13 @@ async fn demo_auto_fences_a_dead_slave_and_restarts_its_vms_elsewhere() {
         .iter()
         .find(|s| s["kind"] == "fence")
         .unwrap();
+    assert_eq!(fence["detail"]["fenced_at_level"], 1, "{fence:#}");
+    let agent = &fence["detail"]["levels"][0]["agents"][0];
     assert!(
-        fence["detail"]["agent"]
-            .as_str()
-            .unwrap()
-            .ends_with(AGENT_NAME),
+        agent["agent"].as_str().unwrap().ends_with(AGENT_NAME),
         "{fence:#}"
     );
-    let last_run = fence["detail"]["runs"].as_array().unwrap().last().unwrap();
+    let last_run = agent["runs"].as_array().unwrap().last().unwrap();
     assert_eq!(
         (&last_run["action"], &last_run["exit_code"]),
         (&json!("status"), &json!(2)),
