@@ -7,6 +7,7 @@
 //! - A failed refresh keeps the last inventory and its read time, so callers can judge its age.
 //! - One restored from the journal at start keeps its original read time too.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -63,11 +64,23 @@ pub struct Inventory {
     pub master_vms: Vec<SeenVm>,
     /// Unix time it was read.
     pub read_at: f64,
+    /// Each host's `other_config:boot_time` by uuid, in the hosts' clock.
+    #[serde(default)]
+    pub boot_times: BTreeMap<String, f64>,
+}
+
+/// `other_config:boot_time`, which xapi writes at start-up (Unix seconds, a float).
+pub fn boot_time(host: &Host) -> Option<f64> {
+    host.other_config.get("boot_time")?.trim().parse().ok()
 }
 
 impl Inventory {
     /// Builds the inventory from the pool and host records.
     pub fn from_records(pool: &Pool, hosts: Vec<(Ref<Host>, Host)>, read_at: f64) -> Inventory {
+        let boot_times = hosts
+            .iter()
+            .filter_map(|(_, h)| Some((h.uuid.clone(), boot_time(h)?)))
+            .collect();
         let mut hosts: Vec<KnownHost> = hosts
             .into_iter()
             .map(|(reference, h)| KnownHost {
@@ -88,6 +101,7 @@ impl Inventory {
             ha_enabled: pool.ha_enabled,
             master_vms: Vec::new(),
             read_at,
+            boot_times,
         }
     }
 

@@ -859,6 +859,7 @@ mod tests {
                 name_label: "db".into(),
             }],
             read_at,
+            boot_times: [("u1".to_owned(), 12.5)].into(),
         };
         let journal = Journal::open(&path).unwrap();
         assert_eq!(journal.inventory("a").unwrap(), None);

@@ -43,6 +43,7 @@ pub struct ReceiverMetrics {
     fence_levels: IntCounterVec,
     vms: IntCounterVec,
     in_flight: IntGaugeVec,
+    held: IntGaugeVec,
     inventory: GaugeVec,
     waiting: IntGaugeVec,
     journal_errors: IntCounter,
@@ -109,6 +110,11 @@ impl ReceiverMetrics {
                 &["pool"],
             )
             .expect("valid metric"),
+            held: gauge(
+                "xenguard_remediation_host_held",
+                "1 while a host this receiver fenced before has been up for less than receiver.rejoin_healthy_seconds (or its boot time or the master's clock cannot be read): it is no start target for a recovery. Refreshed with the host inventory (every 15 s, while a master answers).",
+                &["pool", "host", "uuid"],
+            ),
             in_flight: gauge(
                 "xenguard_remediation_in_flight",
                 "Remediations of the pool that are confirming, fencing or recovering now.",
@@ -125,7 +131,7 @@ impl ReceiverMetrics {
             )
             .expect("valid metric"),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(metrics.inventory.clone()),
             Box::new(metrics.vms.clone()),
             Box::new(metrics.webhooks.clone()),
@@ -136,6 +142,7 @@ impl ReceiverMetrics {
             Box::new(metrics.fences.clone()),
             Box::new(metrics.fence_levels.clone()),
             Box::new(metrics.in_flight.clone()),
+            Box::new(metrics.held.clone()),
             Box::new(metrics.waiting.clone()),
             Box::new(metrics.journal_errors.clone()),
         ];
@@ -237,6 +244,13 @@ impl ReceiverMetrics {
         {
             self.vms.with_label_values(&[pool, outcome]).inc_by(n);
         }
+    }
+
+    /// Whether a host is held from recoveries (see [`super::recovery::Hold`]).
+    pub fn host_held(&self, pool: &str, host: &str, uuid: &str, held: bool) {
+        self.held
+            .with_label_values(&[pool, host, uuid])
+            .set(i64::from(held));
     }
 
     /// Sets the in-flight and waiting gauges of a pool.

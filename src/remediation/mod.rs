@@ -196,6 +196,7 @@ impl Receiver {
                 journal.clone(),
                 metrics.clone(),
                 clock.clone(),
+                config.receiver.rejoin_healthy,
             )));
         }
         Ok(Arc::new(Receiver {
@@ -271,11 +272,17 @@ async fn refresh_inventory(
     journal: Arc<Journal>,
     metrics: ReceiverMetrics,
     clock: Arc<dyn Clock>,
+    rejoin_healthy: Duration,
 ) {
     let mut kept_at = None;
     loop {
-        if let Err(e) = client.refresh(clock.unix()).await {
-            tracing::debug!(pool = %client.name, error = %e, "Cannot refresh the host inventory.");
+        match client.refresh(clock.unix()).await {
+            Ok(inventory) => {
+                show_held(&client, &inventory, &journal, &metrics, rejoin_healthy).await
+            }
+            Err(e) => {
+                tracing::debug!(pool = %client.name, error = %e, "Cannot refresh the host inventory.");
+            }
         }
         if let Some(inventory) = client.inventory()
             && kept_at != Some(inventory.read_at)
@@ -289,6 +296,33 @@ async fn refresh_inventory(
             }
         }
         tokio::time::sleep(HOST_REFRESH).await;
+    }
+}
+
+/// Sets `xenguard_remediation_host_held` for every host of a freshly read inventory.
+async fn show_held(
+    client: &PoolClient,
+    inventory: &inventory::Inventory,
+    journal: &Journal,
+    metrics: &ReceiverMetrics,
+    healthy: Duration,
+) {
+    let fenced = match journal.fenced_hosts(&client.name) {
+        Ok(fenced) => fenced,
+        Err(e) => {
+            metrics.journal_error();
+            tracing::warn!(pool = %client.name, error = %e, "Cannot read the pool's fenced hosts.");
+            return;
+        }
+    };
+    let hold = recovery::Hold {
+        fenced,
+        healthy,
+        now: client.master_time().await,
+    };
+    for host in &inventory.hosts {
+        let held = hold.holds(&host.uuid, inventory.boot_times.get(&host.uuid).copied());
+        metrics.host_held(&client.name, &host.name_label, &host.uuid, held);
     }
 }
 

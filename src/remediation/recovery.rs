@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::inventory::{KnownHost, PoolClient, SeenVm};
+use super::inventory::{KnownHost, PoolClient, SeenVm, boot_time};
 use super::journal::JournalError;
 use super::machine::Target;
 use crate::config::Mode;
@@ -547,11 +547,6 @@ impl Hold {
             _ => true,
         }
     }
-}
-
-/// `other_config:boot_time`, written by xapi at start-up (Unix seconds, a float).
-fn boot_time(host: &Host) -> Option<f64> {
-    host.other_config.get("boot_time")?.trim().parse().ok()
 }
 
 /// Starts, in restart order, each planned VM that is halted, on one of `survivors` (enabled,

@@ -1463,6 +1463,26 @@ async fn a_fenced_host_that_comes_back_is_held_from_the_next_recovery() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(rejoined, "host4 never rejoined as live and enabled");
+        // The receiver shows the hold with its next inventory refresh (every 15 s).
+        let series = format!(
+            "xenguard_remediation_host_held{{host=\"host4\",pool=\"sim\",uuid=\"{host4}\"}}"
+        );
+        let shown = Instant::now();
+        loop {
+            let text = p.metrics().await;
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map(|v| v.trim().parse::<f64>().unwrap());
+            if value == Some(if held { 1.0 } else { 0.0 }) {
+                break;
+            }
+            assert!(
+                shown.elapsed() < Duration::from_secs(40),
+                "{series} is {value:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let before = p.guests_on("host3");
         p.control("hosts/host3/power", json!({"state": "off"}))
             .await;
