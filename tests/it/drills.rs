@@ -120,16 +120,18 @@ impl Drop for Drill {
 
 impl Drill {
     async fn start(name: &'static str, hosts: usize, vms: usize) -> Drill {
-        Drill::start_with_outlets(name, hosts, vms, &[]).await
+        Drill::start_with(name, hosts, vms, &[], "").await
     }
 
-    /// [`Drill::start`], the hosts named in `outlets` also fed by two PDU outlets: their
-    /// fencing has two levels, the BMC, then both outlets.
-    async fn start_with_outlets(
+    /// [`Drill::start`], the hosts named in `outlets` also fed by two PDU outlets (their
+    /// fencing has two levels, the BMC, then both outlets), and `receiver` lines added to the
+    /// receiver's section.
+    async fn start_with(
         name: &'static str,
         hosts: usize,
         vms: usize,
         outlets: &[&str],
+        receiver: &str,
     ) -> Drill {
         // Real hosts speak HTTPS with self-signed certificates: pinned, as operators should.
         let sim = Arc::new(common::start_sim_tls(hosts, vms).await);
@@ -153,7 +155,7 @@ impl Drill {
             ""
         };
         let config = format!(
-            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: https\n    port: {}\n    password_file: {}\n{pins}    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 60}}\nexporter:\n  listen: 127.0.0.1:{exporter_port}\n  probe_interval_seconds: {probe}\n  probe_timeout_seconds: {probe_timeout}\nreceiver:\n  listen: 127.0.0.1:{receiver_port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  startup_quiet_seconds: 0\n{confirm}{}\n",
+            "pools:\n  - name: sim\n    hosts: [{}]\n    scheme: https\n    port: {}\n    password_file: {}\n{pins}    timeouts: {{connect_seconds: 1, call_seconds: 2, start_vm_seconds: 60}}\nexporter:\n  listen: 127.0.0.1:{exporter_port}\n  probe_interval_seconds: {probe}\n  probe_timeout_seconds: {probe_timeout}\nreceiver:\n  listen: 127.0.0.1:{receiver_port}\n  mode: auto\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n  startup_quiet_seconds: 0\n{confirm}{receiver}{}\n",
             common::hosts_yaml(&sim),
             sim.port(),
             path("pool.pw"),
@@ -586,7 +588,7 @@ async fn drill_fence_fails() {
 /// (both PDU outlets) switches off and reads back off, and the guests run once on the survivors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_chassis_power_lost_with_the_bmc_dead() {
-    let mut d = Drill::start_with_outlets("chassis power lost, BMC dead", 3, 2, &["host3"]).await;
+    let mut d = Drill::start_with("chassis power lost, BMC dead", 3, 2, &["host3"], "").await;
     let before = d.guests_on("host3");
     d.bmcs.stop("host3");
     d.control("hosts/host3/feeds/1", json!({"on": false})).await;
@@ -630,7 +632,7 @@ async fn drill_chassis_power_lost_with_the_bmc_dead() {
 /// keeps its power and nothing is reset or started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drill_one_outlet_of_two_fails() {
-    let mut d = Drill::start_with_outlets("one outlet of two fails", 3, 2, &["host3"]).await;
+    let mut d = Drill::start_with("one outlet of two fails", 3, 2, &["host3"], "").await;
     let before = d.guests_on("host3");
     d.bmcs.stop("host3");
     d.bmcs.stop_outlet("host3", 2);
@@ -668,6 +670,55 @@ async fn drill_tool_cut_off() {
     assert_eq!(d.fences(), 0);
     assert_eq!(d.guests_on("host2").len(), 2);
     d.report(Some(&list[0]), "blocked: no quorum");
+}
+
+/// A host fenced and recovered comes back; minutes later another host dies. The returned host
+/// is held (`rejoin_healthy_seconds`, shown by `xenguard_remediation_host_held` in Prometheus):
+/// none of the second host's guests start on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_fenced_host_flaps_back_and_is_held() {
+    let budget = "  fence_budget: {max_fences: 2, window_seconds: 3600}\n";
+    let mut d = Drill::start_with("fenced host comes back, held", 4, 2, &[], budget).await;
+    let first = d.guests_on("host4");
+    d.control("hosts/host4/power", json!({"state": "off"}))
+        .await;
+    d.wait_until("host4's VMs run elsewhere", 120, async |d| {
+        d.runs_once_elsewhere(&first, "host4") == first.len()
+    })
+    .await;
+    d.settled(1, 60).await;
+    d.control("hosts/host4/power", json!({"state": "on"})).await;
+    d.wait_until("Prometheus shows host4 held", 120, async |d| {
+        d.query("max(xenguard_remediation_host_held{host=\"host4\"})")
+            .await
+            == Some(1.0)
+    })
+    .await;
+    let host4 = d.uuid("host4");
+    let second = d.guests_on("host3");
+    d.control("hosts/host3/power", json!({"state": "off"}))
+        .await;
+    d.wait_until("host3's VMs run elsewhere", 120, async |d| {
+        d.runs_once_elsewhere(&second, "host3") == second.len()
+    })
+    .await;
+    let list = d.settled(2, 60).await;
+    let done = done(&list);
+    assert_eq!(done.len(), 2, "{list:#?}");
+    let on_host4 = d.sim.with_model(|m, _| {
+        second
+            .iter()
+            .filter(|vm| m.running.get(*vm).is_some_and(|on| on.contains(&host4)))
+            .count()
+    });
+    assert_eq!(on_host4, 0, "a held host took guests");
+    assert_eq!(d.double.max(), 0);
+    assert_eq!(
+        d.fences(),
+        0,
+        "both hosts had lost power: nothing to switch"
+    );
+    d.report(Some(done[0]), "recovered; returned host held");
 }
 
 /// Three of five hosts drop off the network at once: not three host failures but one failure
