@@ -20,6 +20,17 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
+/// Each error starts with the expected text, in order, and there are no others.
+fn assert_prefixes(errors: &[String], expected: &[&str]) {
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (error, expected) in errors.iter().zip(expected) {
+        assert!(
+            error.starts_with(expected),
+            "{error:?} should start with {expected:?}"
+        );
+    }
+}
+
 fn ok(text: &str) -> Config {
     match parse(text, "f.yml") {
         Ok(config) => config,
@@ -230,13 +241,7 @@ receiver:
         "f.yml:22:30: `max_fences` must be at least 1",
         "f.yml:22:49: `window_seconds` must be at most 31536000",
     ];
-    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
-    for (error, expected) in errors.iter().zip(expected) {
-        assert!(
-            error.starts_with(expected),
-            "{error:?} should start with {expected:?}"
-        );
-    }
+    assert_prefixes(&errors, &expected);
 }
 
 #[test]
@@ -437,13 +442,7 @@ fn fencing_checks() {
         "f.yml:19:14: fence argument `passwd` comes from `password_file`",
         "f.yml:21:13: host `10.0.0.1` of pool `lab` already has a fence agent (line 16)",
     ];
-    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
-    for (error, expected) in errors.iter().zip(expected) {
-        assert!(
-            error.starts_with(expected),
-            "{error:?} should start with {expected:?}"
-        );
-    }
+    assert_prefixes(&errors, &expected);
 }
 
 #[test]

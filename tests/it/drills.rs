@@ -398,6 +398,19 @@ impl Drill {
         .await;
     }
 
+    /// Cuts a host's power, then waits up to `seconds` until every guest it ran runs once on
+    /// another host; returns those guests.
+    async fn power_off_until_recovered(&mut self, host: &str, seconds: u64) -> Vec<String> {
+        let guests = self.guests_on(host);
+        self.control(&format!("hosts/{host}/power"), json!({"state": "off"}))
+            .await;
+        self.wait_until(&format!("{host}'s VMs run elsewhere"), seconds, async |d| {
+            d.runs_once_elsewhere(&guests, host) == guests.len()
+        })
+        .await;
+        guests
+    }
+
     /// Whether the alert fires in Prometheus now.
     async fn firing(&self, alert: &str) -> bool {
         self.query(&format!(
@@ -679,13 +692,7 @@ async fn drill_tool_cut_off() {
 async fn drill_fenced_host_flaps_back_and_is_held() {
     let budget = "  fence_budget: {max_fences: 2, window_seconds: 3600}\n";
     let mut d = Drill::start_with("fenced host comes back, held", 4, 2, &[], budget).await;
-    let first = d.guests_on("host4");
-    d.control("hosts/host4/power", json!({"state": "off"}))
-        .await;
-    d.wait_until("host4's VMs run elsewhere", 120, async |d| {
-        d.runs_once_elsewhere(&first, "host4") == first.len()
-    })
-    .await;
+    d.power_off_until_recovered("host4", 120).await;
     d.settled(1, 60).await;
     d.control("hosts/host4/power", json!({"state": "on"})).await;
     d.wait_until("Prometheus shows host4 held", 120, async |d| {
@@ -695,13 +702,7 @@ async fn drill_fenced_host_flaps_back_and_is_held() {
     })
     .await;
     let host4 = d.uuid("host4");
-    let second = d.guests_on("host3");
-    d.control("hosts/host3/power", json!({"state": "off"}))
-        .await;
-    d.wait_until("host3's VMs run elsewhere", 120, async |d| {
-        d.runs_once_elsewhere(&second, "host3") == second.len()
-    })
-    .await;
+    let second = d.power_off_until_recovered("host3", 120).await;
     let list = d.settled(2, 60).await;
     let done = done(&list);
     assert_eq!(done.len(), 2, "{list:#?}");
@@ -1023,13 +1024,7 @@ async fn drill_slave_dies_and_declare_dead_takes_40_s() {
         json!({"forward_connect_timeout": 20.0, "declare_dead_hook_per_sr": 10.0}),
     )
     .await;
-    let before = d.guests_on("host3");
-    d.control("hosts/host3/power", json!({"state": "off"}))
-        .await;
-    d.wait_until("its VMs run elsewhere", 120, async |d| {
-        d.runs_once_elsewhere(&before, "host3") == before.len()
-    })
-    .await;
+    d.power_off_until_recovered("host3", 120).await;
     let list = d.settled(1, 60).await;
     let done = done(&list);
     assert_eq!(done.len(), 1, "{list:#?}");

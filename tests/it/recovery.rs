@@ -308,6 +308,15 @@ async fn post_to(address: SocketAddr, status: &str, alerts: &[(&str, &str, &str)
     assert_eq!(response.status().as_u16(), 200);
 }
 
+/// The first step of `kind` in a remediation as `GET /remediations/{id}` shows it.
+fn step(shown: &Value, kind: &str) -> Value {
+    shown["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["kind"] == kind))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} step in {shown:#}"))
+}
+
 fn metric(text: &str, name_and_labels: &str) -> f64 {
     text.lines()
         .find_map(|l| {
@@ -702,12 +711,7 @@ async fn approve_mode_waits_for_an_operator_and_resolved_aborts_before_acting() 
         Some("done")
     );
     let shown = p.show(id).await;
-    let approve = shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "approve")
-        .unwrap();
+    let approve = step(&shown, "approve");
     assert_eq!(approve["detail"]["operator"], "alice");
     // A second approval of a finished remediation is refused, not replayed.
     let again = journal.add_request(id, "approve", "alice", 0.0).unwrap();
@@ -957,12 +961,7 @@ async fn a_toolstack_restart_within_the_refusal_grace_is_not_fenced() {
     p.control("hosts/host2/xapi", json!({"running": true}))
         .await;
     let shown = blocked_with(&p, 1, "fresh probes: it is not down", "host_answers").await;
-    let confirm = shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "confirm")
-        .unwrap();
+    let confirm = step(&shown, "confirm");
     let probes = confirm["detail"]["suspect_probes"].as_array().unwrap();
     assert!(
         probes.len() >= 3 && probes[0]["detail"].as_str().unwrap().starts_with("refused"),
@@ -1240,12 +1239,7 @@ async fn a_slow_declare_dead_is_waited_for_never_raced() {
     let id = list[0]["id"].as_i64().unwrap();
     let shown = p.show(id).await;
     assert_eq!(list[0]["phase"], "done", "{shown:#}");
-    let reset = shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "reset_vms")
-        .unwrap();
+    let reset = step(&shown, "reset_vms");
     assert_eq!(reset["detail"]["declare_dead"]["Ok"], "ok", "{reset:#}");
     assert!(
         reset["detail"].get("power_state_reset").is_none(),
@@ -1494,13 +1488,7 @@ async fn a_fenced_host_that_comes_back_is_held_from_the_next_recovery() {
         let id = list[0]["id"].as_i64().unwrap();
         let shown = p.show(id).await;
         assert_eq!(list[0]["phase"], "done", "{shown:#}");
-        let start = shown["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["kind"] == "start_vms")
-            .unwrap_or_else(|| panic!("{shown:#}"))
-            .clone();
+        let start = step(&shown, "start_vms");
         let truth = p.truth();
         let on_host4 = before
             .iter()

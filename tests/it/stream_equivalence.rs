@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use crate::mutation;
 
-use mutation::{apply, mutation};
+use mutation::{TOKENS, apply, mutation, proptest_config};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::Deserialize;
@@ -21,18 +21,6 @@ use xenguard::xapi::typed::from_value;
 use xenguard::xapi::wire::{
     MAX_DEPTH, Response, Value, WireError, decode_response, encode_failure, encode_success,
 };
-
-/// 256 cases, or `PROPTEST_CASES`; no regression files in the source tree.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 type Decoded<T> = Result<Result<T, Vec<String>>, WireError>;
 
@@ -758,7 +746,7 @@ fn varied_body(v: &Value, seed: u64) -> String {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn encoded_values_stream_to_the_same_value(v in value()) {
@@ -815,64 +803,6 @@ proptest! {
 // Truncated, mutated and random bodies
 // ------------------------------------------------------------------------------------------
 
-/// Fragments of XML-RPC bodies, so random sequences reach deep into the parser.
-const TOKENS: &[&str] = &[
-    "<?xml version=\"1.0\"?>",
-    "<methodResponse>",
-    "</methodResponse>",
-    "<params>",
-    "</params>",
-    "<param>",
-    "</param>",
-    "<fault>",
-    "</fault>",
-    "<value>",
-    "</value>",
-    "<value/>",
-    "<struct>",
-    "</struct>",
-    "<member>",
-    "</member>",
-    "<name>",
-    "</name>",
-    "<array>",
-    "</array>",
-    "<data>",
-    "</data>",
-    "<string>",
-    "</string>",
-    "<i4>",
-    "</i4>",
-    "<boolean>",
-    "</boolean>",
-    "<double>",
-    "</double>",
-    "<dateTime.iso8601>",
-    "</dateTime.iso8601>",
-    "<nil/>",
-    "Status",
-    "Success",
-    "Failure",
-    "Value",
-    "ErrorDescription",
-    "uuid",
-    "live",
-    "events",
-    "token",
-    "1",
-    "0",
-    "true",
-    "-1",
-    "1e+20",
-    "&amp;",
-    "&#x41;",
-    "&bogus;",
-    "<!-- c -->",
-    "<![CDATA[x]]>",
-    " ",
-    "\n",
-];
-
 /// Token soup, half the time inside a correct envelope prefix so the streaming path is reached.
 fn token_soup() -> impl Strategy<Value = Vec<u8>> {
     (
@@ -890,7 +820,7 @@ fn token_soup() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn mutated_fixtures_never_panic_and_agree(

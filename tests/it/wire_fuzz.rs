@@ -7,8 +7,9 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use crate::mutation;
+use crate::xapi_fixtures::RESPONSES;
 
-use mutation::{apply, mutation};
+use mutation::{TOKENS, apply, mutation, proptest_config};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use xenguard::xapi::wire::{
@@ -16,42 +17,11 @@ use xenguard::xapi::wire::{
     encode_failure, encode_success,
 };
 
-/// Modest (256 cases, or `PROPTEST_CASES` for a longer hunt), so the suite stays fast in debug
-/// builds; no regression files are written into the source tree.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-const FIXTURE_NAMES: &[&str] = &[
-    "login_request.xml",
-    "login_success.xml",
-    "host_is_slave.xml",
-    "session_invalid.xml",
-    "auth_failed.xml",
-    "emergency_host_still_booting.xml",
-    "host_get_all_records.xml",
-    "host_metrics_get_all_records.xml",
-    "vm_get_all_records.xml",
-    "vdi_get_all_records.xml",
-    "event_from.xml",
-    "vm_bad_power_state.xml",
-    "sr_backend_failure_46.xml",
-    "double_exponent.xml",
-    "pretty_printed_response.xml",
-];
-
 /// The fixtures of `tests/fixtures/xapi/`, read once.
 static FIXTURES: LazyLock<Vec<(&'static str, Vec<u8>)>> = LazyLock::new(|| {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xapi");
-    FIXTURE_NAMES
-        .iter()
+    std::iter::once(&"login_request.xml")
+        .chain(RESPONSES)
         .map(|name| {
             let path = dir.join(name);
             let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -86,98 +56,13 @@ fn truncation_limit(body: &[u8]) -> usize {
 // (a) random bytes
 // ------------------------------------------------------------------------------------------
 
-/// Fragments of XML-RPC bodies, so random sequences reach deep into the parser.
-const TOKENS: &[&str] = &[
-    "<?xml version=\"1.0\"?>",
-    "<methodResponse>",
-    "</methodResponse>",
-    "<methodCall>",
-    "</methodCall>",
-    "<methodName>",
-    "</methodName>",
-    "<params>",
-    "</params>",
-    "<param>",
-    "</param>",
-    "<fault>",
-    "</fault>",
-    "<value>",
-    "</value>",
-    "<value/>",
-    "<struct>",
-    "</struct>",
-    "<member>",
-    "</member>",
-    "<name>",
-    "</name>",
-    "<array>",
-    "</array>",
-    "<data>",
-    "</data>",
-    "<string>",
-    "</string>",
-    "<i4>",
-    "</i4>",
-    "<i8>",
-    "</i8>",
-    "<int>",
-    "</int>",
-    "<boolean>",
-    "</boolean>",
-    "<double>",
-    "</double>",
-    "<dateTime.iso8601>",
-    "</dateTime.iso8601>",
-    "<base64>",
-    "</base64>",
-    "<nil/>",
-    "<nil>",
-    "</nil>",
-    "Status",
-    "Success",
-    "Failure",
-    "Value",
-    "ErrorDescription",
-    "faultCode",
-    "faultString",
-    "1",
-    "0",
-    "-1",
-    "1e+20",
-    "nan",
-    "99999999999999999999",
-    "&amp;",
-    "&lt;",
-    "&#x41;",
-    "&#0;",
-    "&#xD800;",
-    "&#1114112;",
-    "&bogus;",
-    "&",
-    "<",
-    ">",
-    "<!-- c -->",
-    "<![CDATA[x]]>",
-    "<?pi x?>",
-    "<!DOCTYPE x [<!ENTITY e \"v\">]>",
-    " ",
-    "\n",
-    "\r\n",
-    "é",
-    "\u{FFFF}",
-    "<value",
-    "</",
-    "<a b=\"c\">",
-    "</a>",
-];
-
 fn token_soup() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(prop::sample::select(TOKENS), 0..200)
         .prop_map(|tokens| tokens.concat().into_bytes())
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn random_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..4096)) {
@@ -195,7 +80,7 @@ proptest! {
 // ------------------------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn mutated_fixtures_decode_or_fail_cleanly(
@@ -318,7 +203,7 @@ fn depth(v: &Value) -> usize {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     #[test]
     fn encoded_success_decodes_to_the_same_value(v in value()) {

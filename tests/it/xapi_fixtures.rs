@@ -21,7 +21,7 @@ const HALTED_VM: &str = "OpaqueRef:22222222-3333-4444-8555-666666666666";
 const TASK: &str = "OpaqueRef:99999999-aaaa-4bbb-8ccc-dddddddddddd";
 
 /// Every response fixture (all but the request).
-const RESPONSES: &[&str] = &[
+pub(crate) const RESPONSES: &[&str] = &[
     "login_success.xml",
     "host_is_slave.xml",
     "session_invalid.xml",

@@ -6,6 +6,111 @@
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+/// Modest (256 cases, or `PROPTEST_CASES` for a longer hunt), so the suite stays fast in debug
+/// builds; no regression files are written into the source tree.
+pub fn proptest_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Fragments of XML-RPC bodies, well- and ill-formed, so random sequences reach deep into the
+/// parsers.
+pub const TOKENS: &[&str] = &[
+    "<?xml version=\"1.0\"?>",
+    "<methodResponse>",
+    "</methodResponse>",
+    "<methodCall>",
+    "</methodCall>",
+    "<methodName>",
+    "</methodName>",
+    "<params>",
+    "</params>",
+    "<param>",
+    "</param>",
+    "<fault>",
+    "</fault>",
+    "<value>",
+    "</value>",
+    "<value/>",
+    "<struct>",
+    "</struct>",
+    "<member>",
+    "</member>",
+    "<name>",
+    "</name>",
+    "<array>",
+    "</array>",
+    "<data>",
+    "</data>",
+    "<string>",
+    "</string>",
+    "<i4>",
+    "</i4>",
+    "<i8>",
+    "</i8>",
+    "<int>",
+    "</int>",
+    "<boolean>",
+    "</boolean>",
+    "<double>",
+    "</double>",
+    "<dateTime.iso8601>",
+    "</dateTime.iso8601>",
+    "<base64>",
+    "</base64>",
+    "<nil/>",
+    "<nil>",
+    "</nil>",
+    "Status",
+    "Success",
+    "Failure",
+    "Value",
+    "ErrorDescription",
+    "faultCode",
+    "faultString",
+    "1",
+    "0",
+    "-1",
+    "1e+20",
+    "nan",
+    "99999999999999999999",
+    "&amp;",
+    "&lt;",
+    "&#x41;",
+    "&#0;",
+    "&#xD800;",
+    "&#1114112;",
+    "&bogus;",
+    "&",
+    "<",
+    ">",
+    "<!-- c -->",
+    "<![CDATA[x]]>",
+    "<?pi x?>",
+    "<!DOCTYPE x [<!ENTITY e \"v\">]>",
+    " ",
+    "\n",
+    "\r\n",
+    "é",
+    "\u{FFFF}",
+    "<value",
+    "</",
+    "<a b=\"c\">",
+    "</a>",
+    // Member names of the records, so random structs hit real fields.
+    "uuid",
+    "live",
+    "events",
+    "token",
+    "true",
+];
+
 #[derive(Debug, Clone)]
 pub enum Mutation {
     FlipBit(Index, u8),
