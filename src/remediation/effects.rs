@@ -267,11 +267,9 @@ async fn perform_inner(ctx: &Context, id: i64, effect: &Effect) -> Outcome {
                 .iter()
                 .map(|h| h.reference.clone())
                 .collect();
-            let hold = recovery::Hold {
-                fenced: ctx.journal.fenced_hosts(&r.pool)?,
-                healthy: ctx.config.receiver.rejoin_healthy,
-                now: client.master_time().await,
-            };
+            let fenced = ctx.journal.fenced_hosts(&r.pool)?;
+            let hold =
+                recovery::Hold::read(&client, fenced, ctx.config.receiver.rejoin_healthy).await;
             let evidence =
                 recovery::start_vms(&client, &dead, &survivors, &hold, &mut state.vms).await?;
             save(&state)?;

@@ -521,11 +521,15 @@ impl Journal {
         )?)
     }
 
-    /// Uuids of the pool's hosts ever fenced and read back off.
+    /// Uuids of the pool's hosts this receiver ever powered off or had attested off: every
+    /// fence issued (a fence resumed after a crash and read back off writes no second record)
+    /// and every host an operator attested.
     pub fn fenced_hosts(&self, pool: &str) -> Result<Vec<String>, JournalError> {
         let conn = self.conn();
         let mut statement = conn.prepare(
-            "SELECT DISTINCT host_uuid FROM fences WHERE pool = ?1 AND outcome = 'confirmed_off'",
+            "SELECT host_uuid FROM fences WHERE pool = ?1 \
+             UNION SELECT r.host_uuid FROM remediations r JOIN requests q ON q.remediation_id = r.id \
+             WHERE r.pool = ?1 AND q.kind = 'attest' AND r.host_uuid != ''",
         )?;
         let hosts = statement
             .query_map(params![pool], |r| r.get(0))?
@@ -798,6 +802,59 @@ mod tests {
             .unwrap();
         assert_eq!(refired.new.len(), 1, "a new firing (new startsAt) is new");
         assert_eq!(journal.counts().unwrap(), (4, 3, 0, 0));
+    }
+
+    /// A host counts as fenced before from its first fence record (a fence resumed after a
+    /// crash adds none) or from an operator's attestation; another pool's are not its.
+    #[test]
+    fn fenced_hosts_include_interrupted_fences_and_attestations() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let plan = |host: &str, fingerprint: &str| {
+            journal
+                .create_remediation(
+                    "p",
+                    host,
+                    "recover_host",
+                    "A",
+                    fingerprint,
+                    "t",
+                    "planned",
+                    "",
+                    1.0,
+                )
+                .unwrap()
+                .unwrap()
+        };
+        let crashed = plan("h1", "f1");
+        journal
+            .record_fence(crashed, "p", "h1", "issued", 2.0)
+            .unwrap();
+        let attested = plan("h2", "f2");
+        journal
+            .add_request(attested, "attest", "alice", 3.0)
+            .unwrap();
+        plan("h3", "f3");
+        let other = journal
+            .create_remediation(
+                "q",
+                "h4",
+                "recover_host",
+                "A",
+                "f4",
+                "t",
+                "planned",
+                "",
+                1.0,
+            )
+            .unwrap()
+            .unwrap();
+        journal
+            .record_fence(other, "q", "h4", "confirmed_off", 2.0)
+            .unwrap();
+        let mut fenced = journal.fenced_hosts("p").unwrap();
+        fenced.sort();
+        assert_eq!(fenced, ["h1", "h2"]);
     }
 
     #[test]

@@ -315,11 +315,7 @@ async fn show_held(
             return;
         }
     };
-    let hold = recovery::Hold {
-        fenced,
-        healthy,
-        now: client.master_time().await,
-    };
+    let hold = recovery::Hold::read(client, fenced, healthy).await;
     for host in &inventory.hosts {
         let held = hold.holds(&host.uuid, inventory.boot_times.get(&host.uuid).copied());
         metrics.host_held(&client.name, &host.name_label, &host.uuid, held);

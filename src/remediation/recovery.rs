@@ -534,6 +534,21 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// The hold of `client`'s pool: the master's clock is read only when some host can be
+    /// held (one was fenced before, and `healthy` is not 0).
+    pub async fn read(client: &PoolClient, fenced: Vec<String>, healthy: Duration) -> Hold {
+        let now = if fenced.is_empty() || healthy.is_zero() {
+            None
+        } else {
+            client.master_time().await
+        };
+        Hold {
+            fenced,
+            healthy,
+            now,
+        }
+    }
+
     /// Whether a host is held: fenced before, and booted less than `healthy` ago by the
     /// master's clock. An unknown boot time or clock holds it (failing closed); `healthy` 0
     /// holds nobody.
