@@ -211,7 +211,7 @@ impl PoolActuator {
         self.session.call(method, params).await.map(drop)
     }
 
-    async fn decode<T: serde::de::DeserializeOwned>(
+    async fn decode<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         method: &str,
         value: Value,

@@ -6,6 +6,7 @@
 pub mod actuator;
 pub mod coerce;
 pub mod error;
+pub mod input;
 pub mod probe;
 pub mod reader;
 pub mod records;

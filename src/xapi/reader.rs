@@ -15,7 +15,7 @@ use super::typed::from_value;
 use super::wire::Value;
 
 /// A record class: its wire name (`VM`) and its lower-case event class (`vm`).
-pub trait XapiClass: DeserializeOwned {
+pub trait XapiClass: DeserializeOwned + Send + 'static {
     /// Class name in method names (`VM.get_all_records`).
     const CLASS: &'static str;
     /// Lower-case name used by `event.from` and `valid_ref_counts`.

@@ -224,7 +224,7 @@ impl Session {
     }
 
     /// [`Session::call_with_timeout`], decoding the result straight into `T`.
-    pub async fn call_as<T: DeserializeOwned>(
+    pub async fn call_as<T: DeserializeOwned + Send + 'static>(
         &self,
         method: &str,
         params: &[Value],
@@ -244,7 +244,7 @@ impl Session {
         }
     }
 
-    async fn call_on<T: DeserializeOwned>(
+    async fn call_on<T: DeserializeOwned + Send + 'static>(
         &self,
         master: &str,
         session: &str,

@@ -18,7 +18,7 @@ use super::error::{Error, Failure};
 use serde::de::DeserializeOwned;
 
 use super::stream;
-use super::wire::{self, Response, Value};
+use super::wire::{self, Value, WireError};
 
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl Transport {
     /// [`Transport::call`], decoding the result straight into `T` as the body streams through
     /// the parser: no intermediate [`Value`] tree (a 5,000-VM answer decodes in a tenth of the
     /// memory).
-    pub async fn call_as<T: DeserializeOwned>(
+    pub async fn call_as<T: DeserializeOwned + Send + 'static>(
         &self,
         address: &str,
         method: &str,
@@ -173,7 +173,7 @@ impl Transport {
         result
     }
 
-    async fn call_unobserved<T: DeserializeOwned>(
+    async fn call_unobserved<T: DeserializeOwned + Send + 'static>(
         &self,
         address: &str,
         method: &str,
@@ -192,71 +192,142 @@ impl Transport {
                 .await
                 .map_err(|e| classify(address, method, self.options.connect_timeout, e))?;
             let status = response.status();
-            let bytes =
-                read_bounded(address, method, response, self.options.max_response_bytes).await?;
             if status != reqwest::StatusCode::OK {
                 return Err(Error::HttpStatus {
                     address: address.to_owned(),
                     status: status.as_u16(),
                 });
             }
-            Ok(bytes)
+            decode_body::<T>(address, method, response, self.options.max_response_bytes).await
         };
-        let bytes = tokio::time::timeout(limit, attempt)
+        let decoded = tokio::time::timeout(limit, attempt)
             .await
             .map_err(|_| Error::Timeout {
                 address: address.to_owned(),
                 method: method.to_owned(),
                 seconds: limit.as_secs_f64(),
             })??;
-        match stream::decode_response_into::<T>(&bytes) {
+        match decoded {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(description)) => Err(Failure::from_description(description).into()),
-            // Errors are rare: parse once more to tell a standard XML-RPC fault from garbage.
-            Err(source) => match wire::decode_response(&bytes) {
-                Ok(Response::Fault { code, message }) => Err(Error::Fault {
-                    address: address.to_owned(),
-                    code,
-                    message,
-                }),
-                _ => Err(Error::Decode {
-                    address: address.to_owned(),
-                    method: method.to_owned(),
-                    source,
-                }),
-            },
+            Err(WireError::Fault { code, message }) => Err(Error::Fault {
+                address: address.to_owned(),
+                code,
+                message,
+            }),
+            Err(source) => Err(Error::Decode {
+                address: address.to_owned(),
+                method: method.to_owned(),
+                source,
+            }),
         }
     }
 }
 
-/// Reads the body chunk by chunk and gives up as soon as it passes `limit`.
-async fn read_bounded(
+/// Answers of a known size up to this are read whole and decoded in place (most calls: a
+/// login, a record, an empty event batch); larger or unsized ones are decoded as they arrive.
+const READ_WHOLE_UP_TO: u64 = 256 * 1024;
+
+/// Chunks read ahead of the decoder at most: with hyper's chunks of at most a few hundred KiB,
+/// this bounds what a large answer holds in flight.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+type Decoded<T> = Result<Result<T, Vec<String>>, WireError>;
+
+/// Decodes an answer, never holding a large one whole: over [`READ_WHOLE_UP_TO`] the decoder
+/// runs on a blocking thread and reads the chunks as this task receives them. Either way the
+/// body limit is counted as bytes arrive.
+async fn decode_body<T: DeserializeOwned + Send + 'static>(
     address: &str,
     method: &str,
     mut response: reqwest::Response,
     limit: usize,
-) -> Result<Vec<u8>, Error> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(Error::TooLarge {
-            address: address.to_owned(),
-            limit,
-        });
+) -> Result<Decoded<T>, Error> {
+    let too_large = || Error::TooLarge {
+        address: address.to_owned(),
+        limit,
+    };
+    let length = response.content_length();
+    if length.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
     }
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| classify(address, method, Duration::ZERO, e))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(Error::TooLarge {
-                address: address.to_owned(),
-                limit,
-            });
+    if length.is_some_and(|n| n <= READ_WHOLE_UP_TO) {
+        let mut body = Vec::with_capacity(length.unwrap_or(0) as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| classify(address, method, Duration::ZERO, e))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        return Ok(stream::decode_response_into::<T>(&body));
     }
-    Ok(body)
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    // Dropping this task's future (the call's timeout) drops `tx`: the decoder then meets the
+    // end of its input and stops, so no thread is left waiting on a peer.
+    let decoder = tokio::task::spawn_blocking(move || {
+        stream::decode_response_from::<T, _>(Chunks {
+            rx,
+            current: bytes::Bytes::new(),
+        })
+    });
+    let mut received = 0;
+    let mut failed = None;
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                failed = Some(classify(address, method, Duration::ZERO, e));
+                break;
+            }
+        };
+        received += chunk.len();
+        if received > limit {
+            failed = Some(too_large());
+            break;
+        }
+        if tx.send(Ok(chunk)).await.is_err() {
+            break; // The decoder has finished or failed.
+        }
+    }
+    if let Some(e) = &failed {
+        // The decoder must not take a cut-off body for a short one.
+        let _ = tx.send(Err(e.to_string())).await;
+    }
+    drop(tx);
+    let decoded = decoder.await.map_err(|e| Error::Transport {
+        address: address.to_owned(),
+        message: format!("the decoder stopped: {e}"),
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(decoded),
+    }
+}
+
+/// The chunks of a body as a blocking [`Read`](std::io::Read), for the decoder's thread.
+struct Chunks {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    current: bytes::Bytes,
+}
+
+impl std::io::Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(message)) => return Err(std::io::Error::other(message)),
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.current.len());
+        out[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }
 
 /// Whether `e` is a rustls error, possibly wrapped in (nested) io::Errors, whose `source()`

@@ -14,8 +14,12 @@
 
 use std::fmt::Write as _;
 
+use std::io::{BufReader, Read};
+
 use quick_xml::Reader;
 use quick_xml::events::Event;
+
+use super::input::{Checked, Stop};
 
 /// Deepest value nesting accepted. Real answers nest about five levels (envelope, result map,
 /// record, map field, value); anything near this limit is hostile.
@@ -140,6 +144,26 @@ pub enum WireError {
     /// Values nested deeper than [`MAX_DEPTH`].
     #[error("values nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// One value or token longer than the decoder accepts
+    /// ([`MAX_VALUE_BYTES`](super::input::MAX_VALUE_BYTES)).
+    #[error("a single value longer than {limit} bytes, at byte {position}")]
+    TooLong {
+        /// Byte offset where the reader stopped.
+        position: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// The body is a standard XML-RPC `<fault>` (xapi never sends one; a proxy might).
+    #[error("XML-RPC fault {code}: {message}")]
+    Fault {
+        /// `faultCode`.
+        code: i64,
+        /// `faultString`.
+        message: String,
+    },
+    /// The byte source failed while the body was being read (the transport's error).
+    #[error("reading the body failed: {0}")]
+    Read(String),
     /// A decoded value does not have the shape or type the caller asked for.
     #[error("type mismatch: {0}")]
     Type(String),
@@ -160,16 +184,7 @@ pub fn decode_response(body: &[u8]) -> Result<Response, WireError> {
         "fault" => {
             let value = p.value_after_start_tag()?;
             p.expect_end("fault")?;
-            let code = match value.member("faultCode") {
-                Some(Value::Int(i)) => *i,
-                Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
-                _ => 0,
-            };
-            let message = value
-                .member("faultString")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let (code, message) = fault_parts(&value);
             Response::Fault { code, message }
         }
         other => return Err(p.structure(format!("expected <params> or <fault>, found <{other}>"))),
@@ -207,6 +222,21 @@ pub fn decode_call(body: &[u8]) -> Result<MethodCall, WireError> {
     Ok(MethodCall { method, params })
 }
 
+/// A `<fault>` value's `faultCode` and `faultString`.
+pub(super) fn fault_parts(value: &Value) -> (i64, String) {
+    let code = match value.member("faultCode") {
+        Some(Value::Int(i)) => *i,
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+        _ => 0,
+    };
+    let message = value
+        .member("faultString")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    (code, message)
+}
+
 /// Splits xapi's `Status` struct into success or failure.
 fn envelope(value: Value) -> Result<Response, String> {
     let Value::Struct(members) = value else {
@@ -230,6 +260,16 @@ fn envelope(value: Value) -> Result<Response, String> {
         Some("Success") => Ok(Response::Success(
             result.unwrap_or(Value::String(String::new())),
         )),
+        _ => envelope_failure(status, description).map(Response::Failure),
+    }
+}
+
+/// The description of an envelope whose `Status` is not `Success`, or why it has none.
+pub(super) fn envelope_failure(
+    status: Option<Value>,
+    description: Option<Value>,
+) -> Result<Vec<String>, String> {
+    match status.as_ref().and_then(Value::as_str) {
         Some("Failure") => match description {
             Some(Value::Array(items)) if !items.is_empty() => items
                 .into_iter()
@@ -238,8 +278,7 @@ fn envelope(value: Value) -> Result<Response, String> {
                     Value::Int(i) => Ok(i.to_string()),
                     other => Err(format!("ErrorDescription holds a {}", other.kind())),
                 })
-                .collect::<Result<_, _>>()
-                .map(Response::Failure),
+                .collect(),
             _ => Err("Failure without a non-empty ErrorDescription array".into()),
         },
         Some(other) => Err(format!("unknown Status {other:?}")),
@@ -263,22 +302,33 @@ impl std::fmt::Display for Tag {
     }
 }
 
-/// A pull parser over one body. Empty elements are expanded (`<value/>` reads as
+/// A pull parser over one body, read through [`Checked`] from any byte source: a body in
+/// memory or an HTTP body as it arrives. Empty elements are expanded (`<value/>` reads as
 /// `<value></value>`), so only Start, End, text and references need handling.
+///
+/// Events borrow the parser's one reusable buffer, so the body is never held whole: memory is
+/// the buffered reader's block, the largest single token (at most
+/// [`MAX_VALUE_BYTES`](super::input::MAX_VALUE_BYTES)) and what the caller builds.
 ///
 /// Shared with [`super::stream`], which walks the same events without building a tree; both
 /// count `depth` the same way (one per `<value>` entered).
-pub(super) struct Parser<'a> {
-    body: &'a [u8],
-    reader: Reader<&'a [u8]>,
+pub(super) struct Parser<S: Read> {
+    reader: Reader<BufReader<Checked<S>>>,
+    buf: Vec<u8>,
     pub(super) depth: usize,
 }
 
-impl<'a> Parser<'a> {
-    pub(super) fn new(body: &'a [u8]) -> Self {
-        // No up-front UTF-8 pass over the body: quick-xml checks every slice it hands out, and
-        // a document is made of those slices (test `invalid_utf8_anywhere_is_an_error`).
-        let mut reader = Reader::from_reader(body);
+/// The block in which the parser reads its source.
+const READ_BLOCK: usize = 64 * 1024;
+
+impl<S: Read> Parser<S> {
+    pub(super) fn new(source: S) -> Self {
+        // No separate UTF-8 pass: `Checked` validates every byte once, as it passes (test
+        // `invalid_utf8_anywhere_is_an_error`).
+        let mut reader = Reader::from_reader(BufReader::with_capacity(
+            READ_BLOCK,
+            Checked::new(source),
+        ));
         let config = reader.config_mut();
         config.expand_empty_elements = true;
         // Every caller compares each end tag with the element it closes (test
@@ -286,9 +336,23 @@ impl<'a> Parser<'a> {
         config.check_end_names = false;
         config.trim_text(false);
         Parser {
-            body,
             reader,
+            buf: Vec::new(),
             depth: 0,
+        }
+    }
+
+    /// The longest text one value may have.
+    pub(super) fn value_limit(&self) -> usize {
+        self.reader.get_ref().get_ref().limit()
+    }
+
+    /// An error for text that grew past [`Parser::value_limit`] across several events
+    /// (references, CDATA sections).
+    pub(super) fn too_long(&self) -> WireError {
+        WireError::TooLong {
+            position: self.position(),
+            limit: self.value_limit(),
         }
     }
 
@@ -303,29 +367,15 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// The next event. Inlined: it runs once per tag, text and reference of a body, and a call
-    /// here cost a copy of every event (about 4 % of a large decode).
+    /// The next event, borrowing the parser's buffer. Inlined: it runs once per tag, text
+    /// and reference of a body.
     #[inline]
-    pub(super) fn event(&mut self) -> Result<Event<'a>, WireError> {
-        match self.reader.read_event() {
+    pub(super) fn event(&mut self) -> Result<Event<'_>, WireError> {
+        self.buf.clear();
+        self.reader.get_mut().get_mut().mark();
+        match self.reader.read_event_into(&mut self.buf) {
             Ok(event) => Ok(event),
-            Err(e) => Err(self.read_error(e)),
-        }
-    }
-
-    #[cold]
-    fn read_error(&self, e: quick_xml::Error) -> WireError {
-        match e {
-            // Only now is the whole body checked, to report where its first bad byte is.
-            quick_xml::Error::Encoding(_) => WireError::NotUtf8(
-                std::str::from_utf8(self.body)
-                    .err()
-                    .map_or(self.reader.error_position() as usize, |e| e.valid_up_to()),
-            ),
-            e => WireError::Xml {
-                position: self.reader.error_position(),
-                message: e.to_string(),
-            },
+            Err(e) => Err(read_error(&self.reader, e)),
         }
     }
 
@@ -384,7 +434,10 @@ impl<'a> Parser<'a> {
             match self.event()? {
                 Event::Text(t) => text.push_str(&t.xml10_content()),
                 Event::CData(c) => text.push_str(&c.xml10_content()),
-                Event::GeneralRef(r) => self.push_reference(&mut text, &r)?,
+                Event::GeneralRef(r) => {
+                    let c = reference_char(&r);
+                    text.push(c.map_err(|m| self.bad_reference(m))?);
+                }
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::End(e) if e.name().as_ref() == end => return Ok(text),
                 Event::End(e) => {
@@ -401,43 +454,23 @@ impl<'a> Parser<'a> {
                 }
                 Event::Empty(_) => unreachable_expanded(),
             }
+            if text.len() > self.value_limit() {
+                return Err(self.too_long());
+            }
         }
     }
 
-    fn push_reference(
-        &self,
-        text: &mut String,
-        r: &quick_xml::events::BytesRef<'_>,
-    ) -> Result<(), WireError> {
-        text.push(self.reference_char(r)?);
-        Ok(())
-    }
-
-    /// The character an entity or character reference stands for: the five predefined
-    /// entities and `&#N;` / `&#xN;` only.
-    pub(super) fn reference_char(
-        &self,
-        r: &quick_xml::events::BytesRef<'_>,
-    ) -> Result<char, WireError> {
-        let bad = || WireError::Xml {
+    /// An unknown or invalid entity or character reference (`message` from
+    /// [`reference_char`]).
+    pub(super) fn bad_reference(&self, message: String) -> WireError {
+        WireError::Xml {
             position: self.position(),
-            message: format!("unknown or invalid reference &{};", &**r),
-        };
-        if r.is_char_ref() {
-            return r.resolve_char_ref().map_err(|_| bad())?.ok_or_else(bad);
+            message,
         }
-        Ok(match &**r {
-            "lt" => '<',
-            "gt" => '>',
-            "amp" => '&',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => return Err(bad()),
-        })
     }
 
     /// Expects `<value>` next and reads the value.
-    fn value_after_start_tag(&mut self) -> Result<Value, WireError> {
+    pub(super) fn value_after_start_tag(&mut self) -> Result<Value, WireError> {
         self.expect_start("value")?;
         self.value_body()
     }
@@ -454,7 +487,10 @@ impl<'a> Parser<'a> {
             match self.event()? {
                 Event::Text(t) => text.push_str(&t.xml10_content()),
                 Event::CData(c) => text.push_str(&c.xml10_content()),
-                Event::GeneralRef(r) => self.push_reference(&mut text, &r)?,
+                Event::GeneralRef(r) => {
+                    let c = reference_char(&r);
+                    text.push(c.map_err(|m| self.bad_reference(m))?);
+                }
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::End(e) if e.name().as_ref() == "value" => {
                     break Value::String(text);
@@ -477,6 +513,9 @@ impl<'a> Parser<'a> {
                     return Err(self.structure("declaration inside <value>".into()));
                 }
                 Event::Empty(_) => unreachable_expanded(),
+            }
+            if text.len() > self.value_limit() {
+                return Err(self.too_long());
             }
         };
         self.depth -= 1;
@@ -548,6 +587,43 @@ impl<'a> Parser<'a> {
             }
             other => return Err(self.structure(format!("unknown value type <{other}>"))),
         })
+    }
+}
+
+/// The character an entity or character reference stands for: the five predefined entities
+/// and `&#N;` / `&#xN;` only.
+pub(super) fn reference_char(r: &quick_xml::events::BytesRef<'_>) -> Result<char, String> {
+    let bad = || format!("unknown or invalid reference &{};", &**r);
+    if r.is_char_ref() {
+        return r.resolve_char_ref().map_err(|_| bad())?.ok_or_else(bad);
+    }
+    Ok(match &**r {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => return Err(bad()),
+    })
+}
+
+#[cold]
+fn read_error<S: Read>(reader: &Reader<BufReader<Checked<S>>>, e: quick_xml::Error) -> WireError {
+    match (reader.get_ref().get_ref().stop(), e) {
+        (Some(Stop::NotUtf8(at)), _) => WireError::NotUtf8(*at as usize),
+        (Some(Stop::TooLong(_)), _) => WireError::TooLong {
+            position: reader.buffer_position(),
+            limit: reader.get_ref().get_ref().limit(),
+        },
+        (Some(Stop::Source(message)), _) => WireError::Read(message.clone()),
+        // `Checked` lets only UTF-8 through; should quick-xml still object, say where.
+        (None, quick_xml::Error::Encoding(_)) => {
+            WireError::NotUtf8(reader.error_position() as usize)
+        }
+        (None, e) => WireError::Xml {
+            position: reader.error_position(),
+            message: e.to_string(),
+        },
     }
 }
 

@@ -29,10 +29,7 @@ fn tree<T: DeserializeOwned>(body: &[u8]) -> Decoded<T> {
     match decode_response(body)? {
         Response::Success(value) => from_value(value).map(Ok),
         Response::Failure(description) => Ok(Err(description)),
-        Response::Fault { code, message } => Err(WireError::Structure {
-            position: 0,
-            message: format!("fault {code}: {message}"),
-        }),
+        Response::Fault { code, message } => Err(WireError::Fault { code, message }),
     }
 }
 

@@ -15,82 +15,65 @@
 //! a `Value` field (`Event::snapshot`) is rebuilt for that subtree only, with datetimes and
 //! base64 becoming strings exactly as through `from_value`.
 
+use std::io::Read;
+
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 
 mod steps;
 
 use steps::*;
 
-use super::coerce::{Coerce, Source};
+use super::coerce::{Coerce, Node, Source};
 use super::typed::from_value;
-use super::wire::{self, Parser, Response, Value, WireError};
+use super::wire::{self, Parser, Value, WireError};
 
-/// Decodes a `<methodResponse>` body straight into `T`.
+/// Decodes a `<methodResponse>` body held in memory straight into `T`; see
+/// [`decode_response_from`].
+pub fn decode_response_into<T: DeserializeOwned>(
+    body: &[u8],
+) -> Result<Result<T, Vec<String>>, WireError> {
+    decode_response_from(body)
+}
+
+/// Decodes a `<methodResponse>` straight into `T` as its bytes are read from `source` (an HTTP
+/// body as it arrives): neither the body nor a [`Value`] tree of it is ever held whole.
 ///
 /// * `Ok(Ok(t))`: `Status` is `Success` and the `Value` member decoded as `T` (a missing
 ///   `Value` decodes from the empty string, as a `void` result does).
 /// * `Ok(Err(description))`: `Status` is `Failure`; the `ErrorDescription`, code first.
-/// * `Err(_)`: the body is not UTF-8, not well-formed XML, not the XML-RPC shape, nests deeper
-///   than [`MAX_DEPTH`](wire::MAX_DEPTH), does not fit `T`, or is a standard XML-RPC `<fault>` (reported as a
-///   [`WireError::Structure`] carrying the fault code and string).
+/// * `Err(WireError::Fault { .. })`: a standard XML-RPC `<fault>` (xapi never sends one).
+/// * `Err(_)` otherwise: the body is not UTF-8, not well-formed XML, not the XML-RPC shape,
+///   nests deeper than [`MAX_DEPTH`](wire::MAX_DEPTH), holds a value longer than
+///   [`MAX_VALUE_BYTES`](super::input::MAX_VALUE_BYTES), does not fit `T`, or `source` failed.
 ///
-/// xapi writes `Status` first, and then the whole answer streams. When it does not (another
-/// server put `Value` first), when `Status` is not `Success`, or when the envelope holds a
-/// second `Status` or `Value`, the body is decoded again through [`wire::decode_response`] and
-/// [`from_value`]: the same result, with the tree's memory cost. Failures and faults are small,
-/// so this costs nothing in practice.
+/// The envelope's members are taken in any order, the last of a repeated one winning, as
+/// [`wire::decode_response`] takes them. xapi writes `Status` first; then the `Value` streams
+/// into `T`. The small members (`Status`, `ErrorDescription`) are read as trees.
 ///
-/// The result agrees with that tree path: equal when both succeed, an error when either
-/// fails (`tests/it/stream_equivalence.rs` checks it on encoder output, hand-varied spellings,
-/// fixtures, mutated and random bodies). Only which error can differ: streaming stops at the
-/// first problem it meets, so a type mismatch early in a body that is also truncated later is
-/// reported as the mismatch, where the tree path reports the truncation. One contrived case
-/// differs in outcome: an envelope with two `Value` members whose first does not fit `T` is an
-/// error here, where the tree path keeps the last one.
-pub fn decode_response_into<T: DeserializeOwned>(
-    body: &[u8],
+/// The result agrees with the tree path ([`wire::decode_response`] then [`from_value`]):
+/// equal when both succeed, an error when either fails (`tests/it/stream_equivalence.rs`
+/// checks it on encoder output, hand-varied spellings, fixtures, mutated and random bodies).
+/// Only which error can differ: streaming stops at the first problem it meets, so a type
+/// mismatch early in a body that is also truncated later is reported as the mismatch, where
+/// the tree path reports the truncation. Envelopes xapi never writes can differ in outcome:
+/// a `Value` that does not fit `T` is an error here even when a second `Value` follows or the
+/// `Status` that follows it says `Failure` (the tree path keeps the last `Value`, or ignores
+/// it); a `Value` after a non-`Success` `Status` that a later `Status` turns into a success is
+/// an error here (it was stepped over, not kept).
+pub fn decode_response_from<T: DeserializeOwned, S: Read>(
+    source: S,
 ) -> Result<Result<T, Vec<String>>, WireError> {
-    match stream(body)? {
-        Streamed::Success(value) => Ok(Ok(value)),
-        Streamed::Fallback => through_tree(body, 0),
-        Streamed::Fault { position } => through_tree(body, position),
-    }
-}
-
-/// How far the streaming pass got.
-enum Streamed<T> {
-    /// The whole body decoded, `Status` `Success`.
-    Success(T),
-    /// An envelope the streaming pass does not handle: decode through the tree instead.
-    Fallback,
-    /// A `<fault>` at this byte offset: the tree decoder reads its code and string.
-    Fault { position: u64 },
-}
-
-/// The slow path: the `Value` tree, then [`from_value`].
-fn through_tree<T: DeserializeOwned>(
-    body: &[u8],
-    fault_position: u64,
-) -> Result<Result<T, Vec<String>>, WireError> {
-    match wire::decode_response(body)? {
-        Response::Success(value) => from_value(value).map(Ok),
-        Response::Failure(description) => Ok(Err(description)),
-        Response::Fault { code, message } => Err(WireError::Structure {
-            position: fault_position,
-            message: format!("XML-RPC fault {code}: {message}"),
-        }),
-    }
-}
-
-fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
-    let mut p = Parser::new(body);
+    let mut p = Parser::new(source);
     p.expect_start("methodResponse")?;
     match p.next_start_name()?.as_str() {
         "params" => {}
         "fault" => {
-            return Ok(Streamed::Fault {
-                position: p.position(),
-            });
+            let fault = p.value_after_start_tag()?;
+            p.expect_end("fault")?;
+            p.expect_end("methodResponse")?;
+            p.expect_eof()?;
+            let (code, message) = wire::fault_parts(&fault);
+            return Err(WireError::Fault { code, message });
         }
         other => {
             return Err(p.structure(format!("expected <params> or <fault>, found <{other}>")));
@@ -98,34 +81,37 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
     }
     p.expect_start("param")?;
     p.expect_start("value")?;
-    if !matches!(open(&mut p, Keep::Text)?, Opened::Struct(())) {
-        return Ok(Streamed::Fallback);
+    match open(&mut p, Keep::Text)? {
+        Opened::Struct(()) => {}
+        other => {
+            return Err(p.structure(format!(
+                "response is a {}, not a Status struct",
+                other.kind()
+            )));
+        }
     }
-    // The envelope: `Status` first, and `Success`, or the tree decoder takes over.
-    if !matches!(next_tag(&mut p)?, Tag::Start(Elem::Member)) {
-        return Ok(Streamed::Fallback);
-    }
-    expect_start(&mut p, Elem::Name)?;
-    if text_until_end(&mut p, "name", Keep::Text)? != "Status" {
-        return Ok(Streamed::Fallback);
-    }
-    expect_start(&mut p, Elem::Value)?;
-    if p.value_body()?.as_str() != Some("Success") {
-        return Ok(Streamed::Fallback);
-    }
-    expect_end(&mut p, Elem::Member)?;
-    let mut result = None;
+    let mut status: Option<Value> = None;
+    let mut result: Option<T> = None;
+    let mut description: Option<Value> = None;
+    let mut stepped_over_value = false;
     loop {
         match next_tag(&mut p)? {
             Tag::Start(Elem::Member) => {
                 expect_start(&mut p, Elem::Name)?;
                 let name = text_until_end(&mut p, "name", Keep::Text)?;
                 expect_start(&mut p, Elem::Value)?;
-                match &*name {
-                    "Value" if result.is_none() => {
-                        result = Some(T::deserialize(value(&mut p))?);
-                    }
-                    "Value" | "Status" => return Ok(Streamed::Fallback),
+                match name.as_str() {
+                    "Status" => status = Some(p.value_body()?),
+                    "ErrorDescription" => description = Some(p.value_body()?),
+                    "Value" => match status.as_ref().map(Value::as_str) {
+                        None | Some(Some("Success")) => {
+                            result = Some(T::deserialize(value(&mut p))?);
+                        }
+                        Some(_) => {
+                            stepped_over_value = true;
+                            skip_value(&mut p)?;
+                        }
+                    },
                     _ => skip_value(&mut p)?,
                 }
                 expect_end(&mut p, Elem::Member)?;
@@ -141,9 +127,18 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
     p.expect_end("params")?;
     p.expect_end("methodResponse")?;
     p.expect_eof()?;
-    match result {
-        Some(value) => Ok(Streamed::Success(value)),
-        None => from_value(Value::String(String::new())).map(Streamed::Success),
+    match status.as_ref().and_then(Value::as_str) {
+        Some("Success") if stepped_over_value => Err(p.structure(
+            "a Value member came before the Status that accepts it".into(),
+        )),
+        Some("Success") => match result {
+            Some(value) => Ok(Ok(value)),
+            None => from_value(Value::String(String::new())).map(Ok),
+        },
+        _ => match wire::envelope_failure(status, description) {
+            Ok(description) => Ok(Err(description)),
+            Err(message) => Err(p.structure(message)),
+        },
     }
 }
 
@@ -152,20 +147,20 @@ fn stream<T: DeserializeOwned>(body: &[u8]) -> Result<Streamed<T>, WireError> {
 // ---------------------------------------------------------------------------------------------
 
 /// The parser as a [`Source`]: one `<value>`, its start tag already read.
-struct Stream<'p, 'a> {
-    p: &'p mut Parser<'a>,
+struct Stream<'p, S: Read> {
+    p: &'p mut Parser<S>,
 }
 
 /// The deserializer of the next `<value>` the parser reaches.
-fn value<'p, 'a>(p: &'p mut Parser<'a>) -> Coerce<'a, Stream<'p, 'a>> {
+fn value<'de, 'p, S: Read>(p: &'p mut Parser<S>) -> Coerce<'de, Stream<'p, S>> {
     Coerce::new(Stream { p })
 }
 
-impl<'a> Source<'a> for Stream<'_, 'a> {
+impl<'a, S: Read> Source<'a> for Stream<'_, S> {
     type Array = ();
     type Struct = ();
 
-    fn open(&mut self) -> Result<Opened<'a>, WireError> {
+    fn open(&mut self) -> Result<Node<'a, (), ()>, WireError> {
         open(self.p, Keep::Text)
     }
 
@@ -188,29 +183,29 @@ impl<'a> Source<'a> for Stream<'_, 'a> {
     }
 
     /// Walks the rest of the value, checking but building nothing.
-    fn skip(self, head: Option<Opened<'a>>) -> Result<(), WireError> {
+    fn skip(self, head: Option<Node<'a, (), ()>>) -> Result<(), WireError> {
         match head {
             None => skip_value(self.p),
-            Some(Opened::Array(())) => finish_array(self.p, false),
-            Some(Opened::Struct(())) => finish_struct(self.p, MemberState::Between),
+            Some(Node::Array(())) => finish_array(self.p, false),
+            Some(Node::Struct(())) => finish_struct(self.p, MemberState::Between),
             Some(_) => Ok(()),
         }
     }
 }
 
 /// The elements of an `<array>`, read as the visitor asks for them.
-struct Seq<'p, 'a> {
-    p: &'p mut Parser<'a>,
+struct Seq<'p, S: Read> {
+    p: &'p mut Parser<S>,
     data_closed: bool,
 }
 
-impl<'a> de::SeqAccess<'a> for Seq<'_, 'a> {
+impl<'a, S: Read> de::SeqAccess<'a> for Seq<'_, S> {
     type Error = WireError;
 
-    fn next_element_seed<S: DeserializeSeed<'a>>(
+    fn next_element_seed<E: DeserializeSeed<'a>>(
         &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, WireError> {
+        seed: E,
+    ) -> Result<Option<E::Value>, WireError> {
         if self.data_closed {
             return Ok(None);
         }
@@ -227,14 +222,13 @@ impl<'a> de::SeqAccess<'a> for Seq<'_, 'a> {
     }
 }
 
-/// The members of a `<struct>`, read as the visitor asks for them; names are handed out
-/// borrowed from the body when they hold no references.
-struct Map<'p, 'a> {
-    p: &'p mut Parser<'a>,
+/// The members of a `<struct>`, read as the visitor asks for them.
+struct Map<'p, S: Read> {
+    p: &'p mut Parser<S>,
     state: MemberState,
 }
 
-impl<'a> de::MapAccess<'a> for Map<'_, 'a> {
+impl<'a, S: Read> de::MapAccess<'a> for Map<'_, S> {
     type Error = WireError;
 
     fn next_key_seed<K: DeserializeSeed<'a>>(
@@ -257,7 +251,7 @@ impl<'a> de::MapAccess<'a> for Map<'_, 'a> {
                 let name = text_until_end(self.p, "name", Keep::Text)?;
                 expect_start(self.p, Elem::Value)?;
                 self.state = MemberState::ValueNext;
-                seed.deserialize(de::value::CowStrDeserializer::new(name))
+                seed.deserialize(de::value::StringDeserializer::new(name))
                     .map(Some)
             }
             Tag::End(Elem::Struct) => {
@@ -270,7 +264,7 @@ impl<'a> de::MapAccess<'a> for Map<'_, 'a> {
         }
     }
 
-    fn next_value_seed<S: DeserializeSeed<'a>>(&mut self, seed: S) -> Result<S::Value, WireError> {
+    fn next_value_seed<E: DeserializeSeed<'a>>(&mut self, seed: E) -> Result<E::Value, WireError> {
         if self.state != MemberState::ValueNext {
             return Err(WireError::Type(
                 "struct value asked for before its name".into(),
@@ -354,10 +348,13 @@ mod tests {
         let reversed = "<methodResponse><params><param><value><struct><member><name>Value</name><value><i4>5</i4></value></member><member><name>Status</name><value>Success</value></member></struct></value></param></params></methodResponse>";
         assert_eq!(decode_response_into::<i32>(reversed.as_bytes()), Ok(Ok(5)));
         let fault = "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>4</int></value></member><member><name>faultString</name><value>Too many</value></member></struct></value></fault></methodResponse>";
-        assert!(matches!(
+        assert_eq!(
             decode_response_into::<String>(fault.as_bytes()),
-            Err(WireError::Structure { message, .. }) if message.contains("Too many")
-        ));
+            Err(WireError::Fault {
+                code: 4,
+                message: "Too many".into()
+            })
+        );
         let void = "<methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member></struct></value></param></params></methodResponse>";
         assert_eq!(decode_response_into::<()>(void.as_bytes()), Ok(Ok(())));
     }

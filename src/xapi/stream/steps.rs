@@ -1,13 +1,14 @@
 //! Parser steps of the streaming decoder that allocate nothing on the way: element names told
-//! apart without allocating, scalar text borrowed where the body allows, and values walked and
-//! validated without being built.
+//! apart without allocating, and values walked and validated without being built. Only text
+//! the caller keeps is copied out of the parser's buffer.
 
 use std::borrow::Cow;
+use std::io::Read;
 
 use quick_xml::events::{BytesStart, Event as Xml};
 
 use super::super::coerce::Node;
-use super::super::wire::{MAX_DEPTH, Parser, WireError, is_blank, scalar};
+use super::super::wire::{MAX_DEPTH, Parser, WireError, is_blank, reference_char, scalar};
 
 /// The element names the decoder steps over, told apart without allocating.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl std::fmt::Display for Tag {
 }
 
 /// `expand_empty_elements` is set on the reader, so this never happens; an error, not a panic.
-pub(super) fn empty_element(p: &Parser<'_>) -> WireError {
+pub(super) fn empty_element<S: Read>(p: &Parser<S>) -> WireError {
     p.structure("unexpected empty element".into())
 }
 
@@ -78,7 +79,7 @@ pub(super) fn local(e: &BytesStart<'_>) -> String {
 }
 
 /// The next tag, skipping the prolog, comments and whitespace (as `wire`'s `next_tag`).
-pub(super) fn next_tag(p: &mut Parser<'_>) -> Result<Tag, WireError> {
+pub(super) fn next_tag<S: Read>(p: &mut Parser<S>) -> Result<Tag, WireError> {
     loop {
         match p.event()? {
             Xml::Start(e) => return Ok(Tag::Start(Elem::of(e.name().as_ref()))),
@@ -92,14 +93,14 @@ pub(super) fn next_tag(p: &mut Parser<'_>) -> Result<Tag, WireError> {
     }
 }
 
-pub(super) fn expect_start(p: &mut Parser<'_>, want: Elem) -> Result<(), WireError> {
+pub(super) fn expect_start<S: Read>(p: &mut Parser<S>, want: Elem) -> Result<(), WireError> {
     match next_tag(p)? {
         Tag::Start(name) if name == want => Ok(()),
         other => Err(p.structure(format!("expected <{}>, found {other}", want.as_str()))),
     }
 }
 
-pub(super) fn expect_end(p: &mut Parser<'_>, want: Elem) -> Result<(), WireError> {
+pub(super) fn expect_end<S: Read>(p: &mut Parser<S>, want: Elem) -> Result<(), WireError> {
     match next_tag(p)? {
         Tag::End(name) if name == want => Ok(()),
         other => Err(p.structure(format!("expected </{}>, found {other}", want.as_str()))),
@@ -113,32 +114,23 @@ pub(super) enum Keep {
     Nothing,
 }
 
-/// Appends a piece of text, borrowing from the body while the text is a single piece.
-pub(super) fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
-    if text.is_empty() {
-        *text = piece;
-    } else {
-        text.to_mut().push_str(&piece);
-    }
-}
-
 /// Reads character data up to `</end>` as `wire`'s `text_until_end` does; with
 /// [`Keep::Nothing`] it checks references and returns the empty string.
-pub(super) fn text_until_end<'a>(
-    p: &mut Parser<'a>,
+pub(super) fn text_until_end<S: Read>(
+    p: &mut Parser<S>,
     end: &str,
     keep: Keep,
-) -> Result<Cow<'a, str>, WireError> {
-    let mut text = Cow::Borrowed("");
+) -> Result<String, WireError> {
+    let mut text = String::new();
     loop {
         match p.event()? {
-            Xml::Text(t) if keep == Keep::Text => append(&mut text, t.xml10_content()),
-            Xml::CData(c) if keep == Keep::Text => append(&mut text, c.xml10_content()),
+            Xml::Text(t) if keep == Keep::Text => text.push_str(&t.xml10_content()),
+            Xml::CData(c) if keep == Keep::Text => text.push_str(&c.xml10_content()),
             Xml::Text(_) | Xml::CData(_) | Xml::Comment(_) | Xml::PI(_) => {}
             Xml::GeneralRef(r) => {
-                let c = p.reference_char(&r)?;
+                let c = reference_char(&r).map_err(|m| p.bad_reference(m))?;
                 if keep == Keep::Text {
-                    text.to_mut().push(c);
+                    text.push(c);
                 }
             }
             Xml::End(e) if e.name().as_ref() == end => return Ok(text),
@@ -156,13 +148,16 @@ pub(super) fn text_until_end<'a>(
             }
             Xml::Empty(_) => return Err(empty_element(p)),
         }
+        if text.len() > p.value_limit() {
+            return Err(p.too_long());
+        }
     }
 }
 
 /// The content of a `<value>` once its opening has been read: a scalar (read in full, the
 /// closing `</value>` included), or an array (after `<array><data>`) or struct (after
 /// `<struct>`) whose elements are still to come.
-pub(super) type Opened<'a> = Node<'a, (), ()>;
+pub(super) type Opened = Node<'static, (), ()>;
 
 /// The typed children of `<value>`.
 #[derive(Clone, Copy)]
@@ -178,48 +173,48 @@ pub(super) enum Typed {
     Struct,
 }
 
-pub(super) fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
-    match text {
-        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
-        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
-        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+pub(super) fn trimmed(text: String) -> Cow<'static, str> {
+    if text.trim().len() == text.len() {
+        Cow::Owned(text)
+    } else {
+        Cow::Owned(text.trim().to_owned())
     }
 }
 
 /// Reads what follows `<value>` up to the start of its content, as `wire`'s `value_body` does;
 /// counts one level of depth. With [`Keep::Nothing`] string contents are checked, not kept.
-pub(super) fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, WireError> {
+pub(super) fn open<S: Read>(p: &mut Parser<S>, keep: Keep) -> Result<Opened, WireError> {
     p.depth += 1;
     if p.depth > MAX_DEPTH {
         return Err(WireError::TooDeep);
     }
-    let mut text = Cow::Borrowed("");
+    let mut text = String::new();
     let mut blank = true;
     let typed = loop {
         match p.event()? {
             Xml::Text(t) => {
                 blank &= is_blank(&t);
                 if keep == Keep::Text {
-                    append(&mut text, t.xml10_content());
+                    text.push_str(&t.xml10_content());
                 }
             }
             Xml::CData(c) => {
                 blank &= is_blank(&c);
                 if keep == Keep::Text {
-                    append(&mut text, c.xml10_content());
+                    text.push_str(&c.xml10_content());
                 }
             }
             Xml::GeneralRef(r) => {
-                let c = p.reference_char(&r)?;
+                let c = reference_char(&r).map_err(|m| p.bad_reference(m))?;
                 blank &= matches!(c, ' ' | '\t' | '\n' | '\r');
                 if keep == Keep::Text {
-                    text.to_mut().push(c);
+                    text.push(c);
                 }
             }
             Xml::Comment(_) | Xml::PI(_) => {}
             Xml::End(e) if e.name().as_ref() == "value" => {
                 p.depth -= 1;
-                return Ok(Opened::Str(text));
+                return Ok(Opened::Str(Cow::Owned(text)));
             }
             Xml::End(e) => {
                 let name = e.name().as_ref().to_owned();
@@ -253,9 +248,12 @@ pub(super) fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, Wir
             }
             Xml::Empty(_) => return Err(empty_element(p)),
         }
+        if text.len() > p.value_limit() {
+            return Err(p.too_long());
+        }
     };
     let opened = match typed {
-        Typed::String => Opened::Str(text_until_end(p, "string", keep)?),
+        Typed::String => Opened::Str(Cow::Owned(text_until_end(p, "string", keep)?)),
         Typed::Int(tag) => {
             let text = text_until_end(p, tag, Keep::Text)?;
             Opened::Int(text.trim().parse().map_err(|_| scalar("int", &text))?)
@@ -289,7 +287,7 @@ pub(super) fn open<'a>(p: &mut Parser<'a>, keep: Keep) -> Result<Opened<'a>, Wir
 }
 
 /// Reads `</value>` after a typed child and leaves its level of depth.
-pub(super) fn close_value(p: &mut Parser<'_>) -> Result<(), WireError> {
+pub(super) fn close_value<S: Read>(p: &mut Parser<S>) -> Result<(), WireError> {
     expect_end(p, Elem::Value)?;
     p.depth -= 1;
     Ok(())
@@ -297,7 +295,7 @@ pub(super) fn close_value(p: &mut Parser<'_>) -> Result<(), WireError> {
 
 /// Walks a whole value after its `<value>`, checking it as the tree decoder would, building
 /// nothing. Recursion is bounded by [`MAX_DEPTH`].
-pub(super) fn skip_value(p: &mut Parser<'_>) -> Result<(), WireError> {
+pub(super) fn skip_value<S: Read>(p: &mut Parser<S>) -> Result<(), WireError> {
     match open(p, Keep::Nothing)? {
         Opened::Array(()) => finish_array(p, false),
         Opened::Struct(()) => finish_struct(p, MemberState::Between),
@@ -306,7 +304,7 @@ pub(super) fn skip_value(p: &mut Parser<'_>) -> Result<(), WireError> {
 }
 
 /// Skips the rest of an array (unless `</data>` was already read), then closes it.
-pub(super) fn finish_array(p: &mut Parser<'_>, data_closed: bool) -> Result<(), WireError> {
+pub(super) fn finish_array<S: Read>(p: &mut Parser<S>, data_closed: bool) -> Result<(), WireError> {
     if !data_closed {
         loop {
             match next_tag(p)? {
@@ -334,7 +332,7 @@ pub(super) enum MemberState {
 }
 
 /// Skips the rest of a struct, then closes it.
-pub(super) fn finish_struct(p: &mut Parser<'_>, state: MemberState) -> Result<(), WireError> {
+pub(super) fn finish_struct<S: Read>(p: &mut Parser<S>, state: MemberState) -> Result<(), WireError> {
     if state == MemberState::ValueNext {
         skip_value(p)?;
         expect_end(p, Elem::Member)?;
