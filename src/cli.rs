@@ -67,7 +67,8 @@ pub struct DemoArgs {
 /// Arguments of `sim`.
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
-    /// Number of simulated hosts; host i (1-based) listens on 127.0.0.(10+i).
+    /// Number of simulated hosts (1 to 1000); host i (1-based) listens on 127.0.0.(10+i), and
+    /// past host 200 on 127.0.1.x, 127.0.2.x and so on.
     #[arg(long, default_value_t = 3)]
     pub hosts: u16,
     /// VMs started on each host.

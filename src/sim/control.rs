@@ -2,6 +2,7 @@
 //! clock, and read the ground truth that no XAPI answer may contradict.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -65,6 +66,10 @@ pub struct HostView {
     pub master_address: String,
     /// `host.is_in_emergency_mode`.
     pub emergency: bool,
+    /// XML-RPC calls this host's endpoint has answered since the simulator started.
+    pub calls_served: u64,
+    /// Bytes of XML-RPC answer bodies it has sent.
+    pub bytes_served: u64,
 }
 
 fn not_found(host: &str) -> Response {
@@ -136,6 +141,8 @@ fn hosts_view(shared: &Shared) -> Vec<HostView> {
                     Role::Slave(a) => a.clone(),
                 },
                 emergency: h.power_on && h.xapi_running && h.emergency,
+                calls_served: shared.traffic[i].calls.load(Ordering::Relaxed),
+                bytes_served: shared.traffic[i].bytes.load(Ordering::Relaxed),
             })
             .collect()
     })

@@ -75,6 +75,10 @@ pub enum SimError {
 }
 
 /// The first host's address with port 0.
+/// Most hosts one simulator runs: four times the largest real pool (64 hosts), for the
+/// exporter's scale benchmark.
+pub const MAX_HOSTS: usize = 1000;
+
 fn first_address(model: &Model) -> Result<SocketAddr, SimError> {
     let address = model
         .hosts
@@ -97,9 +101,9 @@ pub struct RunningSim {
 impl RunningSim {
     /// Builds the pool, binds every host and the control API, and starts the clock.
     pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
-        if options.spec.hosts == 0 || options.spec.hosts > 200 {
+        if options.spec.hosts == 0 || options.spec.hosts > MAX_HOSTS {
             return Err(SimError::Options(format!(
-                "hosts must be 1 to 200, not {}",
+                "hosts must be 1 to {MAX_HOSTS}, not {}",
                 options.spec.hosts
             )));
         }
@@ -148,6 +152,9 @@ impl RunningSim {
             changed,
             port,
             sockets: tokio::sync::Mutex::new(sockets),
+            traffic: (0..options.spec.hosts)
+                .map(|_| Default::default())
+                .collect(),
         });
         shared.settle().await?;
         let listener = tokio::net::TcpListener::bind(options.control)

@@ -112,7 +112,7 @@ impl SimHost {
 /// The simulated pool.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// The hosts, in address order (host i on 127.0.0.(11+i)).
+    /// The hosts, in address order (host i on 127.0.0.(11+i) for the first 200).
     pub hosts: Vec<SimHost>,
     /// Ground truth: VM uuid -> uuids of the hosts where its domain really runs.
     pub running: BTreeMap<String, BTreeSet<String>>,
@@ -762,10 +762,22 @@ impl Model {
     }
 }
 
+/// Host `i`'s address: 200 hosts per third octet from `first` on (127.0.0.11 to .210, then
+/// 127.0.1.11 …), so large pools stay on loopback addresses that never end in 0 or 255.
 fn address_of(first: [u8; 4], i: usize) -> String {
-    let last = first[3] as usize + i;
-    format!("{}.{}.{}.{}", first[0], first[1], first[2], last.min(254))
+    let third = first[2] as usize + i / HOSTS_PER_OCTET;
+    let last = first[3] as usize + i % HOSTS_PER_OCTET;
+    format!(
+        "{}.{}.{}.{}",
+        first[0],
+        first[1],
+        third.min(255),
+        last.min(254)
+    )
 }
+
+/// Hosts numbered within one third octet (see [`address_of`]).
+const HOSTS_PER_OCTET: usize = 200;
 
 pub(super) fn role_address(role: &Role) -> String {
     match role {

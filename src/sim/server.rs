@@ -4,12 +4,17 @@
 //! (connections hang, as with no route); in-flight calls die with the xapi process.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -42,6 +47,25 @@ pub struct Shared {
     pub sockets: tokio::sync::Mutex<Sockets>,
     /// With `--tls`: each host's certificate (a new one is used from the next connection).
     pub certs: Option<Mutex<Vec<HostCert>>>,
+    /// What each host's endpoint has answered, by host index (control API `GET /hosts`).
+    pub traffic: Vec<Traffic>,
+}
+
+/// XML-RPC answers one host has sent: what a client costs that host.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Calls answered (failures included).
+    pub calls: AtomicU64,
+    /// Bytes of answer bodies sent.
+    pub bytes: AtomicU64,
+}
+
+impl Traffic {
+    fn count(&self, reply: &Reply) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(reply.body().size_hint().lower(), Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -231,7 +255,16 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, i: usize) {
         connections.spawn(async move {
             let service = {
                 let shared = shared.clone();
-                service_fn(move |req| handle(shared.clone(), i, req))
+                service_fn(move |req| {
+                    let shared = shared.clone();
+                    async move {
+                        let reply = handle(shared.clone(), i, req).await;
+                        if let Ok(reply) = &reply {
+                            shared.traffic[i].count(reply);
+                        }
+                        reply
+                    }
+                })
             };
             let mut http = hyper::server::conn::http1::Builder::new();
             match shared.cert(i) {
@@ -276,10 +309,17 @@ async fn stunnel_alone(listener: TcpListener, shared: Arc<Shared>, i: usize) {
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<BoxBody<Bytes, Infallible>>;
 
 fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
-    let mut response = Response::new(Full::new(body.into()));
+    with_type(
+        Response::new(Full::new(body.into()).boxed()),
+        status,
+        content_type,
+    )
+}
+
+fn with_type(mut response: Reply, status: StatusCode, content_type: &str) -> Reply {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -295,6 +335,65 @@ fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply
 
 fn xml(body: String) -> Reply {
     text(StatusCode::OK, "text/xml", body)
+}
+
+/// A well-formed answer of about `bytes` bytes, one long string, written as it is sent
+/// (chunked, no `Content-Length`), as a hostile or broken peer would: the client learns its
+/// size only by reading it, and the simulator never holds it.
+struct Filler {
+    head: Option<Bytes>,
+    filler_left: usize,
+    tail: Option<Bytes>,
+}
+
+/// A block of filler, shared by every chunk.
+static FILL: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+impl Filler {
+    fn new(bytes: usize) -> Filler {
+        let [head, tail] = [0, 1].map(|half| {
+            let whole = wire::encode_success(&Value::string("|"));
+            let (head, tail) = whole.split_once('|').expect("marker");
+            Bytes::from([head, tail][half].to_owned())
+        });
+        Filler {
+            filler_left: bytes.saturating_sub(head.len() + tail.len()),
+            head: Some(head),
+            tail: Some(tail),
+        }
+    }
+}
+
+impl Body for Filler {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let chunk = if let Some(head) = self.head.take() {
+            Some(head)
+        } else if self.filler_left > 0 {
+            let n = self.filler_left.min(FILL.len());
+            self.filler_left -= n;
+            Some(Bytes::from_static(&FILL[..n]))
+        } else {
+            self.tail.take()
+        };
+        Poll::Ready(chunk.map(|c| Ok(Frame::data(c))))
+    }
+
+    /// The size is known below but never exact, so hyper sends it chunked.
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = SizeHint::new();
+        hint.set_lower(
+            (self.head.as_ref().map_or(0, Bytes::len)
+                + self.filler_left
+                + self.tail.as_ref().map_or(0, Bytes::len)) as u64,
+        );
+        hint
+    }
 }
 
 /// One HTTP request to host `i`. An `Err` makes hyper drop the connection (xapi died).
@@ -416,10 +515,11 @@ async fn injected(fault: Fault) -> Result<Reply, std::io::Error> {
                 ("memory_total".into(), Value::Array(vec![])),
             ]),
         )]))),
-        Fault::Oversize { bytes } => {
-            let filler = "x".repeat(bytes.saturating_sub(200));
-            xml(wire::encode_success(&Value::String(filler)))
-        }
+        Fault::Oversize { bytes } => with_type(
+            Response::new(Filler::new(bytes).boxed()),
+            StatusCode::OK,
+            "text/xml",
+        ),
         Fault::Silence => std::future::pending().await,
         Fault::Slow { .. } => unreachable!("a slow answer is the real one, late"),
     })

@@ -82,7 +82,9 @@ impl<S: Read> Checked<S> {
     fn fail(&mut self, stop: Stop) -> io::Error {
         let message = match &stop {
             Stop::NotUtf8(at) => format!("not UTF-8 at byte {at}"),
-            Stop::TooLong(at) => format!("a token longer than {} bytes before byte {at}", self.limit),
+            Stop::TooLong(at) => {
+                format!("a token longer than {} bytes before byte {at}", self.limit)
+            }
             Stop::Source(message) => message.clone(),
         };
         self.stop = Some(stop);
@@ -161,7 +163,12 @@ mod tests {
 
     impl Read for Pieces<'_> {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            let n = self.sizes.next().unwrap().min(out.len()).min(self.bytes.len());
+            let n = self
+                .sizes
+                .next()
+                .unwrap()
+                .min(out.len())
+                .min(self.bytes.len());
             out[..n].copy_from_slice(&self.bytes[..n]);
             self.bytes = &self.bytes[n..];
             Ok(n)

@@ -200,13 +200,14 @@ impl Transport {
             }
             decode_body::<T>(address, method, response, self.options.max_response_bytes).await
         };
-        let decoded = tokio::time::timeout(limit, attempt)
-            .await
-            .map_err(|_| Error::Timeout {
-                address: address.to_owned(),
-                method: method.to_owned(),
-                seconds: limit.as_secs_f64(),
-            })??;
+        let decoded =
+            tokio::time::timeout(limit, attempt)
+                .await
+                .map_err(|_| Error::Timeout {
+                    address: address.to_owned(),
+                    method: method.to_owned(),
+                    seconds: limit.as_secs_f64(),
+                })??;
         match decoded {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(description)) => Err(Failure::from_description(description).into()),

@@ -325,10 +325,8 @@ impl<S: Read> Parser<S> {
     pub(super) fn new(source: S) -> Self {
         // No separate UTF-8 pass: `Checked` validates every byte once, as it passes (test
         // `invalid_utf8_anywhere_is_an_error`).
-        let mut reader = Reader::from_reader(BufReader::with_capacity(
-            READ_BLOCK,
-            Checked::new(source),
-        ));
+        let mut reader =
+            Reader::from_reader(BufReader::with_capacity(READ_BLOCK, Checked::new(source)));
         let config = reader.config_mut();
         config.expand_empty_elements = true;
         // Every caller compares each end tag with the element it closes (test

@@ -21,4 +21,5 @@ mod stream_equivalence;
 mod wire_fuzz;
 mod xapi_client;
 mod xapi_fixtures;
+mod xapi_streaming;
 mod xapi_tls;

@@ -330,7 +330,11 @@ fn values_up_to_the_limit_decode_and_longer_ones_are_refused() {
     let body = encode_success(&Value::String(fits.clone()));
     let started = Instant::now();
     let decoded = decode_response(body.as_bytes());
-    eprintln!("decoded a {} byte string value in {:?}", fits.len(), started.elapsed());
+    eprintln!(
+        "decoded a {} byte string value in {:?}",
+        fits.len(),
+        started.elapsed()
+    );
     match decoded {
         Ok(Response::Success(Value::String(s))) => assert!(s == fits, "content differs"),
         other => panic!("unexpected {:?}", other.map(|_| ())),
@@ -338,7 +342,10 @@ fn values_up_to_the_limit_decode_and_longer_ones_are_refused() {
     let streamed = xenguard::xapi::stream::decode_response_into::<String>(body.as_bytes());
     assert!(matches!(streamed, Ok(Ok(s)) if s == fits));
 
-    let plain = wrap_success(&format!("<value>{}</value>", "y".repeat(MAX_VALUE_BYTES + 1)));
+    let plain = wrap_success(&format!(
+        "<value>{}</value>",
+        "y".repeat(MAX_VALUE_BYTES + 1)
+    ));
     let references = wrap_success(&format!(
         "<value><string>{}</string></value>",
         "&amp;".repeat(MAX_VALUE_BYTES + 1)
@@ -346,19 +353,31 @@ fn values_up_to_the_limit_decode_and_longer_ones_are_refused() {
     for body in [&plain, &references] {
         assert!(matches!(
             decode_response(body.as_bytes()),
-            Err(WireError::TooLong { limit: MAX_VALUE_BYTES, .. })
+            Err(WireError::TooLong {
+                limit: MAX_VALUE_BYTES,
+                ..
+            })
         ));
         assert!(matches!(
             xenguard::xapi::stream::decode_response_into::<String>(body.as_bytes()),
-            Err(WireError::TooLong { limit: MAX_VALUE_BYTES, .. })
+            Err(WireError::TooLong {
+                limit: MAX_VALUE_BYTES,
+                ..
+            })
         ));
     }
     // A value nobody asked for is walked, not kept: one giant token is still refused before
     // it is buffered whole (the count starts at the reader's block, so give it room), while
     // text split into small pieces costs nothing and passes.
     let skip = xenguard::xapi::stream::decode_response_into::<serde::de::IgnoredAny>;
-    let giant = wrap_success(&format!("<value>{}</value>", "y".repeat(2 * MAX_VALUE_BYTES)));
-    assert!(matches!(skip(giant.as_bytes()), Err(WireError::TooLong { .. })));
+    let giant = wrap_success(&format!(
+        "<value>{}</value>",
+        "y".repeat(2 * MAX_VALUE_BYTES)
+    ));
+    assert!(matches!(
+        skip(giant.as_bytes()),
+        Err(WireError::TooLong { .. })
+    ));
     assert!(matches!(skip(references.as_bytes()), Ok(Ok(_))));
 }
 

@@ -128,9 +128,9 @@ pub fn decode_response_from<T: DeserializeOwned, S: Read>(
     p.expect_end("methodResponse")?;
     p.expect_eof()?;
     match status.as_ref().and_then(Value::as_str) {
-        Some("Success") if stepped_over_value => Err(p.structure(
-            "a Value member came before the Status that accepts it".into(),
-        )),
+        Some("Success") if stepped_over_value => {
+            Err(p.structure("a Value member came before the Status that accepts it".into()))
+        }
         Some("Success") => match result {
             Some(value) => Ok(Ok(value)),
             None => from_value(Value::String(String::new())).map(Ok),

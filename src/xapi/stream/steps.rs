@@ -332,7 +332,10 @@ pub(super) enum MemberState {
 }
 
 /// Skips the rest of a struct, then closes it.
-pub(super) fn finish_struct<S: Read>(p: &mut Parser<S>, state: MemberState) -> Result<(), WireError> {
+pub(super) fn finish_struct<S: Read>(
+    p: &mut Parser<S>,
+    state: MemberState,
+) -> Result<(), WireError> {
     if state == MemberState::ValueNext {
         skip_value(p)?;
         expect_end(p, Elem::Member)?;
