@@ -11,6 +11,11 @@
 #
 # Extra arguments go to bench_exporter.py: --scrapes N (default 200), --sdk-runs N (default 5),
 # --no-dead-host (skip powering off host5 and repeating the comparison).
+#
+# --scale [--sizes 16,64,256]: scripts/python/bench_scale.py instead: sync time, peak and steady
+# RSS, scrape p50/p99 alone and with two scrapers at once, exposition size and CPU per scrape at
+# each size; the load on the master with churn against a polling exporter (64 hosts); and the
+# exporter's peak RSS increase from a hostile 200 MB answer. CSV in target/bench-scale.csv.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +26,13 @@ fi
 
 echo "==> cargo build --release"
 cargo build --release
+
+if [ "${1:-}" = "--scale" ]; then
+    shift
+    echo
+    echo "==> .venv/bin/python scripts/python/bench_scale.py target/release/xenguard $*"
+    exec .venv/bin/python scripts/python/bench_scale.py target/release/xenguard "$@"
+fi
 
 echo
 echo "==> .venv/bin/python scripts/python/bench_exporter.py target/release/xenguard $*"

@@ -1,6 +1,7 @@
 //! The Prometheus exporter (architecture.md §5): per configured pool, a watcher keeping a cache
 //! with `event.from` and a prober contacting every host directly; `/metrics` renders a fresh
-//! exposition from that state on every scrape and never waits on the network. Pools are
+//! exposition from that state (shared by scrapes that arrive during one render) and never
+//! waits on the network. Pools are
 //! isolated: each has its own credentials, TLS settings, timeouts and tasks.
 
 pub mod cache;
@@ -12,6 +13,7 @@ pub mod watcher;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -64,6 +66,10 @@ pub struct Exporter {
     metrics: SelfMetrics,
     max_state_age: f64,
     tasks: Vec<JoinHandle<()>>,
+    /// The latest exposition served, shared with scrapes that arrived while it was rendered.
+    latest: tokio::sync::Mutex<bytes::Bytes>,
+    /// Renders finished, counted under `latest`'s lock.
+    renders: AtomicU64,
 }
 
 impl Exporter {
@@ -112,6 +118,8 @@ impl Exporter {
             metrics,
             max_state_age,
             tasks,
+            latest: tokio::sync::Mutex::new(bytes::Bytes::new()),
+            renders: AtomicU64::new(0),
         })
     }
 
@@ -154,6 +162,23 @@ impl Exporter {
         text
     }
 
+    /// The exposition for one scrape. A scrape that arrives while another is rendering (the
+    /// usual pair of Prometheus replicas, or a dashboard's burst) waits for that render and
+    /// serves its text, rather than rendering the same state again beside it: CPU per scrape
+    /// stays flat however many scrapers there are. A scrape that finds no render running
+    /// renders fresh, so the text is never older than the render it waited for.
+    pub async fn render_shared(&self) -> bytes::Bytes {
+        let seen = self.renders.load(Ordering::Acquire);
+        let mut latest = self.latest.lock().await;
+        if self.renders.load(Ordering::Acquire) != seen {
+            // A render finished after this scrape arrived: it was running when it came.
+            return latest.clone();
+        }
+        *latest = bytes::Bytes::from(self.render());
+        self.renders.fetch_add(1, Ordering::Release);
+        latest.clone()
+    }
+
     /// The HTTP routes: `/metrics`, `/-/healthy`, `/-/ready` and a landing page.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
@@ -179,7 +204,8 @@ impl Drop for Exporter {
 }
 
 async fn metrics(State(exporter): State<Arc<Exporter>>) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], exporter.render()).into_response()
+    let text = exporter.render_shared().await;
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
 /// Ready once every pool has finished its first sync attempt, successful or not: a broken

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 use crate::xapi::transport::CallObserver;
 
@@ -18,6 +20,7 @@ pub struct SelfMetrics {
     resyncs: IntCounterVec,
     event_batches: IntCounterVec,
     scrape_duration: Gauge,
+    renders: IntCounter,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -80,6 +83,10 @@ impl SelfMetrics {
             "xenguard_last_scrape_duration_seconds",
             "Time the previous /metrics request took to render.",
         ));
+        let renders = must(IntCounter::new(
+            "xenguard_renders_total",
+            "Expositions rendered; scrapes that arrive while one renders share it.",
+        ));
         for collector in [
             Box::new(build) as Box<dyn prometheus::core::Collector>,
             Box::new(xapi_calls.clone()),
@@ -88,6 +95,7 @@ impl SelfMetrics {
             Box::new(resyncs.clone()),
             Box::new(event_batches.clone()),
             Box::new(scrape_duration.clone()),
+            Box::new(renders.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -98,6 +106,7 @@ impl SelfMetrics {
             probes,
             resyncs,
             event_batches,
+            renders,
             scrape_duration,
         }
     }
@@ -134,6 +143,7 @@ impl SelfMetrics {
     /// Records the render time of a scrape.
     pub fn scraped(&self, took: Duration) {
         self.scrape_duration.set(took.as_secs_f64());
+        self.renders.inc();
     }
 
     /// The current values.

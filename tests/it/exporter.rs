@@ -498,3 +498,55 @@ async fn pools_are_isolated_and_http_endpoints_answer() {
     assert!(landing.contains("<td>good</td>") && landing.contains("<td>dead</td>"));
     sim.shutdown();
 }
+
+/// Scrapes that arrive while another is rendering wait for it and serve the same text: several
+/// scrapers at once (a Prometheus HA pair, a dashboard burst) cost one render, and every
+/// answer is still a whole, current exposition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_scrapes_share_one_render() {
+    let h = harness(4, 300).await;
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let router = h.exporter.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::new();
+    let scrape = move || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let renders = |text: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("xenguard_renders_total "))
+            .and_then(|v| v.parse().ok())
+            .expect("xenguard_renders_total")
+    };
+    let before = renders(&scrape().await);
+    for _ in 0..5 {
+        scrape().await;
+    }
+    let alone = renders(&scrape().await);
+    assert_eq!(alone - before, 6.0, "a lone scrape renders fresh");
+    let mut scrapes = 0.0;
+    for _ in 0..20 {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            set.spawn(scrape());
+        }
+        while let Some(text) = set.join_next().await {
+            let text = text.unwrap();
+            assert!(text.contains("xen_pool_up{pool=\"sim\"} 1"), "{text}");
+            assert_eq!(text.matches("\nxen_vm_info{").count(), 4 * 300);
+            scrapes += 1.0;
+        }
+    }
+    let rendered = renders(&scrape().await) - alone - 1.0;
+    assert!(
+        rendered < scrapes,
+        "{scrapes} overlapping scrapes rendered {rendered} times"
+    );
+}
