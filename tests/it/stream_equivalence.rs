@@ -16,7 +16,7 @@ use proptest::sample::Index;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use xenguard::xapi::records::{EventBatch, Host, HostMetrics, Ref, Vdi, Vm};
-use xenguard::xapi::stream::decode_response_into;
+use xenguard::xapi::stream::{decode_response_from, decode_response_into};
 use xenguard::xapi::typed::from_value;
 use xenguard::xapi::wire::{
     MAX_DEPTH, Response, Value, WireError, decode_response, encode_failure, encode_success,
@@ -35,8 +35,20 @@ fn tree<T: DeserializeOwned>(body: &[u8]) -> Decoded<T> {
 
 /// Both paths succeed with the same value (compared through `Debug`, so a NaN equals itself),
 /// or both fail.
+///
+/// The streaming decoder must also give exactly the same result, error included, when its
+/// bytes arrive one at a time (as an HTTP body may): nothing it decides may depend on where
+/// the pieces end.
 fn agree<T: DeserializeOwned + Debug>(body: &[u8]) -> Result<(), String> {
     let streamed = decode_response_into::<T>(body);
+    let trickled = decode_response_from::<T, _>(OneByte(body));
+    if format!("{streamed:?}") != format!("{trickled:?}") {
+        return Err(format!(
+            "{}: whole {streamed:?}, one byte at a time {trickled:?}\nbody: {}",
+            std::any::type_name::<T>(),
+            String::from_utf8_lossy(&body[..body.len().min(2000)])
+        ));
+    }
     let built = tree::<T>(body);
     match (&streamed, &built) {
         (Ok(a), Ok(b)) if format!("{a:?}") == format!("{b:?}") => Ok(()),
@@ -46,6 +58,23 @@ fn agree<T: DeserializeOwned + Debug>(body: &[u8]) -> Result<(), String> {
             std::any::type_name::<T>(),
             String::from_utf8_lossy(&body[..body.len().min(2000)])
         )),
+    }
+}
+
+/// A body that hands out one byte per read.
+struct OneByte<'a>(&'a [u8]);
+
+impl std::io::Read for OneByte<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let Some((first, rest)) = self.0.split_first() else {
+            return Ok(0);
+        };
+        match out.first_mut() {
+            Some(slot) => *slot = *first,
+            None => return Ok(0),
+        }
+        self.0 = rest;
+        Ok(1)
     }
 }
 
