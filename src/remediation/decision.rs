@@ -90,6 +90,17 @@ pub fn fence_facts(
     (Some(in_window), last)
 }
 
+/// When the pool last stood down for a storm: the journal's wall-clock time, or this run's
+/// record aged by the monotonic clock (`here`), whichever is more recent, so a wall clock
+/// stepped forward cannot end a storm's cooldown early.
+pub fn last_storm(now: f64, journaled: Option<f64>, here: Option<Duration>) -> Option<f64> {
+    let here = here.map(|age| now - age.as_secs_f64());
+    match (journaled, here) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// How many of the pool's hosts count as unhealthy for the storm limit: the suspect, the other
 /// hosts silent now, and the hosts the pool's recent remediations are about, each once.
 pub fn unhealthy_hosts(suspect: &str, silent: &[String], recent: &[String]) -> usize {
@@ -201,6 +212,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The storm cooldown, like the fence cooldown: a wall clock stepped forward two hours
+    /// makes the journaled stand-down look old, and this run's monotonic record keeps the
+    /// pool down; stepped back, the journaled time lies in the future and blocks as unknown.
+    #[test]
+    fn a_stepped_wall_clock_does_not_end_a_storm_cooldown() {
+        let cooldown = limits().storm_cooldown.as_secs_f64();
+        for step in [0.0, 2.0 * 3600.0, -2.0 * 3600.0] {
+            let clock = ManualClock::new(1e9);
+            let stood_down_wall = clock.unix();
+            let stood_down = clock.monotonic();
+            clock.advance(Duration::from_secs(600));
+            clock.step_wall(step);
+            let now = clock.unix();
+            let here = clock.monotonic() - stood_down;
+            let mut facts = clear(now);
+            facts.last_storm = Some(last_storm(now, Some(stood_down_wall), Some(here)));
+            let verdict = guards::storm(&facts, &limits());
+            if step < 0.0 {
+                assert!(
+                    matches!(verdict, Err(Reason::Unknown(_))),
+                    "step {step}: {verdict:?}"
+                );
+            } else {
+                assert!(
+                    matches!(verdict, Err(Reason::StormCooldown { remaining }) if (remaining - (cooldown - 600.0)).abs() < 1.0),
+                    "step {step}: {verdict:?}"
+                );
+            }
+            // With the journal alone, the forward step would have ended the cooldown.
+            if step > 0.0 {
+                facts.last_storm = Some(last_storm(now, Some(stood_down_wall), None));
+                assert_eq!(guards::storm(&facts, &limits()), Ok(()));
+            }
+        }
+        assert_eq!(last_storm(1e9, None, None), None);
+        assert_eq!(
+            last_storm(1e9, None, Some(Duration::from_secs(5))),
+            Some(1e9 - 5.0)
+        );
     }
 
     #[test]

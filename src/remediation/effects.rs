@@ -362,9 +362,15 @@ async fn confirm_step(
                     unhealthy, hosts, ..
                 } = reason
                 {
-                    // Starts the pool's cooldown.
+                    // Starts the pool's cooldown, by both clocks.
                     ctx.journal
                         .record_storm(&r.pool, *unhealthy, *hosts, ctx.clock.unix())?;
+                    let mut record = ctx.storm_record.lock().unwrap_or_else(|e| e.into_inner());
+                    // Only the latest stand-down of a pool matters.
+                    record.stand_downs.retain(|(pool, _)| *pool != r.pool);
+                    record
+                        .stand_downs
+                        .push((r.pool.clone(), ctx.clock.monotonic()));
                 }
             }
             return Ok((Event::Refused(reasons), evidence));
@@ -442,9 +448,17 @@ fn gather(
     let (fences_in_window, last_action_on_host) =
         decision::fence_facts(now, suspect.map(|h| h.uuid.as_str()), journaled, &here);
     let storm = &receiver.storm;
-    let recent = ctx
+    let (suspects_here, storm_here) = ctx.storms_here(&r.pool, storm.window);
+    let mut recent = ctx
         .journal
         .recent_suspects(&r.pool, now - storm.window.as_secs_f64())?;
+    recent.extend(suspects_here);
+    if let Some(host) = suspect {
+        let mut record = ctx.storm_record.lock().unwrap_or_else(|e| e.into_inner());
+        record
+            .suspects
+            .push((r.pool.clone(), host.uuid.clone(), ctx.clock.monotonic()));
+    }
     let unhealthy = match (suspect, findings.others_reachable) {
         (Some(host), Some((_, others))) => Some((
             decision::unhealthy_hosts(&host.uuid, &findings.silent, &recent),
@@ -468,7 +482,11 @@ fn gather(
             suspect_probes: findings.suspect_probes,
             pool_reaches_suspect: findings.pool_reaches_suspect,
             unhealthy,
-            last_storm: Some(ctx.journal.last_storm(&r.pool)?),
+            last_storm: Some(decision::last_storm(
+                now,
+                ctx.journal.last_storm(&r.pool)?,
+                storm_here,
+            )),
         },
         problems: findings.problems.clone(),
         recovered_by,

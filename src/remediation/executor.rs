@@ -73,8 +73,21 @@ pub struct Context {
     pub started: std::time::Instant,
     /// Fences issued by this run: pool, host uuid, when (monotonic, by `clock`).
     pub fences: std::sync::Mutex<Vec<(String, String, std::time::Instant)>>,
+    /// Remediations this run confirmed (pool, suspect host uuid) and storm stand-downs (pool,
+    /// empty host), when (monotonic): the storm limit's window and cooldown, kept by a clock
+    /// the wall clock cannot step.
+    pub storm_record: std::sync::Mutex<StormRecord>,
     /// This receiver's name in the pools' leases ([`super::lease`]).
     pub owner: String,
+}
+
+/// What this run saw of storms, by the monotonic clock (see [`Context::storm_record`]).
+#[derive(Debug, Default)]
+pub struct StormRecord {
+    /// Pool, suspect host uuid, when confirmed.
+    pub suspects: Vec<(String, String, std::time::Instant)>,
+    /// Pool, when it stood down.
+    pub stand_downs: Vec<(String, std::time::Instant)>,
 }
 
 impl Context {
@@ -89,6 +102,34 @@ impl Context {
             .filter(|(p, _, age)| *p == pool && *age < window)
             .map(|(_, host, age)| (host.clone(), age))
             .collect()
+    }
+
+    /// The suspects this run confirmed in `pool` within `window`, and the age of its most
+    /// recent storm stand-down there (monotonic).
+    pub(super) fn storms_here(
+        &self,
+        pool: &str,
+        window: Duration,
+    ) -> (Vec<String>, Option<Duration>) {
+        let now = self.clock.monotonic();
+        let mut record = self.storm_record.lock().unwrap_or_else(|e| e.into_inner());
+        // Older suspects cannot count again; the record stays as small as the window.
+        record
+            .suspects
+            .retain(|(_, _, at)| now.saturating_duration_since(*at) < window);
+        let suspects = record
+            .suspects
+            .iter()
+            .filter(|(p, _, at)| p == pool && now.saturating_duration_since(*at) < window)
+            .map(|(_, host, _)| host.clone())
+            .collect();
+        let last = record
+            .stand_downs
+            .iter()
+            .filter(|(p, _)| p == pool)
+            .map(|(_, at)| now.saturating_duration_since(*at))
+            .min();
+        (suspects, last)
     }
 
     /// How long the receiver has run (monotonic).

@@ -183,6 +183,7 @@ impl Receiver {
             started: clock.monotonic(),
             clock: clock.clone(),
             fences: Default::default(),
+            storm_record: Default::default(),
             owner: lease::owner_name(&journal.instance()?),
         });
         let mut tasks = vec![tokio::spawn(Executor::run(
