@@ -57,30 +57,6 @@ def address(i: int) -> str:
     return f"127.0.{i // 200}.{11 + i % 200}"
 
 
-def write_config(workdir: Path, hosts: int, port: int, listen_port: int) -> Path:
-    password = workdir / "password"
-    password.write_text(be.PASSWORD + "\n")
-    password.chmod(0o600)
-    listed = "".join(f"      - {address(i)}\n" for i in range(hosts))
-    config = workdir / f"xenguard-{hosts}.yml"
-    config.write_text(
-        "pools:\n"
-        f"  - name: {POOL}\n"
-        "    hosts:\n"
-        f"{listed}"
-        "    scheme: http\n"
-        f"    port: {port}\n"
-        "    username: root\n"
-        f"    password_file: {password}\n"
-        "exporter:\n"
-        f"  listen: 127.0.0.1:{listen_port}\n"
-        "  probe_interval_seconds: 10\n"
-        "  probe_timeout_seconds: 2\n"
-        "  event_timeout_seconds: 30\n"
-    )
-    return config
-
-
 class Pool:
     """A simulator and, once started, an exporter watching it."""
 
@@ -112,7 +88,7 @@ class Pool:
 
     def start_exporter(self) -> float:
         """Starts the exporter; returns the initial sync time in seconds."""
-        config = write_config(self.workdir, self.hosts, self.port, self.listen)
+        config = be.write_config(self.workdir, self.port, self.listen, [address(i) for i in range(self.hosts)])
         self.exporter = be.Child(f"exporter-{self.hosts}", [self.binary, "exporter", "--config", str(config)],
                                  self.workdir)
         self.children.append(self.exporter)
