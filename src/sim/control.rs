@@ -66,7 +66,7 @@ pub struct HostView {
     pub master_address: String,
     /// `host.is_in_emergency_mode`.
     pub emergency: bool,
-    /// XML-RPC calls this host's endpoint has answered since the simulator started.
+    /// HTTP requests (XML-RPC calls, `/rrd_updates`) this host answered since the simulator started.
     pub calls_served: u64,
     /// Bytes of XML-RPC answer bodies it has sent.
     pub bytes_served: u64,

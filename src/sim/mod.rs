@@ -17,6 +17,7 @@ pub mod methods;
 pub mod model;
 mod padding;
 mod physical;
+pub mod rrd;
 pub mod scenario;
 pub mod server;
 mod tasks;

@@ -100,6 +100,9 @@ pub struct SimHost {
     pub heartbeats: BTreeMap<String, f64>,
     /// Injected misbehaviour.
     pub faults: Faults,
+    /// Simulated time of its last boot (0: before the simulation began). Its RRDs hold no
+    /// data from before it ([`super::rrd`]).
+    pub booted_at: f64,
 }
 
 impl SimHost {
@@ -162,11 +165,11 @@ impl Default for PoolSpec {
 }
 
 /// Bytes of RAM of each simulated host.
-const HOST_MEMORY: i64 = 256 << 30;
+pub(super) const HOST_MEMORY: i64 = 256 << 30;
 /// Bytes of RAM of each guest.
 const VM_MEMORY: i64 = 2 << 30;
 /// Bytes of RAM of a control domain.
-const DOM0_MEMORY: i64 = 4 << 30;
+pub(super) const DOM0_MEMORY: i64 = 4 << 30;
 
 impl Model {
     /// Builds a healthy pool: host 0 is master, every guest runs where the database says, its
@@ -308,6 +311,7 @@ impl Model {
                 emergency: false,
                 emergency_error: Failure::new(ErrorCode::HostStillBooting, vec![]),
                 ha_armed: false,
+                booted_at: 0.0,
                 db: Arc::default(),
                 sessions: BTreeSet::new(),
                 local_sessions: BTreeSet::new(),

@@ -69,6 +69,7 @@ impl Model {
             return;
         }
         self.hosts[i].power_on = true;
+        self.hosts[i].booted_at = now;
         self.set_host_other_config(i, "boot_time", now);
         self.start_xapi(i, now);
         self.tick(now);

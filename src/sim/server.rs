@@ -28,6 +28,7 @@ use super::Clock;
 use super::certs::HostCert;
 use super::methods::Outcome;
 use super::model::{Fault, Model};
+use super::rrd::RrdAnswer;
 
 /// Largest request body xapi reads (`http_limit_max_rpc_size`, xapi-notes.md §1.1).
 pub const MAX_REQUEST_BYTES: usize = 300 * 1024;
@@ -333,6 +334,30 @@ fn with_type(mut response: Reply, status: StatusCode, content_type: &str) -> Rep
     response
 }
 
+/// `GET /rrd_updates` (xapi-notes.md §13), answered from the model as it stands.
+async fn rrd_updates(shared: &Shared, i: usize, query: &str) -> Result<Reply, std::io::Error> {
+    let now = shared.now();
+    let answer = {
+        let model = shared.model.lock().unwrap_or_else(|e| e.into_inner());
+        super::rrd::rrd_updates(&model, i, query, now)
+    };
+    Ok(match answer {
+        RrdAnswer::Json(body) => text(StatusCode::OK, "application/json", body),
+        RrdAnswer::Error(status, body) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut reply = text(status, "text/html", body);
+            if status == StatusCode::UNAUTHORIZED {
+                reply.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    "Basic realm=\"xapi\"".parse().expect("static header"),
+                );
+            }
+            reply
+        }
+        RrdAnswer::Hang => std::future::pending().await,
+    })
+}
+
 fn xml(body: String) -> Reply {
     text(StatusCode::OK, "text/xml", body)
 }
@@ -402,6 +427,9 @@ async fn handle(
     i: usize,
     req: Request<Incoming>,
 ) -> Result<Reply, std::io::Error> {
+    if req.method() == Method::GET && req.uri().path() == "/rrd_updates" {
+        return rrd_updates(&shared, i, req.uri().query().unwrap_or_default()).await;
+    }
     if req.method() != Method::POST || !matches!(req.uri().path(), "/" | "/RPC2") {
         return Ok(text(
             StatusCode::NOT_FOUND,

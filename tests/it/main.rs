@@ -17,6 +17,7 @@ mod receiver_tls;
 mod recovery;
 mod sim_behaviour;
 mod sim_conformance;
+mod sim_rrd;
 mod stream_equivalence;
 mod wire_fuzz;
 mod xapi_client;
