@@ -14,6 +14,7 @@ use prometheus::proto::MetricFamily;
 use crate::xapi::records::{Host, PowerState, SM_CONFIG_HOST_PREFIX};
 
 use super::cache::Cache;
+use super::rrd::Resources;
 use super::state::{Probe, Role, WatchStatus};
 
 /// Everything one pool's series are computed from.
@@ -29,6 +30,8 @@ pub struct PoolView<'a> {
     pub probes: &'a BTreeMap<String, Probe>,
     /// `xen_pool_up` requires an update newer than this many seconds.
     pub max_state_age: f64,
+    /// Resource metrics from the hosts' RRDs.
+    pub resources: &'a Resources,
 }
 
 /// A family under construction.
@@ -116,8 +119,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
 
 impl Family {
     fn new(name: &'static str) -> Family {
-        let help = FAMILIES
-            .iter()
+        let help = all_families()
             .find(|(n, _)| *n == name)
             .map_or("", |(_, h)| *h);
         Family {
@@ -151,7 +153,13 @@ impl Family {
 
     fn write(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} gauge", self.name);
+        // Counters end in `_total` (the naming guide's rule), everything else is a gauge.
+        let kind = if self.name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(out, "# TYPE {} {kind}", self.name);
         out.push_str(&self.body);
     }
 }
@@ -194,17 +202,21 @@ fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
+/// The pool families, then the resource families, in exposition order.
+fn all_families() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    FAMILIES.iter().chain(super::rrd::FAMILIES)
+}
+
 /// Renders several pools into the text exposition (one family per name, HELP and TYPE first).
 pub fn render(pools: &[PoolView<'_>], now: f64) -> String {
-    let mut families: BTreeMap<&'static str, Family> = FAMILIES
-        .iter()
+    let mut families: BTreeMap<&'static str, Family> = all_families()
         .map(|(name, _)| (*name, Family::new(name)))
         .collect();
     for pool in pools {
         render_pool(pool, now, &mut families);
     }
     let mut out = String::with_capacity(families.values().map(|f| f.body.len() + 200).sum());
-    for (name, _) in FAMILIES {
+    for (name, _) in all_families() {
         if let Some(family) = families.get(name).filter(|f| !f.body.is_empty()) {
             family.write(&mut out);
         }
@@ -379,6 +391,33 @@ fn render_pool(pool: &PoolView<'_>, now: f64, families: &mut BTreeMap<&'static s
             stuck as f64,
         );
     }
+    render_resources(pool, &mut f);
+}
+
+/// The resource series (`xen_host_rrd_up` and the families of [`super::rrd::FAMILIES`]).
+fn render_resources(pool: &PoolView<'_>, f: &mut impl FnMut(&'static str, &[(&str, &str)], f64)) {
+    for (uuid, host) in &pool.resources.hosts {
+        f(
+            "xen_host_rrd_up",
+            &[("pool", pool.name), ("host_uuid", uuid)],
+            flag(host.up),
+        );
+    }
+    for ((family, uuid, label), (value, _)) in &pool.resources.series {
+        let object = if family.starts_with("xen_vm_") {
+            "vm_uuid"
+        } else {
+            "host_uuid"
+        };
+        match label {
+            Some((name, v)) => f(
+                family,
+                &[("pool", pool.name), (object, uuid), (name, v)],
+                *value,
+            ),
+            None => f(family, &[("pool", pool.name), (object, uuid)], *value),
+        }
+    }
 }
 
 /// The guests' series; returns how many guests are stuck on each down host. The families are
@@ -534,6 +573,7 @@ mod tests {
             status: &status,
             probes: &probes,
             max_state_age: 60.0,
+            resources: &Resources::default(),
         };
         let text = render(&[view], 100.0);
         for line in [
@@ -589,6 +629,7 @@ mod tests {
             status: &status,
             probes: &probes,
             max_state_age: 60.0,
+            resources: &Resources::default(),
         };
         let text = render(&[view], 100.0);
         assert!(text.contains("xen_pool_up{pool=\"lab\"} 0"), "{text}");

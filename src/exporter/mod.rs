@@ -7,6 +7,8 @@
 pub mod cache;
 pub mod collect;
 pub mod prober;
+pub mod rrd;
+pub mod rrd_collector;
 pub mod self_metrics;
 pub mod state;
 pub mod watcher;
@@ -95,6 +97,14 @@ impl Exporter {
                 "xenguard-exporter",
                 pool.hosts.clone(),
             ));
+            if !exporter_config.rrd_interval.is_zero() {
+                tasks.push(tokio::spawn(rrd_collector::collect_loop(
+                    state.clone(),
+                    session.clone(),
+                    exporter_config.rrd_interval,
+                    exporter_config.probe_timeout,
+                )));
+            }
             tasks.push(tokio::spawn(watcher::watch(
                 state.clone(),
                 PoolReader::new(session),
@@ -141,17 +151,19 @@ impl Exporter {
                     p.cache.read().unwrap_or_else(|e| e.into_inner()),
                     p.status.read().unwrap_or_else(|e| e.into_inner()),
                     p.probes.read().unwrap_or_else(|e| e.into_inner()),
+                    p.resources.read().unwrap_or_else(|e| e.into_inner()),
                 )
             })
             .collect();
         let views: Vec<PoolView<'_>> = guards
             .iter()
-            .map(|(p, cache, status, probes)| PoolView {
+            .map(|(p, cache, status, probes, resources)| PoolView {
                 name: &p.name,
                 cache,
                 status,
                 probes,
                 max_state_age: self.max_state_age,
+                resources,
             })
             .collect();
         let mut text = collect::render(&views, now);

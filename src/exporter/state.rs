@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::cache::Cache;
+use super::rrd::Resources;
 
 /// The watcher's view of its connection to the master.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,6 +56,8 @@ pub struct PoolState {
     pub status: RwLock<WatchStatus>,
     /// Probe results by address.
     pub probes: RwLock<BTreeMap<String, Probe>>,
+    /// Resource metrics from the hosts' RRDs.
+    pub resources: RwLock<Resources>,
 }
 
 impl PoolState {
@@ -66,6 +69,7 @@ impl PoolState {
             cache: RwLock::default(),
             status: RwLock::default(),
             probes: RwLock::default(),
+            resources: RwLock::default(),
         }
     }
 

@@ -244,6 +244,31 @@ impl Session {
         }
     }
 
+    /// `GET <path>?<query>&session_id=…` on the host at `address` (an HTTP handler such as
+    /// `/rrd_updates`, xapi-notes.md §13), with this pool's session; logs in again once if the
+    /// host refuses the session (401). The body is read up to `limit` bytes.
+    pub async fn http_get(
+        &self,
+        address: &str,
+        path: &str,
+        query: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let (_, session) = self.current().await?;
+        let get = |session: String| {
+            let url = format!("{path}?{query}&session_id={session}");
+            async move { self.transport.get(address, &url, timeout, limit).await }
+        };
+        match get(session.clone()).await {
+            Err(Error::HttpStatus { status: 401, .. }) => {
+                let (_, session) = self.relogin(&session).await?;
+                get(session).await
+            }
+            other => other,
+        }
+    }
+
     async fn call_on<T: DeserializeOwned + Send + 'static>(
         &self,
         master: &str,

@@ -139,6 +139,59 @@ impl Transport {
         format!("{scheme}://{host}:{}/", self.options.port)
     }
 
+    /// `GET` of `path_and_query` on the host at `address` (xapi's HTTP handlers), within
+    /// `timeout`, reading at most `limit` bytes; any status but 200 is [`Error::HttpStatus`].
+    pub async fn get(
+        &self,
+        address: &str,
+        path_and_query: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let what = path_and_query.split('?').next().unwrap_or_default();
+        let url = format!(
+            "{}{}",
+            self.url(address),
+            path_and_query.trim_start_matches('/')
+        );
+        let attempt = async {
+            let mut response = self
+                .client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| classify(address, what, self.options.connect_timeout, e))?;
+            if response.status() != reqwest::StatusCode::OK {
+                return Err(Error::HttpStatus {
+                    address: address.to_owned(),
+                    status: response.status().as_u16(),
+                });
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| classify(address, what, Duration::ZERO, e))?
+            {
+                if body.len() + chunk.len() > limit {
+                    return Err(Error::TooLarge {
+                        address: address.to_owned(),
+                        limit,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        tokio::time::timeout(timeout, attempt)
+            .await
+            .map_err(|_| Error::Timeout {
+                address: address.to_owned(),
+                method: what.to_owned(),
+                seconds: timeout.as_secs_f64(),
+            })?
+    }
+
     /// Calls `method` on the host at `address`; `timeout` overrides the default call limit.
     /// An API failure comes back as [`Error::Api`].
     pub async fn call(

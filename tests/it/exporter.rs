@@ -27,7 +27,7 @@ async fn harness(hosts: usize, vms: usize) -> Harness {
         "    hosts: [{}]\n    scheme: http\n",
         common::hosts_yaml(&sim)
     );
-    harness_on(sim, yaml)
+    harness_on(sim, yaml, "")
 }
 
 /// [`harness`] over HTTPS with every host pinned, the slaves listed before the master.
@@ -40,13 +40,14 @@ async fn harness_tls(hosts: usize, vms: usize) -> Harness {
         addresses.join(", "),
         common::tls_pins_yaml(&sim).await
     );
-    harness_on(sim, yaml)
+    harness_on(sim, yaml, "")
 }
 
-fn harness_on(sim: RunningSim, pool_yaml: String) -> Harness {
+/// `exporter_yaml`: more keys of the `exporter` section.
+fn harness_on(sim: RunningSim, pool_yaml: String, exporter_yaml: &str) -> Harness {
     let password = common::password_file();
     let yaml = format!(
-        "pools:\n  - name: sim\n{pool_yaml}    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n",
+        "pools:\n  - name: sim\n{pool_yaml}    port: {}\n    password_file: {}\n    timeouts: {{connect_seconds: 1, call_seconds: 2}}\nexporter:\n  probe_interval_seconds: 1\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 1\n{exporter_yaml}",
         sim.port(),
         password.path().display()
     );
@@ -549,4 +550,86 @@ async fn overlapping_scrapes_share_one_render() {
         rendered < scrapes,
         "{scrapes} overlapping scrapes rendered {rendered} times"
     );
+}
+
+/// Resource metrics from every host's `/rrd_updates`: the host's and its guests' series,
+/// counters that only grow and follow a migrated guest, gauges in bytes, and a dead host's
+/// `xen_host_rrd_up` at 0 while its series expire; the exposition passes promtool.
+#[tokio::test]
+async fn resource_metrics_follow_the_hosts_and_guests() {
+    let sim = start_sim(3, 2).await;
+    let yaml = format!(
+        "    hosts: [{}]\n    scheme: http\n",
+        common::hosts_yaml(&sim)
+    );
+    let h = harness_on(sim, yaml, "  rrd_interval_seconds: 1\n");
+    let host = |i: usize| h.host_uuid(i);
+    h.expect(
+        &format!("xen_host_rrd_up{{pool=\"sim\",host_uuid=\"{}\"}}", host(0)),
+        1.0,
+    )
+    .await;
+    h.expect(
+        &format!(
+            "xen_host_memory_total_bytes{{pool=\"sim\",host_uuid=\"{}\"}}",
+            host(1)
+        ),
+        (256u64 << 30) as f64,
+    )
+    .await;
+    let guest = common::guests_on(&h.sim, "host1")[0].clone();
+    let memory = format!("xen_vm_memory_bytes{{pool=\"sim\",vm_uuid=\"{guest}\"}}");
+    h.expect(&memory, (2u64 << 30) as f64).await;
+    let busy =
+        format!("xen_vm_cpu_busy_seconds_total{{pool=\"sim\",vm_uuid=\"{guest}\",vcpu=\"0\"}}");
+    let first = h.value(&busy).expect("the guest's CPU counter");
+    promtool_check(&h.exporter.render());
+
+    // The guest moves to host2: its series go on, from host2, and its counter keeps growing.
+    let session = std::sync::Arc::new(common::session(&h.sim));
+    let reader = xenguard::xapi::PoolReader::new(session.clone());
+    let hosts = reader.all::<xenguard::xapi::records::Host>().await.unwrap();
+    let reference = |name: &str| {
+        hosts
+            .iter()
+            .find(|(_, r)| r.name_label == name)
+            .unwrap()
+            .0
+            .clone()
+    };
+    let moved = common::migrate_a_guest(&session, &reference("host1"), &reference("host2")).await;
+    let moved_busy = format!(
+        "xen_vm_cpu_busy_seconds_total{{pool=\"sim\",vm_uuid=\"{}\",vcpu=\"0\"}}",
+        moved.uuid
+    );
+    let before = h.value(&moved_busy).expect("the moved guest's counter");
+    // The simulated clock stands still in tests: ten seconds are two new rows.
+    h.control("/clock/advance", json!({"seconds": 10})).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.value(&moved_busy).is_none_or(|v| v <= before) {
+        assert!(
+            Instant::now() < deadline,
+            "the moved guest's counter stopped at {before}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(h.value(&busy).unwrap() >= first);
+
+    // host3 loses power: no answers, `xen_host_rrd_up` 0, its series expire.
+    h.control("/hosts/host3/power", json!({"state": "off"}))
+        .await;
+    h.expect(
+        &format!("xen_host_rrd_up{{pool=\"sim\",host_uuid=\"{}\"}}", host(2)),
+        0.0,
+    )
+    .await;
+    let total = format!(
+        "xen_host_memory_total_bytes{{pool=\"sim\",host_uuid=\"{}\"}}",
+        host(2)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.value(&total).is_some() {
+        assert!(Instant::now() < deadline, "host3's series never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

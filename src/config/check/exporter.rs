@@ -1,4 +1,4 @@
-//! `exporter`: listen address and probe timing.
+//! `exporter`: listen address, probe timing and resource-metric collection.
 
 use super::Checker;
 use crate::config::model::{ExporterConfig, defaults};
@@ -43,6 +43,11 @@ impl Checker {
                 raw.event_timeout_seconds.as_ref(),
                 "event_timeout_seconds",
                 defaults::EVENT_TIMEOUT_SECONDS,
+            ),
+            rrd_interval: self.seconds_or_zero(
+                raw.rrd_interval_seconds.as_ref(),
+                "rrd_interval_seconds",
+                defaults::RRD_INTERVAL_SECONDS,
             ),
         }
     }
