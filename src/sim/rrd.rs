@@ -125,30 +125,20 @@ pub fn rrd_updates(model: &Model, i: usize, query: &str, now: f64) -> RrdAnswer 
                 Source::Wave(0.3, guest.seed + vcpu as u64),
             ));
         }
-        columns.push((
-            format!("{prefix}memory"),
-            Source::Fixed(guest.memory as f64),
-        ));
-        columns.push((
-            format!("{prefix}memory_internal_free"),
-            Source::Fixed((guest.memory / 4 / 1024) as f64),
-        ));
-        columns.push((
-            format!("{prefix}vif_0_rx"),
-            Source::Wave(5e4, guest.seed + 200),
-        ));
-        columns.push((
-            format!("{prefix}vif_0_tx"),
-            Source::Wave(2e4, guest.seed + 201),
-        ));
-        columns.push((
-            format!("{prefix}vbd_xvda_read"),
-            Source::Wave(1e5, guest.seed + 300),
-        ));
-        columns.push((
-            format!("{prefix}vbd_xvda_write"),
-            Source::Wave(4e4, guest.seed + 301),
-        ));
+        let levels = [
+            ("memory", Source::Fixed(guest.memory as f64)),
+            (
+                "memory_internal_free",
+                Source::Fixed((guest.memory / 4 / 1024) as f64),
+            ),
+            ("vif_0_rx", Source::Wave(5e4, guest.seed + 200)),
+            ("vif_0_tx", Source::Wave(2e4, guest.seed + 201)),
+            ("vbd_xvda_read", Source::Wave(1e5, guest.seed + 300)),
+            ("vbd_xvda_write", Source::Wave(4e4, guest.seed + 301)),
+        ];
+        for (name, source) in levels {
+            columns.push((format!("{prefix}{name}"), source));
+        }
     }
     if columns.is_empty() {
         return internal("Rrd.No_RRA_Available");

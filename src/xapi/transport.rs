@@ -155,7 +155,7 @@ impl Transport {
             path_and_query.trim_start_matches('/')
         );
         let attempt = async {
-            let mut response = self
+            let response = self
                 .client
                 .get(url)
                 .send()
@@ -167,21 +167,7 @@ impl Transport {
                     status: response.status().as_u16(),
                 });
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| classify(address, what, Duration::ZERO, e))?
-            {
-                if body.len() + chunk.len() > limit {
-                    return Err(Error::TooLarge {
-                        address: address.to_owned(),
-                        limit,
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(body)
+            read_whole(address, what, response, limit).await
         };
         tokio::time::timeout(timeout, attempt)
             .await
@@ -306,17 +292,7 @@ async fn decode_body<T: DeserializeOwned + Send + 'static>(
         return Err(too_large());
     }
     if length.is_some_and(|n| n <= READ_WHOLE_UP_TO) {
-        let mut body = Vec::with_capacity(length.unwrap_or(0) as usize);
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| classify(address, method, Duration::ZERO, e))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_whole(address, method, response, limit).await?;
         return Ok(stream::decode_response_into::<T>(&body));
     }
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
@@ -361,6 +337,31 @@ async fn decode_body<T: DeserializeOwned + Send + 'static>(
         Some(e) => Err(e),
         None => Ok(decoded),
     }
+}
+
+/// Reads a body whole, giving up as soon as it passes `limit`.
+async fn read_whole(
+    address: &str,
+    what: &str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut body =
+        Vec::with_capacity(response.content_length().unwrap_or(0).min(limit as u64) as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| classify(address, what, Duration::ZERO, e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(Error::TooLarge {
+                address: address.to_owned(),
+                limit,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The chunks of a body as a blocking [`Read`](std::io::Read), for the decoder's thread.
