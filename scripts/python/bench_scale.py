@@ -215,6 +215,7 @@ def master_load(pool: Pool, calibration: dict) -> dict:
     churn = calibration["churn"]
     step_calls, step_bytes = calibration["step"]
     before = pool.served()
+    events_before = pool.metric('xenguard_xapi_calls_total{method="event.from"')
     steps_before = churn.steps
     end = time.perf_counter() + WINDOW_S
     while time.perf_counter() < end:
@@ -222,6 +223,7 @@ def master_load(pool: Pool, calibration: dict) -> dict:
         churn.step()
         time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
     after = pool.served()
+    events = pool.metric('xenguard_xapi_calls_total{method="event.from"') - events_before
     steps = churn.steps - steps_before
     per_min = 60.0 / WINDOW_S
     rounds = 60.0 / POLL_INTERVAL_S
@@ -229,6 +231,7 @@ def master_load(pool: Pool, calibration: dict) -> dict:
         "churn_steps_per_min": steps * per_min,
         "master_calls_per_min": (after[0] - before[0] - steps * step_calls) * per_min,
         "master_bytes_per_min": (after[1] - before[1] - steps * step_bytes) * per_min,
+        "event_from_per_min": events * per_min,
         "poller_calls_per_min": calibration["poll"][0] * rounds,
         "poller_bytes_per_min": calibration["poll"][1] * rounds,
     }
@@ -294,7 +297,8 @@ def main() -> int:
             bytes_ratio = r["poller_bytes_per_min"] / max(1e-9, r["master_bytes_per_min"])
             print(f"\nmaster load at {r['hosts']} hosts, churn {r['churn_steps_per_min']:.0f} guest "
                   f"stop+start per minute:")
-            print(f"  xenguard exporter: {r['master_calls_per_min']:.0f} calls/min, "
+            print(f"  xenguard exporter: {r['master_calls_per_min']:.0f} calls/min "
+                  f"({r['event_from_per_min']:.0f} of them event.from, the rest probes), "
                   f"{r['master_bytes_per_min'] / 1e3:.0f} kB/min")
             print(f"  polling exporter (every {POLL_INTERVAL_S} s): {r['poller_calls_per_min']:.0f} calls/min, "
                   f"{r['poller_bytes_per_min'] / 1e3:.0f} kB/min")
