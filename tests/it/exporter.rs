@@ -350,10 +350,17 @@ impl Harness {
 /// `promtool check metrics` in full.
 #[tokio::test]
 async fn golden_expositions_pass_promtool() {
-    let h = harness(3, 2).await;
+    let sim = start_sim(3, 2).await;
+    let yaml = format!(
+        "    hosts: [{}]\n    scheme: http\n",
+        common::hosts_yaml(&sim)
+    );
+    // Resource metrics on, so the goldens name every family the alert rules may use.
+    let h = harness_on(sim, yaml, "  rrd_interval_seconds: 1\n");
     h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
     for i in 0..3 {
         h.expect(&h.host("xen_host_emergency_mode", i), 0.0).await;
+        h.expect(&h.host("xen_host_rrd_up", i), 1.0).await;
     }
     golden(&h, "healthy");
     h.control("/hosts/host2/power", json!({"state": "off"}))
@@ -361,6 +368,18 @@ async fn golden_expositions_pass_promtool() {
     h.sim.advance(610.0);
     h.expect(&h.host("xen_host_live", 1), 0.0).await;
     h.expect(&h.host("xen_host_reachable", 1), 0.0).await;
+    h.expect(&h.host("xen_host_rrd_up", 1), 0.0).await;
+    // host2's resource series and its dead guests' expire after three intervals.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.value(&h.host("xen_host_memory_total_bytes", 1)).is_some()
+        || h.count("xen_vm_memory_bytes{") != 4
+    {
+        assert!(
+            Instant::now() < deadline,
+            "host2's resource series never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     golden(&h, "slave_dead");
 }
 
@@ -379,7 +398,16 @@ fn golden(h: &Harness, name: &str) {
                 "xen_pool_state_age_seconds{",
                 "xen_host_last_seen_timestamp_seconds{",
             ];
-            if timed.iter().any(|t| l.starts_with(t)) {
+            // Resource values follow the simulated clock's start: only the series are stable.
+            let resource = xenguard::exporter::rrd::FAMILIES
+                .iter()
+                .any(|(f, _)| *f != "xen_host_rrd_up" && l.starts_with(&format!("{f}{{")));
+            if resource {
+                format!(
+                    "{} <value>\n",
+                    l.rsplit_once(' ').map_or(l, |(series, _)| series)
+                )
+            } else if timed.iter().any(|t| l.starts_with(t)) {
                 format!(
                     "{} <time>\n",
                     l.rsplit_once(' ').map_or(l, |(series, _)| series)
