@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 pub struct Updates {
     /// Seconds between rows.
     pub step: i64,
+    /// Time of the host's newest row, in its clock (`meta.end`).
+    pub end: i64,
     /// The columns, in the answer's order.
     pub columns: Vec<Column>,
     /// Rows, oldest first (the wire has them newest first).
@@ -48,6 +50,7 @@ pub fn parse(body: &[u8]) -> Result<Updates, String> {
     })?;
     let meta = json.get("meta").ok_or("no `meta`")?;
     let step = meta.get("step").and_then(number).ok_or("no `meta.step`")? as i64;
+    let end = meta.get("end").and_then(number).ok_or("no `meta.end`")? as i64;
     let legend = meta
         .get("legend")
         .and_then(|l| l.as_array())
@@ -100,6 +103,7 @@ pub fn parse(body: &[u8]) -> Result<Updates, String> {
     rows.sort_by_key(|r| r.t);
     Ok(Updates {
         step,
+        end,
         columns,
         rows,
     })
@@ -323,6 +327,12 @@ impl Resources {
     /// last row, each once, in time order.
     pub fn apply(&mut self, host_uuid: &str, updates: &Updates, now: f64) {
         let state = self.hosts.entry(host_uuid.to_owned()).or_default();
+        if state.last_row.is_some_and(|last| last > updates.end) {
+            // The host's newest row is older than one already added: its clock went back (or
+            // its RRD was replaced). Waiting for rows after the old one would leave the
+            // counters still for as long as the step back; take its rows from here on.
+            state.last_row = None;
+        }
         let after = state.last_row;
         state.up = true;
         let fresh: Vec<&Row> = updates
@@ -377,7 +387,7 @@ mod tests {
             .map(|(t, v)| serde_json::json!({"t": t.to_string(), "values": v}))
             .collect();
         serde_json::json!({
-            "meta": {"start": "0", "step": "5", "end": "0", "rows": data.len().to_string(), "columns": "3",
+            "meta": {"start": "0", "step": "5", "end": rows.last().map_or(0, |r| r.0).to_string(), "rows": data.len().to_string(), "columns": "3",
                 "legend": ["AVERAGE:host:h1:cpu0", "AVERAGE:host:h1:memory_free_kib", "AVERAGE:vm:v1:vbd_xvda_read"]},
             "data": data,
         })
@@ -414,20 +424,42 @@ mod tests {
         assert_eq!(value(&r, "xen_host_memory_free_bytes", "h1"), 2048.0);
         assert_eq!(r.hosts["h1"].last_row, Some(110));
         // No rows at all (start past the last update): nothing changes, nothing breaks.
-        r.apply("h1", &parse(body(&[]).as_bytes()).unwrap(), 3.0);
+        let mut none = parse(body(&[]).as_bytes()).unwrap();
+        none.end = 110;
+        r.apply("h1", &none, 3.0);
         assert_eq!(value(&r, "xen_host_cpu_busy_seconds_total", "h1"), 8.75);
         r.expire(2.5);
         assert!(r.series.values().all(|(_, seen)| *seen == 3.0));
     }
 
     #[test]
+    fn a_host_clock_that_goes_back_does_not_stop_the_counters() {
+        let mut r = Resources::default();
+        r.apply(
+            "h1",
+            &parse(body(&[(1000, ["0.5", "1", "1"])]).as_bytes()).unwrap(),
+            1.0,
+        );
+        // The host's clock stepped back an hour: its rows are older than the last one added.
+        let back =
+            parse(body(&[(-2600 + 3000, ["1", "1", "1"]), (405, ["1", "1", "1"])]).as_bytes())
+                .unwrap();
+        r.apply("h1", &back, 2.0);
+        assert_eq!(
+            value(&r, "xen_host_cpu_busy_seconds_total", "h1"),
+            2.5 + 10.0
+        );
+        assert_eq!(r.hosts["h1"].last_row, Some(405));
+    }
+
+    #[test]
     fn the_shapes_xapi_writes_are_read_and_others_refused() {
-        let bare = r#"{"meta":{"step":5,"legend":["AVERAGE:vm:v:memory"],"data":[{"t":10,"values":[2048]}]}}"#;
+        let bare = r#"{"meta":{"step":5,"end":10,"legend":["AVERAGE:vm:v:memory"],"data":[{"t":10,"values":[2048]}]}}"#;
         let parsed = parse(bare.as_bytes()).unwrap();
         assert_eq!((parsed.step, parsed.rows[0].values[0]), (5, 2048.0));
         let legacy = "{meta: {start:0,step:5,legend:[]},data:[]}";
         assert!(parse(legacy.as_bytes()).unwrap_err().contains("23.31"));
-        let short = r#"{"meta":{"step":"5","legend":["AVERAGE:vm:v:memory"]},"data":[{"t":"1","values":[]}]}"#;
+        let short = r#"{"meta":{"step":"5","end":"1","legend":["AVERAGE:vm:v:memory"]},"data":[{"t":"1","values":[]}]}"#;
         assert!(
             parse(short.as_bytes())
                 .unwrap_err()
