@@ -44,6 +44,14 @@ pub fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The ticker of a background task's rounds: the first now, then every `interval`; a round
+/// that overruns delays the next instead of letting rounds bunch up.
+fn rounds(interval: std::time::Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ExporterError {

@@ -27,8 +27,7 @@ pub async fn probe_loop(
     interval: Duration,
     timeout: Duration,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = super::rounds(interval);
     loop {
         ticker.tick().await;
         probe_all(&state, &transport, &credentials, &metrics, timeout).await;

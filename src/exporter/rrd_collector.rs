@@ -32,8 +32,7 @@ pub async fn collect_loop(
     interval: Duration,
     timeout: Duration,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = super::rounds(interval);
     loop {
         ticker.tick().await;
         collect_all(&state, &session, interval, timeout).await;

@@ -247,6 +247,27 @@ async fn black_hole(listener: TcpListener) {
     }
 }
 
+/// Serves one connection until the peer closes it, or until `one_request` is notified: then
+/// the answer in flight is finished and the connection closed.
+async fn drive<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    one_request: &tokio::sync::Notify,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = BoxBody<Bytes, Infallible>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = one_request.notified() => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
+}
+
 /// Serves XML-RPC for host `i` (over TLS with `--tls`). Aborting this task drops the listener
 /// and every connection.
 async fn serve(listener: TcpListener, shared: Arc<Shared>, i: usize) {
@@ -254,36 +275,35 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, i: usize) {
     while let Ok((socket, _)) = listener.accept().await {
         let shared = shared.clone();
         connections.spawn(async move {
+            // xcp-rrdd answers one request per connection and closes it (xapi-notes.md §13).
+            let one_request = Arc::new(tokio::sync::Notify::new());
             let service = {
-                let shared = shared.clone();
+                let (shared, one_request) = (shared.clone(), one_request.clone());
                 service_fn(move |req| {
-                    let shared = shared.clone();
+                    let (shared, one_request) = (shared.clone(), one_request.clone());
                     async move {
+                        let rrd = req.uri().path() == "/rrd_updates";
                         let reply = handle(shared.clone(), i, req).await;
                         if let Ok(reply) = &reply {
                             shared.traffic[i].count(reply);
+                        }
+                        if rrd {
+                            one_request.notify_one();
                         }
                         reply
                     }
                 })
             };
             let mut http = hyper::server::conn::http1::Builder::new();
+            http.keep_alive(true);
             match shared.cert(i) {
-                None => {
-                    let _ = http
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                }
+                None => drive(&http, TokioIo::new(socket), service, &one_request).await,
                 Some(cert) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(cert.config);
                     if let Ok(Ok(tls)) =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await
                     {
-                        let _ = http
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(tls), service)
-                            .await;
+                        drive(&http, TokioIo::new(tls), service, &one_request).await;
                     }
                 }
             }

@@ -155,9 +155,12 @@ impl Transport {
             path_and_query.trim_start_matches('/')
         );
         let attempt = async {
+            // xapi's HTTP handlers (xcp-rrdd behind `/rrd_updates`) close the connection after
+            // one answer while saying keep-alive: never put it back in the pool.
             let response = self
                 .client
                 .get(url)
+                .header(reqwest::header::CONNECTION, "close")
                 .send()
                 .await
                 .map_err(|e| classify(address, what, self.options.connect_timeout, e))?;

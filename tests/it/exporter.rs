@@ -612,6 +612,15 @@ async fn resource_metrics_follow_the_hosts_and_guests() {
         format!("xen_vm_cpu_busy_seconds_total{{pool=\"sim\",vm_uuid=\"{guest}\",vcpu=\"0\"}}");
     let first = h.value(&busy).expect("the guest's CPU counter");
     promtool_check(&h.exporter.render());
+    // Each host closes the connection after every answer (as xcp-rrdd does): round after round
+    // must still read every host.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        for i in 0..3 {
+            let up = h.host("xen_host_rrd_up", i);
+            assert_eq!(h.value(&up), Some(1.0), "{up}");
+        }
+    }
 
     // The guest moves to host2: its series go on, from host2, and its counter keeps growing.
     let session = std::sync::Arc::new(common::session(&h.sim));

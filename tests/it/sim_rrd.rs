@@ -255,3 +255,25 @@ async fn bad_requests_get_the_answers_xapi_gives() {
         .is_none()
     );
 }
+
+/// xcp-rrdd answers one request per connection and closes it: a client that reuses the
+/// connection for a second request gets nothing on it.
+#[tokio::test]
+async fn the_connection_closes_after_one_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = start_sim(1, 1).await;
+    let session = login(&sim).await;
+    let mut socket = tokio::net::TcpStream::connect((sim.host_addresses()[0].as_str(), sim.port()))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /rrd_updates?start=-10&host=true&session_id={session} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection stayed open after the answer");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"legend\""), "{text}");
+}
