@@ -72,8 +72,8 @@ pub use diagnostics::{ConfigError, ConfigErrors};
 pub use model::{
     Config, Credentials, ExporterConfig, FenceBudget, FenceDevice, FenceHost, FenceLevel,
     FencingConfig, MaxUnhealthy, Mode, PoolConfig, PoolTimeouts, ReceiverAuth, ReceiverConfig,
-    ReceiverTls, Scheme, Secret, StormLimit, TlsConfig, defaults, read_secret_env,
-    read_secret_file,
+    ReceiverTls, ResourceMetrics, Scheme, Secret, StormLimit, TlsConfig, UnknownSources, defaults,
+    read_secret_env, read_secret_file,
 };
 
 use check::Checker;

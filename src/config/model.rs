@@ -131,6 +131,46 @@ pub struct PoolConfig {
     pub credentials: Credentials,
     /// Client timeouts.
     pub timeouts: PoolTimeouts,
+    /// Which resource metric families are published for this pool.
+    pub resource_metrics: ResourceMetrics,
+}
+
+/// `pools[].resource_metrics`: which resource families a pool publishes, as node_exporter's
+/// collectors are switched on and off. A pattern is a family name or a prefix ending in `*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceMetrics {
+    /// Only these families (`None`: every family).
+    pub allow: Option<Vec<String>>,
+    /// Never these, even when allowed.
+    pub deny: Vec<String>,
+    /// Data sources the mapping does not know go to `xen_<class>_rrd_value{source=…}`
+    /// instead of being dropped.
+    pub unknown_sources: UnknownSources,
+}
+
+/// What happens to a data source xenguard's mapping does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownSources {
+    /// Not published (the default: a host has dozens of them, guests more).
+    #[default]
+    Drop,
+    /// Published raw, under one generic family per class with the name as a label.
+    Generic,
+}
+
+impl ResourceMetrics {
+    /// Whether the family is published.
+    pub fn publishes(&self, family: &str) -> bool {
+        let matches = |pattern: &String| match pattern.strip_suffix('*') {
+            Some(prefix) => family.starts_with(prefix),
+            None => family == pattern,
+        };
+        self.allow
+            .as_ref()
+            .is_none_or(|allow| allow.iter().any(matches))
+            && !self.deny.iter().any(matches)
+    }
 }
 
 impl PoolConfig {

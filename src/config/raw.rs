@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::diagnostics::Pos;
-use super::model::{Mode, Scheme};
+use super::model::{Mode, Scheme, UnknownSources};
 
 #[derive(Deserialize)]
 #[serde(
@@ -40,6 +40,19 @@ pub(super) struct RawPool {
     pub(super) password_file: Option<Located<PathBuf>>,
     pub(super) password_env: Option<Located<String>>,
     pub(super) timeouts: Option<Located<RawTimeouts>>,
+    pub(super) resource_metrics: Option<Located<RawResourceMetrics>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename = "`resource_metrics`",
+    expecting = "a mapping"
+)]
+pub(super) struct RawResourceMetrics {
+    pub(super) allow: Option<Located<Vec<Located<String>>>>,
+    pub(super) deny: Option<Located<Vec<Located<String>>>>,
+    pub(super) unknown_sources: Option<Located<UnknownSources>>,
 }
 
 #[derive(Deserialize)]

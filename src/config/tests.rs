@@ -62,6 +62,7 @@ fn minimal_file_gets_every_default() {
         Credentials::File("/etc/xenguard/lab.password".into())
     );
     assert_eq!(pool.timeouts, PoolTimeouts::default());
+    assert_eq!(pool.resource_metrics, ResourceMetrics::default());
     assert_eq!(config.exporter, ExporterConfig::default());
     assert_eq!(config.exporter.listen.to_string(), "0.0.0.0:9878");
     assert_eq!(config.receiver, ReceiverConfig::default());
@@ -112,7 +113,7 @@ bogus: 1
         [
             "f.yml:5:5: unknown key `prot` in a pool (did you mean `port`?)",
             "f.yml:6:5: unknown key `colour` in a pool; expected one of `name`, `hosts`, \
-                 `port`, `scheme`, `tls`, `username`, `password_file`, `password_env`, `timeouts`",
+                 `port`, `scheme`, `tls`, `username`, `password_file`, `password_env`, `timeouts`, `resource_metrics`",
             "f.yml:8:3: unknown key `listne` in `exporter` (did you mean `listen`?)",
             "f.yml:9:1: unknown key `bogus` at the top level; expected one of `pools`, \
                  `exporter`, `receiver`, `fencing`",
@@ -581,6 +582,7 @@ pools:
   - zzz: 1
     tls: {zzz: 1}
     timeouts: {zzz: 1}
+    resource_metrics: {zzz: 1}
 exporter: {zzz: 1}
 receiver: {zzz: 1, auth: {zzz: 1, basic: {zzz: 1}}, tls: {zzz: 1}, fence_budget: {zzz: 1}, storm: {zzz: 1}}
 fencing: {zzz: 1, hosts: [{zzz: 1, levels: [{zzz: 1, agents: [{zzz: 1}]}]}]}
@@ -593,7 +595,7 @@ fencing: {zzz: 1, hosts: [{zzz: 1, levels: [{zzz: 1, agents: [{zzz: 1}]}]}]}
             Some(keys.to_owned())
         })
         .collect::<Vec<_>>();
-    assert_eq!(messages.len(), 15, "{messages:#?}");
+    assert_eq!(messages.len(), 16, "{messages:#?}");
     let example = include_str!("../../tests/fixtures/config/example.yml");
     for keys in messages {
         for key in keys.split(", ") {
@@ -765,5 +767,39 @@ fn storm_limit() {
             "f.yml:7:20: `max_unhealthy` must be a number of hosts (`2`) or a percentage of the pool's hosts (`50%`), got `120%`",
             "f.yml:8:21: `window_seconds` must be at least 1",
         ]
+    );
+}
+
+#[test]
+fn resource_metric_lists_are_read_and_misspelt_patterns_pointed_at() {
+    let config = ok(&format!(
+        "{MINIMAL}    resource_metrics:\n      allow: [xen_host_*, xen_vm_memory_bytes]\n      deny: [xen_host_sr_*]\n      unknown_sources: generic\n"
+    ));
+    let r = &config.pools[0].resource_metrics;
+    assert_eq!(
+        r.allow.as_deref(),
+        Some(&["xen_host_*".to_owned(), "xen_vm_memory_bytes".to_owned()][..])
+    );
+    assert_eq!(r.deny, ["xen_host_sr_*"]);
+    assert_eq!(r.unknown_sources, UnknownSources::Generic);
+    assert!(r.publishes("xen_host_cpu_utilization_ratio"));
+    assert!(!r.publishes("xen_host_sr_read_bytes_total"));
+    assert!(!r.publishes("xen_vm_cpu_busy_seconds_total"));
+    assert_prefixes(
+        &errors(&format!(
+            "{MINIMAL}    resource_metrics:\n      deny: [\"xen_vm_*_total\", \"*\"]\n      unknown_sources: all\n"
+        )),
+        &[
+            "f.yml:6:14: `deny`: `xen_vm_*_total` is not a metric family name",
+            "f.yml:6:32: `deny`: `*` is not a metric family name",
+            "f.yml:7:24: unknown variant `all`, expected `drop` or `generic`",
+        ],
+    );
+    assert!(
+        warnings(&format!(
+            "{MINIMAL}    resource_metrics:\n      allow: []\n"
+        ))
+        .iter()
+        .any(|w| w.contains("no resource metrics are published")),
     );
 }

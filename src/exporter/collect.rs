@@ -14,7 +14,7 @@ use prometheus::proto::MetricFamily;
 use crate::xapi::records::{Host, PowerState, SM_CONFIG_HOST_PREFIX};
 
 use super::cache::Cache;
-use super::rrd::Resources;
+use super::rrd::{Resources, SR_PREFIX_LABEL};
 use super::state::{Probe, Role, WatchStatus};
 
 /// Everything one pool's series are computed from.
@@ -394,7 +394,10 @@ fn render_pool(pool: &PoolView<'_>, now: f64, families: &mut BTreeMap<&'static s
     render_resources(pool, &mut f);
 }
 
-/// The resource series (`xen_host_rrd_up` and the families of [`super::rrd::FAMILIES`]).
+/// The resource series (`xen_host_rrd_up` and the families of [`super::rrd::FAMILIES`]). A
+/// host's SR series name the SR by its uuid's first 8 characters; they are published under the
+/// SR's full `sr_uuid` when exactly one SR of the pool has that prefix, and not at all when
+/// none or several do (a series that cannot say which SR it measures misleads).
 fn render_resources(pool: &PoolView<'_>, f: &mut impl FnMut(&'static str, &[(&str, &str)], f64)) {
     for (uuid, host) in &pool.resources.hosts {
         f(
@@ -403,13 +406,33 @@ fn render_resources(pool: &PoolView<'_>, f: &mut impl FnMut(&'static str, &[(&st
             flag(host.up),
         );
     }
+    let sr_uuid = |prefix: &str| {
+        let mut matching = pool
+            .cache
+            .srs
+            .values()
+            .filter(|sr| sr.uuid.starts_with(prefix));
+        match (matching.next(), matching.next()) {
+            (Some(sr), None) => Some(sr.uuid.as_str()),
+            _ => None,
+        }
+    };
     for ((family, uuid, label), (value, _)) in &pool.resources.series {
-        let object = if family.starts_with("xen_vm_") {
-            "vm_uuid"
-        } else {
-            "host_uuid"
+        let object = match family.split('_').nth(1) {
+            Some("vm") => "vm_uuid",
+            Some("sr") => "sr_uuid",
+            _ => "host_uuid",
         };
         match label {
+            Some((SR_PREFIX_LABEL, prefix)) => {
+                if let Some(sr) = sr_uuid(prefix) {
+                    f(
+                        family,
+                        &[("pool", pool.name), (object, uuid), ("sr_uuid", sr)],
+                        *value,
+                    );
+                }
+            }
             Some((name, v)) => f(
                 family,
                 &[("pool", pool.name), (object, uuid), (name, v)],
@@ -485,7 +508,7 @@ pub fn encode(families: &[MetricFamily]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xapi::records::{HostMetrics, Pool, Ref, Vm};
+    use crate::xapi::records::{HostMetrics, Pool, Ref, Sr, Vm};
 
     fn pool_with_dead_slave() -> (Cache, BTreeMap<String, Probe>) {
         let mut cache = Cache::default();
@@ -637,6 +660,57 @@ mod tests {
         assert!(
             text.contains("xen_host_orphaned{pool=\"lab\",host_uuid=\"address:10.0.0.3\"} 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn sr_series_name_the_sr_only_when_its_prefix_is_unambiguous() {
+        let (mut cache, probes) = pool_with_dead_slave();
+        for (reference, uuid) in [
+            ("OpaqueRef:sr1", "aaaa1111-0000-4000-8000-000000000001"),
+            ("OpaqueRef:sr2", "bbbb2222-0000-4000-8000-000000000002"),
+            ("OpaqueRef:sr3", "bbbb2222-0000-4000-8000-000000000003"),
+        ] {
+            cache.srs.insert(
+                reference.into(),
+                Sr {
+                    uuid: uuid.into(),
+                    ..Sr::default()
+                },
+            );
+        }
+        let mut resources = Resources::default();
+        let legend = ["aaaa1111", "bbbb2222", "cccc3333"]
+            .map(|sr8| format!("\"AVERAGE:host:h1-uuid:read_{sr8}\""))
+            .join(",");
+        let body = format!(
+            r#"{{"meta":{{"step":"5","end":"10","legend":[{legend}]}},"data":[{{"t":"10","values":["100","200","300"]}}]}}"#
+        );
+        resources.apply(
+            "h1-uuid",
+            &super::super::rrd::parse(body.as_bytes()).unwrap(),
+            1.0,
+        );
+        let status = WatchStatus::default();
+        let view = PoolView {
+            name: "lab",
+            cache: &cache,
+            status: &status,
+            probes: &probes,
+            max_state_age: 60.0,
+            resources: &resources,
+        };
+        let text = render(&[view], 100.0);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("xen_host_sr_read_bytes_total{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "xen_host_sr_read_bytes_total{pool=\"lab\",host_uuid=\"h1-uuid\",sr_uuid=\"aaaa1111-0000-4000-8000-000000000001\"} 500"
+            ],
+            "two SRs share bbbb2222 and none starts with cccc3333"
         );
     }
 }

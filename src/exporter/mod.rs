@@ -90,6 +90,10 @@ impl Exporter {
         let mut pools = Vec::new();
         let mut tasks = Vec::new();
         for pool in &config.pools {
+            rrd::check_selection(&pool.resource_metrics).map_err(|message| PoolSetupError {
+                pool: pool.name.clone(),
+                message,
+            })?;
             let options = transport_options(pool)?;
             let transport = Transport::new(options)
                 .map_err(|e| PoolSetupError {
@@ -98,7 +102,11 @@ impl Exporter {
                 })?
                 .with_observer(metrics.observer(&pool.name));
             let credentials = credentials(pool)?;
-            let state = Arc::new(PoolState::new(&pool.name, pool.hosts.clone()));
+            let state = Arc::new(PoolState::new(
+                &pool.name,
+                pool.hosts.clone(),
+                pool.resource_metrics.clone(),
+            ));
             let session = Arc::new(Session::new(
                 transport.clone(),
                 credentials.clone(),

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::{ResourceMetrics, UnknownSources};
+
 /// One `/rrd_updates` answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Updates {
@@ -176,12 +178,44 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "Bytes sent per physical interface (RRD pif_<device>_tx).",
     ),
     (
+        "xen_host_sr_read_bytes_total",
+        "Bytes the host read from each SR it has plugged (RRD read_<sr8>).",
+    ),
+    (
+        "xen_host_sr_written_bytes_total",
+        "Bytes the host wrote to each SR it has plugged (RRD write_<sr8>).",
+    ),
+    (
+        "xen_host_sr_read_operations_total",
+        "Read requests the host made to each SR (RRD iops_read_<sr8>).",
+    ),
+    (
+        "xen_host_sr_write_operations_total",
+        "Write requests the host made to each SR (RRD iops_write_<sr8>).",
+    ),
+    (
+        "xen_host_sr_read_latency_seconds",
+        "Average latency of the host's reads from each SR (RRD read_latency_<sr8>, µs).",
+    ),
+    (
+        "xen_host_sr_write_latency_seconds",
+        "Average latency of the host's writes to each SR (RRD write_latency_<sr8>, µs).",
+    ),
+    (
+        "xen_host_rrd_value",
+        "A host data source the mapping does not know, raw (unknown_sources: generic).",
+    ),
+    (
         "xen_vm_cpu_busy_seconds_total",
         "Seconds each virtual CPU of the guest was busy (RRD cpuN).",
     ),
     (
         "xen_vm_memory_bytes",
         "Memory allocated to the guest's domain (RRD memory).",
+    ),
+    (
+        "xen_vm_memory_target_bytes",
+        "Memory the guest's balloon is asked to reach (RRD memory_target).",
     ),
     (
         "xen_vm_memory_internal_free_bytes",
@@ -203,7 +237,50 @@ pub const FAMILIES: &[(&str, &str)] = &[
         "xen_vm_disk_written_bytes_total",
         "Bytes the guest wrote per virtual disk (RRD vbd_<device>_write).",
     ),
+    (
+        "xen_vm_disk_read_operations_total",
+        "Read requests per virtual disk of the guest (RRD vbd_<device>_iops_read).",
+    ),
+    (
+        "xen_vm_disk_write_operations_total",
+        "Write requests per virtual disk of the guest (RRD vbd_<device>_iops_write).",
+    ),
+    (
+        "xen_vm_rrd_value",
+        "A guest data source the mapping does not know, raw (unknown_sources: generic).",
+    ),
+    (
+        "xen_sr_rrd_value",
+        "An SR data source (class sr), raw (unknown_sources: generic).",
+    ),
 ];
+
+/// The label of SR series before it is resolved: the SR uuid's first 8 characters, as the
+/// host's data source names it. Rendering turns it into `sr_uuid`.
+pub const SR_PREFIX_LABEL: &str = "sr";
+
+/// Every pattern of a pool's `resource_metrics` names at least one family: a pattern that
+/// matches none is a typo that would silently publish everything or nothing.
+pub fn check_selection(selection: &ResourceMetrics) -> Result<(), String> {
+    let lists = [
+        ("allow", selection.allow.as_deref().unwrap_or_default()),
+        ("deny", &selection.deny),
+    ];
+    for (key, patterns) in lists {
+        for pattern in patterns {
+            let only = ResourceMetrics {
+                allow: Some(vec![pattern.clone()]),
+                ..ResourceMetrics::default()
+            };
+            if !FAMILIES.iter().any(|(family, _)| only.publishes(family)) {
+                return Err(format!(
+                    "resource_metrics.{key}: `{pattern}` matches no resource metric family (the families are listed in the README, \"Resource metrics\")"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The mapping of one data source; `None` for sources xenguard does not publish.
 pub fn map(class: &str, name: &str) -> Option<Mapped> {
@@ -258,11 +335,48 @@ pub fn map(class: &str, name: &str) -> Option<Mapped> {
                         Kind::Counter,
                     );
                 }
-                None
+                let per_sr: [(&str, &'static str, f64, Kind); 6] = [
+                    (
+                        "read_latency_",
+                        "xen_host_sr_read_latency_seconds",
+                        1e-6,
+                        Kind::Gauge,
+                    ),
+                    (
+                        "write_latency_",
+                        "xen_host_sr_write_latency_seconds",
+                        1e-6,
+                        Kind::Gauge,
+                    ),
+                    (
+                        "iops_read_",
+                        "xen_host_sr_read_operations_total",
+                        1.0,
+                        Kind::Counter,
+                    ),
+                    (
+                        "iops_write_",
+                        "xen_host_sr_write_operations_total",
+                        1.0,
+                        Kind::Counter,
+                    ),
+                    ("read_", "xen_host_sr_read_bytes_total", 1.0, Kind::Counter),
+                    (
+                        "write_",
+                        "xen_host_sr_written_bytes_total",
+                        1.0,
+                        Kind::Counter,
+                    ),
+                ];
+                per_sr.iter().find_map(|(prefix, family, scale, kind)| {
+                    let sr8 = name.strip_prefix(prefix).filter(|s| is_sr8(s))?;
+                    m(family, Some((SR_PREFIX_LABEL, sr8)), *scale, *kind)
+                })
             }
         },
         "vm" => match name {
             "memory" => m("xen_vm_memory_bytes", None, 1.0, Kind::Gauge),
+            "memory_target" => m("xen_vm_memory_target_bytes", None, 1.0, Kind::Gauge),
             "memory_internal_free" => m(
                 "xen_vm_memory_internal_free_bytes",
                 None,
@@ -278,7 +392,19 @@ pub fn map(class: &str, name: &str) -> Option<Mapped> {
                         Kind::Counter,
                     );
                 }
-                let table: [(&str, &str, &'static str, &'static str); 4] = [
+                let table: [(&str, &str, &'static str, &'static str); 6] = [
+                    (
+                        "vbd_",
+                        "_iops_read",
+                        "xen_vm_disk_read_operations_total",
+                        "device",
+                    ),
+                    (
+                        "vbd_",
+                        "_iops_write",
+                        "xen_vm_disk_write_operations_total",
+                        "device",
+                    ),
                     ("vif_", "_rx", "xen_vm_network_receive_bytes_total", "vif"),
                     ("vif_", "_tx", "xen_vm_network_transmit_bytes_total", "vif"),
                     ("vbd_", "_read", "xen_vm_disk_read_bytes_total", "device"),
@@ -301,7 +427,28 @@ pub fn map(class: &str, name: &str) -> Option<Mapped> {
     }
 }
 
-/// One published series: family, object (`host_uuid` or `vm_uuid`), extra label.
+/// Whether `s` is the 8 hexadecimal characters an SR data source is named with.
+fn is_sr8(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The generic family of a class, for sources the mapping does not know.
+fn generic(class: &str, name: &str) -> Option<Mapped> {
+    let family = match class {
+        "host" => "xen_host_rrd_value",
+        "vm" => "xen_vm_rrd_value",
+        "sr" => "xen_sr_rrd_value",
+        _ => return None,
+    };
+    Some(Mapped {
+        family,
+        label: Some(("source", name.to_owned())),
+        scale: 1.0,
+        kind: Kind::Gauge,
+    })
+}
+
+/// One published series: family, object (`host_uuid`, `vm_uuid` or `sr_uuid`), extra label.
 pub type SeriesKey = (&'static str, String, Option<(&'static str, String)>);
 
 /// What is known of one pool's resources between answers.
@@ -311,6 +458,8 @@ pub struct Resources {
     pub hosts: BTreeMap<String, HostRrd>,
     /// Every series' value, with the Unix time its object was last reported.
     pub series: BTreeMap<SeriesKey, (f64, f64)>,
+    /// The pool's choice of families.
+    pub selection: ResourceMetrics,
 }
 
 /// One host's collection state.
@@ -323,6 +472,23 @@ pub struct HostRrd {
 }
 
 impl Resources {
+    /// Nothing known yet; `selection` says which families are kept.
+    pub fn new(selection: ResourceMetrics) -> Resources {
+        Resources {
+            selection,
+            ..Resources::default()
+        }
+    }
+
+    /// Where a column goes, if this pool publishes it.
+    fn route(&self, column: &Column) -> Option<Mapped> {
+        let mapped = map(&column.class, &column.name).or_else(|| {
+            (self.selection.unknown_sources == UnknownSources::Generic)
+                .then(|| generic(&column.class, &column.name))?
+        })?;
+        self.selection.publishes(mapped.family).then_some(mapped)
+    }
+
     /// Adds an answer of the host `host_uuid` received at `now`: the rows after the host's
     /// last row, each once, in time order.
     pub fn apply(&mut self, host_uuid: &str, updates: &Updates, now: f64) {
@@ -345,7 +511,7 @@ impl Resources {
         }
         let step = updates.step as f64;
         for (k, column) in updates.columns.iter().enumerate() {
-            let Some(mapped) = map(&column.class, &column.name) else {
+            let Some(mapped) = self.route(column) else {
                 continue;
             };
             let key = (mapped.family, column.uuid.clone(), mapped.label);
@@ -499,5 +665,131 @@ mod tests {
         );
         assert_eq!(family("host", "CPU0-avg-freq"), None);
         assert_eq!(family("sr", "read"), None);
+    }
+
+    fn resources(selection: ResourceMetrics) -> Resources {
+        let mut r = Resources::new(selection);
+        let legend = [
+            "AVERAGE:host:h1:cpu0",
+            "AVERAGE:host:h1:memory_free_kib",
+            "AVERAGE:host:h1:xapi_open_fds",
+            "AVERAGE:vm:v1:memory",
+            "AVERAGE:vm:v1:cpu0",
+            "AVERAGE:sr:s1:physical_utilisation",
+        ];
+        let body = serde_json::json!({
+            "meta": {"step": "5", "end": "10", "legend": legend},
+            "data": [{"t": "10", "values": ["1", "2", "3", "4", "5", "6"]}],
+        });
+        r.apply("h1", &parse(body.to_string().as_bytes()).unwrap(), 1.0);
+        r
+    }
+
+    fn families(r: &Resources) -> Vec<&'static str> {
+        let mut f: Vec<_> = r.series.keys().map(|(family, _, _)| *family).collect();
+        f.dedup();
+        f
+    }
+
+    #[test]
+    fn allow_and_deny_lists_choose_families_and_unknown_sources_are_dropped_by_default() {
+        let all = resources(ResourceMetrics::default());
+        assert_eq!(
+            families(&all),
+            [
+                "xen_host_cpu_busy_seconds_total",
+                "xen_host_memory_free_bytes",
+                "xen_vm_cpu_busy_seconds_total",
+                "xen_vm_memory_bytes"
+            ]
+        );
+        let guests_off = resources(ResourceMetrics {
+            deny: vec!["xen_vm_*".into()],
+            ..ResourceMetrics::default()
+        });
+        assert_eq!(
+            families(&guests_off),
+            [
+                "xen_host_cpu_busy_seconds_total",
+                "xen_host_memory_free_bytes"
+            ]
+        );
+        let memory_only = resources(ResourceMetrics {
+            allow: Some(vec![
+                "xen_host_memory_*".into(),
+                "xen_vm_memory_bytes".into(),
+            ]),
+            deny: vec!["xen_vm_*".into()],
+            ..ResourceMetrics::default()
+        });
+        assert_eq!(families(&memory_only), ["xen_host_memory_free_bytes"]);
+        let generic = resources(ResourceMetrics {
+            unknown_sources: UnknownSources::Generic,
+            ..ResourceMetrics::default()
+        });
+        let raw: Vec<_> = generic
+            .series
+            .iter()
+            .filter(|((f, _, _), _)| f.ends_with("_rrd_value"))
+            .map(|((f, uuid, label), (v, _))| (*f, uuid.as_str(), label.clone().unwrap().1, *v))
+            .collect();
+        assert_eq!(
+            raw,
+            [
+                ("xen_host_rrd_value", "h1", "xapi_open_fds".to_owned(), 3.0),
+                (
+                    "xen_sr_rrd_value",
+                    "s1",
+                    "physical_utilisation".to_owned(),
+                    6.0
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pattern_that_names_no_family_is_refused() {
+        let ok = ResourceMetrics {
+            allow: Some(vec!["xen_host_*".into(), "xen_vm_memory_bytes".into()]),
+            deny: vec!["xen_host_sr_*".into()],
+            ..ResourceMetrics::default()
+        };
+        assert_eq!(check_selection(&ok), Ok(()));
+        let typo = ResourceMetrics {
+            deny: vec!["xen_vm_cpu_seconds_total".into()],
+            ..ResourceMetrics::default()
+        };
+        let e = check_selection(&typo).unwrap_err();
+        assert!(
+            e.contains("deny") && e.contains("xen_vm_cpu_seconds_total"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sr_sources_of_a_host() {
+        let mapped = map("host", "read_latency_0a1b2c3d").unwrap();
+        assert_eq!(
+            (mapped.family, mapped.label, mapped.scale, mapped.kind),
+            (
+                "xen_host_sr_read_latency_seconds",
+                Some((SR_PREFIX_LABEL, "0a1b2c3d".into())),
+                1e-6,
+                Kind::Gauge
+            )
+        );
+        assert_eq!(
+            map("host", "iops_write_0a1b2c3d").unwrap().family,
+            "xen_host_sr_write_operations_total"
+        );
+        assert_eq!(
+            map("host", "write_0a1b2c3d").unwrap().family,
+            "xen_host_sr_written_bytes_total"
+        );
+        assert_eq!(map("host", "read_notansr"), None);
+        assert_eq!(
+            map("vm", "vbd_xvda_iops_read").unwrap().family,
+            "xen_vm_disk_read_operations_total"
+        );
     }
 }

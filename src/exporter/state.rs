@@ -7,6 +7,7 @@ use std::sync::RwLock;
 
 use super::cache::Cache;
 use super::rrd::Resources;
+use crate::config::ResourceMetrics;
 
 /// The watcher's view of its connection to the master.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,15 +62,19 @@ pub struct PoolState {
 }
 
 impl PoolState {
-    /// Empty state for a configured pool.
-    pub fn new(name: impl Into<String>, configured: Vec<String>) -> PoolState {
+    /// Empty state for a configured pool, keeping the resource families `selection` allows.
+    pub fn new(
+        name: impl Into<String>,
+        configured: Vec<String>,
+        selection: ResourceMetrics,
+    ) -> PoolState {
         PoolState {
             name: name.into(),
             configured,
             cache: RwLock::default(),
             status: RwLock::default(),
             probes: RwLock::default(),
-            resources: RwLock::default(),
+            resources: RwLock::new(Resources::new(selection)),
         }
     }
 

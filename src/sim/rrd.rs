@@ -12,7 +12,7 @@
 //! the ten minutes there are), `MIN`/`MAX` (answered 500), the XML form, basic
 //! authentication, dom0's and SRs' columns.
 
-use super::model::{DOM0_MEMORY, HOST_MEMORY, Model, Role};
+use super::model::{DOM0_MEMORY, HOST_MEMORY, Model, Role, SimHost};
 use super::padding::HOST_CPUS;
 
 /// The archive's step and length.
@@ -116,6 +116,27 @@ pub fn rrd_updates(model: &Model, i: usize, query: &str, now: f64) -> RrdAnswer 
             format!("{prefix}pif_eth0_tx"),
             Source::Wave(traffic / 2.0, 101),
         ));
+        // Storage, per SR plugged here, named by the SR uuid's first 8 characters.
+        for (n, sr8) in plugged_srs(host).iter().enumerate() {
+            let seed = 400 + 10 * n as u64;
+            let io = 2e5 * (1 + vms.len()) as f64;
+            let per_sr = [
+                ("read", Source::Wave(io, seed)),
+                ("write", Source::Wave(io / 2.0, seed + 1)),
+                ("iops_read", Source::Wave(io / 4096.0, seed + 2)),
+                ("iops_write", Source::Wave(io / 8192.0, seed + 3)),
+                ("read_latency", Source::Wave(250.0, seed + 4)),
+                ("write_latency", Source::Wave(900.0, seed + 5)),
+            ];
+            for (name, source) in per_sr {
+                columns.push((format!("{prefix}{name}_{sr8}"), source));
+            }
+        }
+        // One of the many sources xenguard's mapping does not know.
+        columns.push((
+            format!("{prefix}xapi_open_fds"),
+            Source::Fixed(40.0 + vms.len() as f64),
+        ));
     }
     for guest in &vms {
         let prefix = format!("AVERAGE:vm:{}:", guest.uuid);
@@ -135,6 +156,9 @@ pub fn rrd_updates(model: &Model, i: usize, query: &str, now: f64) -> RrdAnswer 
             ("vif_0_tx", Source::Wave(2e4, guest.seed + 201)),
             ("vbd_xvda_read", Source::Wave(1e5, guest.seed + 300)),
             ("vbd_xvda_write", Source::Wave(4e4, guest.seed + 301)),
+            ("vbd_xvda_iops_read", Source::Wave(25.0, guest.seed + 302)),
+            ("vbd_xvda_iops_write", Source::Wave(10.0, guest.seed + 303)),
+            ("memory_target", Source::Fixed(guest.memory as f64)),
         ];
         for (name, source) in levels {
             columns.push((format!("{prefix}{name}"), source));
@@ -186,6 +210,21 @@ fn session_ok(model: &Model, i: usize, session: &str) -> Option<bool> {
             .database_host(i)
             .map(|m| model.hosts[m].sessions.contains(session)),
     }
+}
+
+/// The first 8 characters of the uuid of every SR plugged on the host, in uuid order.
+fn plugged_srs(host: &SimHost) -> Vec<String> {
+    let db = &host.db;
+    let mut srs: Vec<String> = db
+        .pbd
+        .iter()
+        .map(|(_, pbd)| pbd)
+        .filter(|pbd| pbd.currently_attached && pbd.host.as_str() == host.reference)
+        .filter_map(|pbd| db.sr.get(pbd.sr.as_str()))
+        .map(|sr| sr.uuid.chars().take(8).collect())
+        .collect();
+    srs.sort();
+    srs
 }
 
 /// A guest whose domain runs on the host.

@@ -6,8 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::Checker;
 use crate::config::diagnostics::Pos;
-use crate::config::model::{Credentials, PoolConfig, PoolTimeouts, Scheme, TlsConfig, defaults};
-use crate::config::raw::{Located, RawPool, RawTls};
+use crate::config::model::{
+    Credentials, PoolConfig, PoolTimeouts, ResourceMetrics, Scheme, TlsConfig, defaults,
+};
+use crate::config::raw::{Located, RawPool, RawResourceMetrics, RawTls};
 
 impl Checker {
     pub(super) fn pools(&mut self, raw: &Located<Vec<Located<RawPool>>>) -> Vec<PoolConfig> {
@@ -180,6 +182,11 @@ impl Checker {
             }
         };
 
+        let resource_metrics = match &raw.resource_metrics {
+            None => ResourceMetrics::default(),
+            Some(r) => self.resource_metrics(&r.value),
+        };
+
         PoolConfig {
             name,
             hosts,
@@ -189,6 +196,55 @@ impl Checker {
             username,
             credentials,
             timeouts,
+            resource_metrics,
+        }
+    }
+
+    /// `resource_metrics`: the patterns' spelling here; that each names a family the exporter
+    /// publishes is checked when it starts (the family list is the exporter's).
+    fn resource_metrics(&mut self, raw: &RawResourceMetrics) -> ResourceMetrics {
+        let mut patterns = |list: &Option<Located<Vec<Located<String>>>>, key: &str| {
+            let list = list.as_ref()?;
+            if list.value.is_empty() && key == "allow" {
+                self.warning(
+                    list.pos,
+                    "`allow` is empty: no resource metrics are published for this pool",
+                );
+            }
+            Some(
+                list.value
+                    .iter()
+                    .map(|p| {
+                        let name = p.value.strip_suffix('*').unwrap_or(&p.value);
+                        let valid = !name.is_empty()
+                            && name
+                                .bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                        if !valid {
+                            self.error(
+                                p.pos,
+                                format!(
+                                    "`{key}`: `{}` is not a metric family name (`a-z`, `0-9`, `_`) \
+                                     or such a prefix followed by `*`",
+                                    p.value
+                                ),
+                            );
+                        }
+                        p.value.clone()
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let allow = patterns(&raw.allow, "allow");
+        let deny = patterns(&raw.deny, "deny").unwrap_or_default();
+        ResourceMetrics {
+            allow,
+            deny,
+            unknown_sources: raw
+                .unknown_sources
+                .as_ref()
+                .map(|u| u.value)
+                .unwrap_or_default(),
         }
     }
 
