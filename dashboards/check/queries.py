@@ -2,13 +2,15 @@
 """Every query of the Grafana dashboards against a live Prometheus (scripts/checks/20-dashboards.sh,
 step 3).
 
-    queries.py --prom URL [--var NAME=VALUE]... [--verbose] DASHBOARD.json...
+    queries.py --prom URL [--scenario NAME=VALUE[,NAME=VALUE...]]... [--verbose] DASHBOARD.json...
 
 Resolves every template variable against Prometheus (label_values: the metric and label exist;
-query_result: the expression returns series and the regex matches; --var picks the value, which
-must be among the options, else the first option is used), substitutes variables and Grafana's
-macros in every panel target, and runs each through /api/v1/query (and /api/v1/query_range for
-range targets): it must parse and return at least one series.
+query_result: the expression returns series and the regex matches; a scenario picks the value,
+which must be among the options, else the first option is used), substitutes variables and
+Grafana's macros in every panel target, and runs each through /api/v1/query (and
+/api/v1/query_range for range targets), once per scenario: it must parse in every scenario and
+return at least one series in one of them (a dead host's resource panels are empty, a live
+host's failure panels may be).
 
 It sends a hundred-odd queries, so it talks to Prometheus's HTTP API itself (urllib, one process)
 rather than through `promtool query` (one process, about 60 ms, per query).
@@ -143,85 +145,106 @@ def resolve_variable(prom: Prom, v: dict, values: dict[str, str], now: float,
     return options, kind
 
 
-def queries(prom_url: str, var: list[str], verbose: bool, dashboards: list[str]) -> None:
+def check_dashboard(prom: Prom, path: str, overrides: dict[str, str], verbose: bool,
+                    counts: dict[str, int]) -> tuple[list[str], dict[str, str]]:
+    """Runs one dashboard's variable queries and targets with OVERRIDES. Returns the failures
+    that hold whatever the scenario (errors, undefined variables, an override that is not an
+    option) and, per target, why it was empty (absent when it returned data)."""
+    _, dash = load(path)
+    name = os.path.basename(path)
+    now = time.time()
+    values, failures, empty = {}, [], {}
+    for v in variables(dash):
+        vname = v.get("name")
+        where = f"{name}: variable ${vname}"
+        if v.get("type") == "datasource":
+            values[vname] = "prometheus"
+            continue
+        if v.get("type") != "query":
+            raise Fail(f"{where}: type {v.get('type')!r} is not handled by this check")
+        try:
+            options, kind = resolve_variable(prom, v, values, now, where)
+        except Fail as e:
+            failures.append(str(e))
+            values[vname] = "__unresolved__"
+            continue
+        counts["variable"] += 1
+        if vname in overrides:
+            if overrides[vname] not in [o[0] for o in options]:
+                failures.append(f"{where}: {overrides[vname]!r} is not among its options {options}")
+            values[vname] = overrides[vname]
+        else:
+            values[vname] = options[0][0]
+        if verbose:
+            print(f"ok    {where} ({kind}): {len(options)} option(s), using {values[vname]!r}")
+    for p in all_panels(dash):
+        for t in p.get("targets", []) or []:
+            expr = t.get("expr")
+            if not expr:
+                continue
+            where = f"{name}: panel {p.get('id')} {p.get('title')!r} target {t.get('refId')}"
+            try:
+                q = substitute(expr, values, where)
+            except Fail as e:
+                failures.append(str(e))
+                continue
+            runs = [("instant", lambda: prom.query(q, now))]
+            if t.get("range", not t.get("instant", False)):
+                runs.append(("range", lambda: prom.query_range(q, now - 60, now, "1s")))
+            for kind, ask in runs:
+                body = ask()
+                counts[kind] += 1
+                if body.get("status") != "success":
+                    failures.append(f"{where} ({kind}): {body.get('errorType')}: {body.get('error')}\n"
+                                    f"      query: {q}")
+                elif not body["data"]["result"]:
+                    empty[f"{where} ({kind})"] = q
+                elif verbose:
+                    print(f"ok    {where} ({kind}): {len(body['data']['result'])} series")
+    return failures, empty
+
+
+def queries(prom_url: str, scenarios: list[dict[str, str]], verbose: bool, dashboards: list[str]) -> None:
+    """Each dashboard once per scenario (a set of variable values): every query must run in
+    every scenario and return data in at least one, so a panel about a dead host is checked
+    with the dead host and a panel about resources with a live one."""
     prom = Prom(prom_url)
-    overrides = dict(kv.split("=", 1) for kv in var)
     counts = {"variable": 0, "instant": 0, "range": 0}
     failures = []
     t0 = time.monotonic()
     for path in dashboards:
-        _, dash = load(path)
-        name = os.path.basename(path)
-        now = time.time()
-        values = {}
-        for v in variables(dash):
-            vname = v.get("name")
-            where = f"{name}: variable ${vname}"
-            if v.get("type") == "datasource":
-                values[vname] = "prometheus"
-                continue
-            if v.get("type") != "query":
-                raise Fail(f"{where}: type {v.get('type')!r} is not handled by this check")
-            try:
-                options, kind = resolve_variable(prom, v, values, now, where)
-            except Fail as e:
-                failures.append(str(e))
-                values[vname] = "__unresolved__"
-                continue
-            counts["variable"] += 1
-            if vname in overrides:
-                if overrides[vname] not in [o[0] for o in options]:
-                    failures.append(f"{where}: {overrides[vname]!r} is not among its options {options}")
-                values[vname] = overrides[vname]
-            else:
-                values[vname] = options[0][0]
-            if verbose:
-                print(f"ok    {where} ({kind}): {len(options)} option(s), using {values[vname]!r}")
-        for p in all_panels(dash):
-            for t in p.get("targets", []) or []:
-                expr = t.get("expr")
-                if not expr:
-                    continue
-                where = f"{name}: panel {p.get('id')} {p.get('title')!r} target {t.get('refId')}"
-                try:
-                    q = substitute(expr, values, where)
-                except Fail as e:
-                    failures.append(str(e))
-                    continue
-                runs = [("instant", lambda: prom.query(q, now))]
-                if t.get("range", not t.get("instant", False)):
-                    runs.append(("range", lambda: prom.query_range(q, now - 60, now, "1s")))
-                for kind, ask in runs:
-                    body = ask()
-                    counts[kind] += 1
-                    if body.get("status") != "success":
-                        failures.append(f"{where} ({kind}): {body.get('errorType')}: {body.get('error')}\n"
-                                        f"      query: {q}")
-                    elif not body["data"]["result"]:
-                        failures.append(f"{where} ({kind}): EMPTY result: the panel references a metric or "
-                                        f"label the exporter or receiver does not emit, or a join that matches nothing\n"
-                                        f"      query: {q}")
-                    elif verbose:
-                        print(f"ok    {where} ({kind}): {len(body['data']['result'])} series")
+        empty_everywhere = None
+        for overrides in scenarios:
+            errors, empty = check_dashboard(prom, path, overrides, verbose, counts)
+            failures += errors
+            empty_everywhere = empty if empty_everywhere is None else {
+                k: v for k, v in empty_everywhere.items() if k in empty}
+        for where, q in (empty_everywhere or {}).items():
+            failures.append(f"{where}: EMPTY result in every scenario: the panel references a metric or "
+                            f"label the exporter or receiver does not emit, or a join that matches nothing\n"
+                            f"      query: {q}")
     took = time.monotonic() - t0
     total = sum(counts.values())
     if failures:
         for f in failures:
             print(f"FAIL  {f}", file=sys.stderr)
         raise Fail(f"{len(failures)} of {total} failed")
+    described = "; ".join(", ".join(f"${k}={v}" for k, v in o.items()) or "first options" for o in scenarios)
     print(f"queries: {total} ok against {prom_url} ({counts['variable']} variable queries, "
-          f"{counts['instant']} instant, {counts['range']} range) in {took:.2f} s; "
-          f"variables: {', '.join(f'${k}={v}' for k, v in overrides.items()) or 'first option'}")
+          f"{counts['instant']} instant, {counts['range']} range) in {took:.2f} s; scenarios: {described}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prom", required=True, help="Prometheus's URL")
-    ap.add_argument("--var", action="append", default=[], help="NAME=VALUE for a template variable")
+    ap.add_argument("--scenario", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE...]",
+                    help="variable values for one run of every dashboard (repeatable; a variable not "
+                         "named takes its first option); a target must return data in at least one")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every query and its series count")
     ap.add_argument("dashboards", nargs="+")
     args = ap.parse_args()
-    return run("queries", lambda: queries(args.prom, args.var, args.verbose, args.dashboards))
+    scenarios = [dict(kv.split("=", 1) for kv in sc.split(",") if kv) for sc in args.scenario] or [{}]
+    return run("queries", lambda: queries(args.prom, scenarios, args.verbose, args.dashboards))
 
 
 if __name__ == "__main__":

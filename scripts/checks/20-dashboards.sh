@@ -7,8 +7,10 @@
 #      second, power host2 off so the failure panels have data, post XenVmsStuckOnDeadHost for
 #      host2 to the receiver's webhook (once without the token: 401, once with it: 200, which
 #      journals a `planned` remediation), then run every template variable query and every
-#      panel target (variables and macros substituted) through the Prometheus HTTP API: each
-#      must parse and return at least one series. The receiver's counters and gauges exist
+#      panel target (variables and macros substituted) through the Prometheus HTTP API, once
+#      with the dead host and once with a live host and one of its guests (resource metrics
+#      are on, read every second): each must parse every time and return at least one series
+#      in one of the two. The receiver's counters and gauges exist
 #      from start with 0 for every pool and label value (webhooks_total per HTTP status only
 #      after a request with that status, hence the two posts).
 # Helpers: dashboards/check/ (lint.py, typecheck.py with dashboard.ts.tmpl and loose.ts,
@@ -29,6 +31,7 @@ TSC=$TOOLS_NM/.bin/tsc
 SCHEMA=$TOOLS_NM/@grafana/schema
 BIN=$ROOT/target/debug/xenguard
 DEAD_HOST=host2
+LIVE_HOST=host1
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
@@ -151,6 +154,7 @@ exporter:
   probe_interval_seconds: 1
   probe_timeout_seconds: 1
   event_timeout_seconds: 5
+  rrd_interval_seconds: 1
 receiver:
   listen: 127.0.0.1:$RECEIVER_PORT
   mode: observe
@@ -197,6 +201,11 @@ import json, sys
 hosts = json.load(open(sys.argv[1]))
 print(next(h["uuid"] for h in hosts if h["name"] == sys.argv[2] and h["power"] == "off"))
 ' "$OUT/power-off.json" "$DEAD_HOST") || die "$DEAD_HOST is not powered off: $(cat "$OUT/power-off.json")"
+LIVE_UUID=$("$PY" -c '
+import json, sys
+hosts = json.load(open(sys.argv[1]))
+print(next(h["uuid"] for h in hosts if h["name"] == sys.argv[2] and h["power"] == "on"))
+' "$OUT/power-off.json" "$LIVE_HOST") || die "$LIVE_HOST is not powered on: $(cat "$OUT/power-off.json")"
 
 t=$(now_us)
 wait_for "Prometheus to scrape the exporter (xen_pool_up)" 30 has_data 'xen_pool_up'
@@ -247,10 +256,22 @@ wait_for "the receiver's planned remediation in Prometheus" 30 has_data \
     'xenguard_remediation_plans_total{pool="sim",kind="recover_host",outcome="planned"} > 0'
 wait_for "two samples of the receiver's webhook counters" 30 has_data \
     'count_over_time(xenguard_remediation_webhooks_total{code="200"}[1m]) > 1 and on () count_over_time(xenguard_remediation_webhooks_total{code="401"}[1m]) > 1'
+# Resource metrics: two samples of the live host's and its guests' counters (rates), and its
+# SR series (named only once the SRs are in the exporter's cache).
+wait_for "resource metrics of $LIVE_HOST in Prometheus" 30 has_data \
+    "rate(xen_host_sr_read_bytes_total{host_uuid=\"$LIVE_UUID\"}[1m]) and on () rate(xen_vm_cpu_busy_seconds_total[1m])"
+# A guest with resource series now: one of the live hosts' (the dead host's have expired).
+LIVE_VM=$(promtool query instant -o json "$PROM" 'xen_vm_memory_bytes' | "$PY" -c '
+import json, sys
+print(sorted(s["metric"]["vm_uuid"] for s in json.load(sys.stdin))[0])
+') || die "no guest has resource metrics in Prometheus"
 T_DATA=$(seconds_since "$t")
 
 t=$(now_us)
-"$PY" "$HELPERS/queries.py" ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" --var "pool=sim" --var "host=$DEAD_UUID" "${DASHBOARDS[@]}" ||
+# Twice: with the dead host (failure panels) and with a live host and guest (resource panels,
+# which are empty for a dead host); each target must return data in one of them.
+"$PY" "$HELPERS/queries.py" ${DASHCHECK_VERBOSE:+--verbose} --prom "$PROM" \
+    --scenario "pool=sim,host=$DEAD_UUID" --scenario "pool=sim,host=$LIVE_UUID,vm=$LIVE_VM" "${DASHBOARDS[@]}" ||
     die "dashboard queries against a live Prometheus (messages above; logs in $OUT)"
 T_QUERIES=$(seconds_since "$t")
 
