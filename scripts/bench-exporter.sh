@@ -16,6 +16,10 @@
 # RSS, scrape p50/p99 alone and with two scrapers at once, exposition size and CPU per scrape at
 # each size; the load on the master with churn against a polling exporter (64 hosts); and the
 # exporter's peak RSS increase from a hostile 200 MB answer. CSV in target/bench-scale.csv.
+#
+# --rrd [--window S]: scripts/python/bench_rrd.py instead: resource metrics at 64 hosts / 5,120
+# VMs read every 15 s, off and with four `resource_metrics` choices: CPU per collection cycle,
+# scrape p50/p99, CPU per scrape, exposition size, series, RSS. CSV in target/bench-rrd.csv.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,6 +30,13 @@ fi
 
 echo "==> cargo build --release"
 cargo build --release
+
+if [ "${1:-}" = "--rrd" ]; then
+    shift
+    echo
+    echo "==> .venv/bin/python scripts/python/bench_rrd.py target/release/xenguard $*"
+    exec .venv/bin/python scripts/python/bench_rrd.py target/release/xenguard "$@"
+fi
 
 if [ "${1:-}" = "--scale" ]; then
     shift

@@ -33,6 +33,8 @@ pub mod defaults {
     pub const PROBE_TIMEOUT_SECONDS: u64 = 3;
     /// `exporter.event_timeout_seconds`.
     pub const EVENT_TIMEOUT_SECONDS: u64 = 30;
+    /// `exporter.event_min_interval_seconds`.
+    pub const EVENT_MIN_INTERVAL_SECONDS: u64 = 5;
     /// `exporter.rrd_interval_seconds` (0: resource metrics are not collected).
     pub const RRD_INTERVAL_SECONDS: u64 = 0;
     /// Port of `receiver.listen` (on all IPv4 addresses).
@@ -272,6 +274,9 @@ pub struct ExporterConfig {
     pub probe_timeout: Duration,
     /// Server-side timeout of one `event.from` call.
     pub event_timeout: Duration,
+    /// Shortest time between the starts of two `event.from` calls: changes that happen
+    /// meanwhile are fetched together, in one call.
+    pub event_min_interval: Duration,
     /// How often every host's `/rrd_updates` is read; zero: never.
     pub rrd_interval: Duration,
 }
@@ -283,6 +288,7 @@ impl Default for ExporterConfig {
             probe_interval: Duration::from_secs(defaults::PROBE_INTERVAL_SECONDS),
             probe_timeout: Duration::from_secs(defaults::PROBE_TIMEOUT_SECONDS),
             event_timeout: Duration::from_secs(defaults::EVENT_TIMEOUT_SECONDS),
+            event_min_interval: Duration::from_secs(defaults::EVENT_MIN_INTERVAL_SECONDS),
             rrd_interval: Duration::from_secs(defaults::RRD_INTERVAL_SECONDS),
         }
     }

@@ -78,6 +78,7 @@ pub(super) struct RawExporter {
     pub(super) probe_interval_seconds: Option<Located<u64>>,
     pub(super) probe_timeout_seconds: Option<Located<u64>>,
     pub(super) event_timeout_seconds: Option<Located<u64>>,
+    pub(super) event_min_interval_seconds: Option<Located<u64>>,
     pub(super) rrd_interval_seconds: Option<Located<u64>>,
 }
 

@@ -584,7 +584,7 @@ fn config_yaml(
         "# Written by `xenguard demo` ({mode} mode); removed when the demo stops.\n\
          pools:\n  - name: {POOL}\n    hosts: [{}]\n    scheme: http\n    port: {}\n    password_file: {}\n\
          \x20   timeouts: {{connect_seconds: {}, call_seconds: {}, start_vm_seconds: {}}}\n\
-         exporter:\n  listen: {exporter}\n  probe_interval_seconds: 2\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 5\n\
+         exporter:\n  listen: {exporter}\n  probe_interval_seconds: 2\n  probe_timeout_seconds: 1\n  event_timeout_seconds: 5\n  event_min_interval_seconds: 1\n  rrd_interval_seconds: 5\n\
          receiver:\n  listen: {receiver}\n  mode: {mode}\n  auth: {{bearer_token_file: {}}}\n  journal_path: {}\n\
          \x20 confirm_window_seconds: {}\n  confirm_probes: {}\n  refused_grace_seconds: {}\n  startup_quiet_seconds: {}\n  host_cooldown_seconds: {}\n\
          \x20 fence_budget: {{max_fences: {}, window_seconds: {}}}\n\

@@ -117,6 +117,7 @@ impl Exporter {
                 tasks.push(tokio::spawn(rrd_collector::collect_loop(
                     state.clone(),
                     session.clone(),
+                    metrics.clone(),
                     exporter_config.rrd_interval,
                     exporter_config.probe_timeout,
                 )));
@@ -126,6 +127,7 @@ impl Exporter {
                 PoolReader::new(session),
                 metrics.clone(),
                 exporter_config.event_timeout,
+                exporter_config.event_min_interval,
             )));
             tasks.push(tokio::spawn(prober::probe_loop(
                 state.clone(),

@@ -7,7 +7,8 @@
 //! answer starts after the last row already added. Levels (memory) are gauges holding the
 //! newest known value. `NaN` (no data) adds nothing and never replaces a known level.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use crate::config::{ResourceMetrics, UnknownSources};
 
@@ -448,8 +449,12 @@ fn generic(class: &str, name: &str) -> Option<Mapped> {
     })
 }
 
+/// Text shared by every series that names it: a guest's uuid is stored once, not once for
+/// each of its ten-odd series (less memory, and a scrape reads it from one place).
+pub type Name = Arc<str>;
+
 /// One published series: family, object (`host_uuid`, `vm_uuid` or `sr_uuid`), extra label.
-pub type SeriesKey = (&'static str, String, Option<(&'static str, String)>);
+pub type SeriesKey = (&'static str, Name, Option<(&'static str, Name)>);
 
 /// What is known of one pool's resources between answers.
 #[derive(Debug, Default)]
@@ -460,6 +465,8 @@ pub struct Resources {
     pub series: BTreeMap<SeriesKey, (f64, f64)>,
     /// The pool's choice of families.
     pub selection: ResourceMetrics,
+    /// The uuids and label values the series share.
+    names: HashSet<Name>,
 }
 
 /// One host's collection state.
@@ -514,7 +521,13 @@ impl Resources {
             let Some(mapped) = self.route(column) else {
                 continue;
             };
-            let key = (mapped.family, column.uuid.clone(), mapped.label);
+            let key = (
+                mapped.family,
+                intern(&mut self.names, &column.uuid),
+                mapped
+                    .label
+                    .map(|(name, value)| (name, intern(&mut self.names, &value))),
+            );
             let entry = self.series.entry(key).or_insert((0.0, now));
             entry.1 = now;
             for row in &fresh {
@@ -539,7 +552,18 @@ impl Resources {
     /// removed host): they vanish rather than freeze.
     pub fn expire(&mut self, before: f64) {
         self.series.retain(|_, (_, seen)| *seen >= before);
+        self.names.retain(|name| Arc::strong_count(name) > 1);
     }
+}
+
+/// The shared copy of `text`, made on first use.
+fn intern(names: &mut HashSet<Name>, text: &str) -> Name {
+    if let Some(name) = names.get(text) {
+        return name.clone();
+    }
+    let name: Name = Arc::from(text);
+    names.insert(name.clone());
+    name
 }
 
 #[cfg(test)]
@@ -563,7 +587,7 @@ mod tests {
     fn value(r: &Resources, family: &str, uuid: &str) -> f64 {
         r.series
             .iter()
-            .find(|((f, u, _), _)| *f == family && u == uuid)
+            .find(|((f, u, _), _)| *f == family && &**u == uuid)
             .map(|(_, (v, _))| *v)
             .unwrap()
     }
@@ -731,7 +755,9 @@ mod tests {
             .series
             .iter()
             .filter(|((f, _, _), _)| f.ends_with("_rrd_value"))
-            .map(|((f, uuid, label), (v, _))| (*f, uuid.as_str(), label.clone().unwrap().1, *v))
+            .map(|((f, uuid, label), (v, _))| {
+                (*f, &**uuid, label.clone().unwrap().1.to_string(), *v)
+            })
             .collect();
         assert_eq!(
             raw,

@@ -4,7 +4,7 @@
 //! `xen_host_rrd_up` drops to 0 and its series expire.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::xapi::Session;
 
 use super::rrd;
+use super::self_metrics::SelfMetrics;
 use super::state::PoolState;
 use super::unix_now;
 
@@ -25,17 +26,21 @@ const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// Series of objects no host reported for this many intervals vanish.
 const EXPIRE_AFTER_INTERVALS: f64 = 3.0;
 
-/// Collects every `interval`, until aborted.
+/// Collects every `interval`, until aborted; a round that outlasts the interval delays the
+/// next one rather than overlapping it.
 pub async fn collect_loop(
     state: Arc<PoolState>,
     session: Arc<Session>,
+    metrics: SelfMetrics,
     interval: Duration,
     timeout: Duration,
 ) {
     let mut ticker = super::rounds(interval);
     loop {
         ticker.tick().await;
+        let started = Instant::now();
         collect_all(&state, &session, interval, timeout).await;
+        metrics.rrd_collected(&state.name, started.elapsed());
     }
 }
 

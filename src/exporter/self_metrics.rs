@@ -21,6 +21,7 @@ pub struct SelfMetrics {
     event_batches: IntCounterVec,
     scrape_duration: Gauge,
     renders: IntCounter,
+    rrd_rounds: HistogramVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -79,6 +80,14 @@ impl SelfMetrics {
             ),
             &["pool"],
         ));
+        let rrd_rounds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "xenguard_rrd_collection_duration_seconds",
+                "Time to read every host's /rrd_updates once (a round); near exporter.rrd_interval_seconds means the hosts cannot be read that often.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            &["pool"],
+        ));
         let scrape_duration = must(Gauge::new(
             "xenguard_last_scrape_duration_seconds",
             "Time the previous /metrics request took to render.",
@@ -96,6 +105,7 @@ impl SelfMetrics {
             Box::new(event_batches.clone()),
             Box::new(scrape_duration.clone()),
             Box::new(renders.clone()),
+            Box::new(rrd_rounds.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -108,6 +118,7 @@ impl SelfMetrics {
             event_batches,
             renders,
             scrape_duration,
+            rrd_rounds,
         }
     }
 
@@ -138,6 +149,13 @@ impl SelfMetrics {
     /// Records an applied event batch.
     pub fn batch(&self, pool: &str) {
         self.event_batches.with_label_values(&[pool]).inc();
+    }
+
+    /// Records one round of resource collection.
+    pub fn rrd_collected(&self, pool: &str, took: Duration) {
+        self.rrd_rounds
+            .with_label_values(&[pool])
+            .observe(took.as_secs_f64());
     }
 
     /// Records the render time of a scrape.

@@ -3,7 +3,7 @@
 //! mismatch or a change of master; exponential backoff while the master cannot be reached.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::xapi::{Error, ErrorCode, PoolReader};
 
@@ -23,12 +23,13 @@ pub async fn watch(
     reader: PoolReader,
     metrics: SelfMetrics,
     event_timeout: Duration,
+    min_interval: Duration,
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut reason = "start";
     loop {
         metrics.resynced(&state.name, reason);
-        match sync(&state, &reader, &metrics, event_timeout).await {
+        match sync(&state, &reader, &metrics, event_timeout, min_interval).await {
             Ok(resync) => {
                 backoff = Duration::from_secs(1);
                 reason = resync;
@@ -56,6 +57,7 @@ async fn sync(
     reader: &PoolReader,
     metrics: &SelfMetrics,
     timeout: Duration,
+    min_interval: Duration,
 ) -> Result<&'static str, Error> {
     // Two answers instead of one: the largest answer bounds the peak memory. Incremental
     // updates continue from the first (earlier) token, so changes made between the two calls
@@ -92,6 +94,7 @@ async fn sync(
     mark_ok(state, master.clone());
     tracing::info!(pool = %state.name, master = master.as_deref().unwrap_or("?"), "Pool state synced.");
     loop {
+        let asked = Instant::now();
         let mut batch = match reader
             .event_from_typed(CLASSES, &token, timeout, EVENT_MARGIN)
             .await
@@ -114,13 +117,17 @@ async fn sync(
             return Ok(drift.reason());
         }
         metrics.batch(&state.name);
+        token = batch.token;
+        mark_ok(state, master.clone());
         if batch.events.is_empty() {
             // xapi answers empty only at the timeout; a peer that answers empty at once must
             // not turn this loop into a busy one.
             tokio::time::sleep(Duration::from_millis(100)).await;
+        } else {
+            // A busy pool changes every second; the changes of the next few seconds come
+            // together in one answer instead of one call each (the master's load).
+            tokio::time::sleep_until((asked + min_interval).into()).await;
         }
-        token = batch.token;
-        mark_ok(state, master.clone());
     }
 }
 

@@ -10,7 +10,9 @@
 //! 500 for an unparsable `start`, `cf=LAST`, a too large `interval` or an empty selection).
 //! Not modelled: the 60 s, hourly and daily archives (a `start` older than ten minutes gets
 //! the ten minutes there are), `MIN`/`MAX` (answered 500), the XML form, basic
-//! authentication, dom0's and SRs' columns.
+//! authentication, dom0's columns and the `sr` class's own. The host's per-SR sources
+//! (`read_<sr8>`, latency, iops) are there for every SR it has plugged, and one source
+//! xenguard's mapping does not know (`xapi_open_fds`), as real hosts have dozens.
 
 use super::model::{DOM0_MEMORY, HOST_MEMORY, Model, Role, SimHost};
 use super::padding::HOST_CPUS;

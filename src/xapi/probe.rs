@@ -1,6 +1,7 @@
 //! One direct probe of one host: does it answer XAPI at all, does it accept a pool login
 //! (master) or redirect (`HOST_IS_SLAVE`, naming its master), and is it in emergency mode
-//! (local session + `host.is_in_emergency_mode`, xapi-notes.md §3.3). The exporter publishes these
+//! (local session + `host.is_in_emergency_mode`, xapi-notes.md §3.3; a host that accepted the
+//! pool login is not, so a master costs two calls, a slave five). The exporter publishes these
 //! answers; the receiver's confirmation check asks them again, fresh, before it acts.
 
 use std::time::Duration;
@@ -107,8 +108,15 @@ pub async fn probe(
             };
         }
     };
-    let emergency = match LocalSession::login(transport, address, credentials, Some(timeout)).await
-    {
+    // xapi refuses every call but a few emergency ones (a pool login is not one of them) while
+    // `slave_emergency_mode` is set (xapi-notes.md §3.3), so a host that just accepted a pool
+    // login was not in emergency mode: asking would cost the master three more calls a probe.
+    // A slave can be in emergency mode behind a plain `HOST_IS_SLAVE`, so it is asked.
+    let asked = match role {
+        Role::Master => return answered(role, Some(false)),
+        _ => LocalSession::login(transport, address, credentials, Some(timeout)).await,
+    };
+    let emergency = match asked {
         Ok(local) => {
             let answer = local.is_in_emergency_mode(Some(timeout)).await.ok();
             local.logout(Some(timeout)).await;
@@ -116,6 +124,10 @@ pub async fn probe(
         }
         Err(_) => None,
     };
+    answered(role, emergency)
+}
+
+fn answered(role: Role, emergency: Option<bool>) -> Answer {
     Answer {
         role,
         emergency,

@@ -297,6 +297,74 @@ async fn emergency_mode_after_a_slave_restarts_without_master() {
     h.expect(&h.host("xen_host_emergency_mode", 1), 0.0).await;
 }
 
+/// A busy pool (a guest stopped or started four times a second) costs the master one
+/// `event.from` per `event_min_interval_seconds`, not one per change, and no change is lost:
+/// the last one is what the exporter shows. (Idle, the 1 s server timeout alone would make
+/// about nine calls in the same window, and each change its own call without the interval.)
+#[tokio::test]
+async fn a_busy_pool_costs_one_event_from_per_interval() {
+    let sim = start_sim(2, 2).await;
+    let yaml = format!(
+        "    hosts: [{}]\n    scheme: http\n",
+        common::hosts_yaml(&sim)
+    );
+    let h = harness_on(sim, yaml, "  event_min_interval_seconds: 3\n");
+    h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
+    let session = Arc::new(common::session(&h.sim));
+    let reader = xenguard::xapi::PoolReader::new(session.clone());
+    let (vm, record) = reader
+        .all::<xenguard::xapi::records::Vm>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, v)| {
+            v.is_guest() && v.power_state == xenguard::xapi::records::PowerState::Running
+        })
+        .unwrap();
+    let calls = || {
+        h.value("xenguard_xapi_calls_total{method=\"event.from\",outcome=\"ok\",pool=\"sim\"}")
+            .unwrap_or(0.0)
+    };
+    // Start just after an answer, so the window holds whole intervals.
+    let before = calls();
+    while calls() == before {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = calls();
+    let vm_param = [xenguard::xapi::wire::Value::string(vm.as_str())];
+    let started = Instant::now();
+    let mut running = true;
+    while started.elapsed() < Duration::from_secs(9) {
+        if running {
+            session.call("VM.hard_shutdown", &vm_param).await.unwrap();
+        } else {
+            let start = [
+                vm_param[0].clone(),
+                xenguard::xapi::wire::Value::Bool(false),
+                xenguard::xapi::wire::Value::Bool(false),
+            ];
+            session.call("VM.start", &start).await.unwrap();
+        }
+        running = !running;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // One call at each 3 s mark (0, 3, 6, 9 s) and one more if the window's end races it.
+    let made = calls() - first;
+    assert!(
+        made <= 5.0,
+        "{made} event.from calls in 9 s of changes with a 3 s minimum interval"
+    );
+    let state = if running { "Running" } else { "Halted" };
+    h.expect(
+        &format!(
+            "xen_vm_power_state{{pool=\"sim\",vm_uuid=\"{}\",state=\"{state}\"}}",
+            record.uuid
+        ),
+        1.0,
+    )
+    .await;
+}
+
 /// Bad answers from a host: malformed XML, wrong types, silence, a 100 MB body. Each ends in
 /// a counted error and a correct `up`, never a crash or a stuck scrape.
 #[tokio::test]

@@ -44,6 +44,11 @@ impl Checker {
                 "event_timeout_seconds",
                 defaults::EVENT_TIMEOUT_SECONDS,
             ),
+            event_min_interval: self.seconds_or_zero(
+                raw.event_min_interval_seconds.as_ref(),
+                "event_min_interval_seconds",
+                defaults::EVENT_MIN_INTERVAL_SECONDS,
+            ),
             rrd_interval: self.seconds_or_zero(
                 raw.rrd_interval_seconds.as_ref(),
                 "rrd_interval_seconds",
