@@ -316,6 +316,27 @@ def run_sdk(url: str, runs: int, workdir: Path) -> dict:
 # --- the benchmark ----------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def children_in(prefix: str):
+    """A temporary directory and a list for the child processes started there; every child is
+    stopped however the block ends. SIGTERM and SIGHUP end the run as Ctrl-C does."""
+
+    def terminate(signum, _frame):
+        print(f"{prefix.strip('-')}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)
+    children: list[Child] = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            yield Path(tmp), children
+        finally:
+            for child in reversed(children):
+                child.stop()
+
+
 def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -625,28 +646,15 @@ def main() -> int:
     except ImportError:
         parser.error("the XenAPI SDK is not importable; run scripts/setup.sh and use .venv/bin/python")
 
-    # SIGTERM / SIGHUP end the run like Ctrl-C does: through the finally below.
-    def terminate(signum, _frame):
-        print(f"bench_exporter: stopped by {signal.Signals(signum).name}", file=sys.stderr)
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
-
-    children: list[Child] = []
-    with tempfile.TemporaryDirectory(prefix="xenguard-bench-") as tmp:
-        try:
-            return bench(binary, args, Path(tmp), children)
-        except BenchError as e:
-            print(f"bench_exporter: {e}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("bench_exporter: interrupted", file=sys.stderr)
-            return 130
-        finally:
-            for child in reversed(children):
-                child.stop()
+    try:
+        with children_in("xenguard-bench-") as (tmp, children):
+            return bench(binary, args, tmp, children)
+    except BenchError as e:
+        print(f"bench_exporter: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench_exporter: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

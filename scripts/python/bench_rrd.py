@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -113,27 +111,19 @@ def main() -> int:
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
 
-    def terminate(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    children: list = []
     rows = []
-    with tempfile.TemporaryDirectory(prefix="xenguard-rrd-") as tmp:
-        try:
-            pool = Pool(binary, HOSTS, VMS_PER_HOST, Path(tmp), children)
+    try:
+        with be.children_in("xenguard-rrd-") as (tmp, children):
+            pool = Pool(binary, HOSTS, VMS_PER_HOST, tmp, children)
             for name, lines in VARIANTS:
                 if lines is not None and args.only not in name:
                     continue
                 print(f"bench-rrd: {HOSTS} hosts / {HOSTS * VMS_PER_HOST} VMs, resource metrics {name} ...",
                       flush=True)
                 rows.append(run_variant(pool, name, lines, args.window, children))
-        except be.BenchError as e:
-            print(f"bench_rrd: {e}", file=sys.stderr)
-            return 1
-        finally:
-            for child in reversed(children):
-                child.stop()
+    except be.BenchError as e:
+        print(f"bench_rrd: {e}", file=sys.stderr)
+        return 1
 
     base = rows[0]["idle_cpu_s"]
     for r in rows:  # the same pool and objects: what the "off" run lacks is resource series

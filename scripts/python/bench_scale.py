@@ -33,10 +33,7 @@ import csv
 import http.client
 import json
 import os
-import signal
-import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -264,25 +261,17 @@ def main() -> int:
     binary = os.path.abspath(args.binary)
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    def terminate(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    children: list = []
     rows = []
-    with tempfile.TemporaryDirectory(prefix="xenguard-scale-") as tmp:
-        try:
+    try:
+        with be.children_in("xenguard-scale-") as (tmp, children):
             for hosts in sizes:
                 print(f"bench-scale: {hosts} hosts / {hosts * VMS_PER_HOST} VMs ...", flush=True)
-                rows.append(measure_size(binary, hosts, Path(tmp), children))
+                rows.append(measure_size(binary, hosts, tmp, children))
             print("bench-scale: hostile host ...", flush=True)
-            bad = hostile(binary, Path(tmp), children)
-        except be.BenchError as e:
-            print(f"bench_scale: {e}", file=sys.stderr)
-            return 1
-        finally:
-            for child in reversed(children):
-                child.stop()
+            bad = hostile(binary, tmp, children)
+    except be.BenchError as e:
+        print(f"bench_scale: {e}", file=sys.stderr)
+        return 1
 
     print()
     print(f"{'hosts/VMs':<14}{'sync s':>8}{'peak MB':>9}{'steady MB':>10}{'p50 ms':>8}{'p99 ms':>8}"

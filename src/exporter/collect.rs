@@ -517,6 +517,24 @@ mod tests {
     use super::*;
     use crate::xapi::records::{HostMetrics, Pool, Ref, Sr, Vm};
 
+    /// The pool "lab" rendered at t = 100 s, its state at most 60 s old to be up.
+    fn render_lab(
+        cache: &Cache,
+        status: &WatchStatus,
+        probes: &BTreeMap<String, Probe>,
+        resources: &Resources,
+    ) -> String {
+        let view = PoolView {
+            name: "lab",
+            cache,
+            status,
+            probes,
+            max_state_age: 60.0,
+            resources,
+        };
+        render(&[view], 100.0)
+    }
+
     fn pool_with_dead_slave() -> (Cache, BTreeMap<String, Probe>) {
         let mut cache = Cache::default();
         cache.pools.insert(
@@ -597,15 +615,7 @@ mod tests {
             last_update: Some(95.0),
             ..WatchStatus::default()
         };
-        let view = PoolView {
-            name: "lab",
-            cache: &cache,
-            status: &status,
-            probes: &probes,
-            max_state_age: 60.0,
-            resources: &Resources::default(),
-        };
-        let text = render(&[view], 100.0);
+        let text = render_lab(&cache, &status, &probes, &Resources::default());
         for line in [
             "xen_pool_up{pool=\"lab\"} 1",
             "xen_pool_masters{pool=\"lab\"} 1",
@@ -653,15 +663,7 @@ mod tests {
             last_update: Some(0.0),
             ..WatchStatus::default()
         };
-        let view = PoolView {
-            name: "lab",
-            cache: &cache,
-            status: &status,
-            probes: &probes,
-            max_state_age: 60.0,
-            resources: &Resources::default(),
-        };
-        let text = render(&[view], 100.0);
+        let text = render_lab(&cache, &status, &probes, &Resources::default());
         assert!(text.contains("xen_pool_up{pool=\"lab\"} 0"), "{text}");
         assert!(text.contains("xen_pool_master_reachable{pool=\"lab\"} 0"));
         assert!(
@@ -699,15 +701,7 @@ mod tests {
             1.0,
         );
         let status = WatchStatus::default();
-        let view = PoolView {
-            name: "lab",
-            cache: &cache,
-            status: &status,
-            probes: &probes,
-            max_state_age: 60.0,
-            resources: &resources,
-        };
-        let text = render(&[view], 100.0);
+        let text = render_lab(&cache, &status, &probes, &resources);
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("xen_host_sr_read_bytes_total{"))
