@@ -25,6 +25,12 @@ impl std::fmt::Display for Tag {
     }
 }
 
+/// What ends a run of character data: the element's own end tag, or a child's start tag.
+enum NextTag {
+    End,
+    Start(String),
+}
+
 /// A pull parser over one body, read through [`Checked`] from any byte source: a body in
 /// memory or an HTTP body as it arrives. Empty elements are expanded (`<value/>` reads as
 /// `<value></value>`), so only Start, End, text and references need handling.
@@ -151,6 +157,19 @@ impl<S: Read> Parser<S> {
     /// Reads character data up to `</end>`, resolving entity and character references.
     pub(super) fn text_until_end(&mut self, end: &str) -> Result<String, WireError> {
         let mut text = String::new();
+        match self.text_until_tag(&mut text, end)? {
+            NextTag::End => Ok(text),
+            NextTag::Start(name) => {
+                Err(self.structure(format!("unexpected <{name}> inside <{end}>")))
+            }
+        }
+    }
+
+    /// Adds the character data inside `<element>` (text, CDATA, resolved references; comments
+    /// and processing instructions skipped) to `text` until the next tag: its own end tag, or
+    /// a start tag, whose name is returned. Any other end, the end of the document or a
+    /// declaration is an error, and so is text longer than a value may be.
+    fn text_until_tag(&mut self, text: &mut String, element: &str) -> Result<NextTag, WireError> {
         loop {
             match self.event()? {
                 Event::Text(t) => text.push_str(&t.xml10_content()),
@@ -160,18 +179,17 @@ impl<S: Read> Parser<S> {
                     text.push(c.map_err(|m| self.bad_reference(m))?);
                 }
                 Event::Comment(_) | Event::PI(_) => {}
-                Event::End(e) if e.name().as_ref() == end => return Ok(text),
+                Event::End(e) if e.name().as_ref() == element => return Ok(NextTag::End),
                 Event::End(e) => {
                     let name = e.name().as_ref().to_owned();
-                    return Err(self.structure(format!("expected </{end}>, found </{name}>")));
+                    return Err(self.structure(format!("expected </{element}>, found </{name}>")));
                 }
-                Event::Start(e) => {
-                    let name = e.name().as_ref().to_owned();
-                    return Err(self.structure(format!("unexpected <{name}> inside <{end}>")));
+                Event::Start(e) => return Ok(NextTag::Start(e.name().as_ref().to_owned())),
+                Event::Eof => {
+                    return Err(self.structure(format!("document ends inside <{element}>")));
                 }
-                Event::Eof => return Err(self.structure(format!("document ends inside <{end}>"))),
                 Event::Decl(_) | Event::DocType(_) => {
-                    return Err(self.structure(format!("declaration inside <{end}>")));
+                    return Err(self.structure(format!("declaration inside <{element}>")));
                 }
                 Event::Empty(_) => unreachable_expanded(),
             }
@@ -204,39 +222,15 @@ impl<S: Read> Parser<S> {
             return Err(WireError::TooDeep);
         }
         let mut text = String::new();
-        let value = loop {
-            match self.event()? {
-                Event::Text(t) => text.push_str(&t.xml10_content()),
-                Event::CData(c) => text.push_str(&c.xml10_content()),
-                Event::GeneralRef(r) => {
-                    let c = reference_char(&r);
-                    text.push(c.map_err(|m| self.bad_reference(m))?);
+        let value = match self.text_until_tag(&mut text, "value")? {
+            NextTag::End => Value::String(text),
+            NextTag::Start(tag) => {
+                if !is_blank(&text) {
+                    return Err(self.structure("text mixed with a typed value".into()));
                 }
-                Event::Comment(_) | Event::PI(_) => {}
-                Event::End(e) if e.name().as_ref() == "value" => {
-                    break Value::String(text);
-                }
-                Event::Start(e) => {
-                    if !is_blank(&text) {
-                        return Err(self.structure("text mixed with a typed value".into()));
-                    }
-                    let tag = e.name().as_ref().to_owned();
-                    let value = self.typed(&tag)?;
-                    self.expect_end("value")?;
-                    break value;
-                }
-                Event::End(e) => {
-                    let name = e.name().as_ref().to_owned();
-                    return Err(self.structure(format!("expected </value>, found </{name}>")));
-                }
-                Event::Eof => return Err(self.structure("document ends inside <value>".into())),
-                Event::Decl(_) | Event::DocType(_) => {
-                    return Err(self.structure("declaration inside <value>".into()));
-                }
-                Event::Empty(_) => unreachable_expanded(),
-            }
-            if text.len() > self.value_limit() {
-                return Err(self.too_long());
+                let value = self.typed(&tag)?;
+                self.expect_end("value")?;
+                value
             }
         };
         self.depth -= 1;
