@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import ctypes
 import http.client
 import json
@@ -335,6 +336,16 @@ def children_in(prefix: str):
         finally:
             for child in reversed(children):
                 child.stop()
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    """The rows as CSV (columns: every key of any row, sorted), and a line saying where."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"(figures written to {path})")
 
 
 def pct(values: list[float], q: float) -> float:

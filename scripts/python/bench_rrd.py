@@ -23,7 +23,6 @@ Writes the figures as CSV to --csv (default: target/bench-rrd.csv).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -109,6 +108,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="run only the variants whose name contains this (and 'off')")
     parser.add_argument("--csv", default="target/bench-rrd.csv")
     args = parser.parse_args()
+    if args.window < INTERVAL_S:
+        parser.error(f"--window must be at least one collection interval ({INTERVAL_S} s)")
     binary = os.path.abspath(args.binary)
 
     rows = []
@@ -139,12 +140,7 @@ def main() -> int:
               f"{r['cpu_per_scrape_ms']:>14.1f}{r['exposition_mb']:>9.2f}{r['series']:>9}"
               f"{r['resource_series']:>12}{r['steady_rss_mb']:>8.1f}")
     print(f"(CPU per cycle: idle CPU over {args.window:.0f} s minus the 'off' run's, per {INTERVAL_S} s cycle)")
-    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"(figures written to {args.csv})")
+    be.write_csv(args.csv, rows)
     return 0
 
 

@@ -29,7 +29,6 @@ Writes the figures as CSV to --csv (default: target/bench-scale.csv).
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import os
@@ -295,12 +294,7 @@ def main() -> int:
     print(f"\nhostile 200 MB answer: peak RSS +{bad['hostile_rss_after_mb'] - bad['hostile_rss_before_mb']:.1f} MB "
           f"({bad['hostile_rss_before_mb']:.1f} -> {bad['hostile_rss_after_mb']:.1f} MB VmHWM), "
           f"pool up afterwards: {bad['hostile_up']:g}")
-    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"(figures written to {args.csv})")
+    be.write_csv(args.csv, rows)
     return 0
 
 

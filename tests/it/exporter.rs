@@ -22,12 +22,17 @@ struct Harness {
 
 /// An exporter watching the simulated pool, probing every second.
 async fn harness(hosts: usize, vms: usize) -> Harness {
-    let sim = start_sim(hosts, vms).await;
+    harness_with(start_sim(hosts, vms).await, "", "")
+}
+
+/// An exporter on every host of `sim` over plain HTTP, with extra lines for the pool
+/// (`pool_yaml`, indented four spaces) and for `exporter:` (`exporter_yaml`, two).
+fn harness_with(sim: RunningSim, pool_yaml: &str, exporter_yaml: &str) -> Harness {
     let yaml = format!(
-        "    hosts: [{}]\n    scheme: http\n",
+        "    hosts: [{}]\n    scheme: http\n{pool_yaml}",
         common::hosts_yaml(&sim)
     );
-    harness_on(sim, yaml, "")
+    harness_on(sim, yaml, exporter_yaml)
 }
 
 /// [`harness`] over HTTPS with every host pinned, the slaves listed before the master.
@@ -304,11 +309,7 @@ async fn emergency_mode_after_a_slave_restarts_without_master() {
 #[tokio::test]
 async fn a_busy_pool_costs_one_event_from_per_interval() {
     let sim = start_sim(2, 2).await;
-    let yaml = format!(
-        "    hosts: [{}]\n    scheme: http\n",
-        common::hosts_yaml(&sim)
-    );
-    let h = harness_on(sim, yaml, "  event_min_interval_seconds: 3\n");
+    let h = harness_with(sim, "", "  event_min_interval_seconds: 3\n");
     h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
     let session = Arc::new(common::session(&h.sim));
     let reader = xenguard::xapi::PoolReader::new(session.clone());
@@ -419,12 +420,8 @@ impl Harness {
 #[tokio::test]
 async fn golden_expositions_pass_promtool() {
     let sim = start_sim(3, 2).await;
-    let yaml = format!(
-        "    hosts: [{}]\n    scheme: http\n",
-        common::hosts_yaml(&sim)
-    );
     // Resource metrics on, so the goldens name every family the alert rules may use.
-    let h = harness_on(sim, yaml, "  rrd_interval_seconds: 1\n");
+    let h = harness_with(sim, "", "  rrd_interval_seconds: 1\n");
     h.expect("xen_pool_up{pool=\"sim\"}", 1.0).await;
     for i in 0..3 {
         h.expect(&h.host("xen_host_emergency_mode", i), 0.0).await;
@@ -653,11 +650,11 @@ async fn overlapping_scrapes_share_one_render() {
 #[tokio::test]
 async fn a_pool_chooses_its_resource_families() {
     let sim = start_sim(2, 2).await;
-    let yaml = format!(
-        "    hosts: [{}]\n    scheme: http\n    resource_metrics: {{deny: [\"xen_vm_*\", xen_host_cpu_busy_seconds_total], unknown_sources: generic}}\n",
-        common::hosts_yaml(&sim)
+    let h = harness_with(
+        sim,
+        "    resource_metrics: {deny: [\"xen_vm_*\", xen_host_cpu_busy_seconds_total], unknown_sources: generic}\n",
+        "  rrd_interval_seconds: 1\n",
     );
-    let h = harness_on(sim, yaml, "  rrd_interval_seconds: 1\n");
     // The simulator's hosts report `xapi_open_fds`, which the mapping does not know.
     let fds = format!(
         "xen_host_rrd_value{{pool=\"sim\",host_uuid=\"{}\",source=\"xapi_open_fds\"}}",
@@ -708,11 +705,7 @@ fn a_resource_pattern_that_names_no_family_stops_the_exporter() {
 #[tokio::test]
 async fn resource_metrics_follow_the_hosts_and_guests() {
     let sim = start_sim(3, 2).await;
-    let yaml = format!(
-        "    hosts: [{}]\n    scheme: http\n",
-        common::hosts_yaml(&sim)
-    );
-    let h = harness_on(sim, yaml, "  rrd_interval_seconds: 1\n");
+    let h = harness_with(sim, "", "  rrd_interval_seconds: 1\n");
     let host = |i: usize| h.host_uuid(i);
     h.expect(
         &format!("xen_host_rrd_up{{pool=\"sim\",host_uuid=\"{}\"}}", host(0)),
