@@ -543,9 +543,14 @@ impl Resources {
         }
     }
 
-    /// The host's answer could not be read: it is down until the next one is.
-    pub fn failed(&mut self, host_uuid: &str) {
-        self.hosts.entry(host_uuid.to_owned()).or_default().up = false;
+    /// The host's answer could not be read: it is down until the next one is. True when this
+    /// starts a failure (the last answer was read, or there was none yet).
+    pub fn failed(&mut self, host_uuid: &str) -> bool {
+        let known = self.hosts.contains_key(host_uuid);
+        let host = self.hosts.entry(host_uuid.to_owned()).or_default();
+        let starts = host.up || !known;
+        host.up = false;
+        starts
     }
 
     /// Forgets series whose object no host has reported since `before` (a halted guest, a
@@ -620,6 +625,15 @@ mod tests {
         assert_eq!(value(&r, "xen_host_cpu_busy_seconds_total", "h1"), 8.75);
         r.expire(2.5);
         assert!(r.series.values().all(|(_, seen)| *seen == 3.0));
+        // A failure is reported as starting once, and again after an answer was read.
+        assert!(r.failed("h1"));
+        assert!(!r.failed("h1"));
+        r.apply("h1", &none, 4.0);
+        assert!(r.failed("h1"));
+        assert!(
+            r.failed("h2"),
+            "a host never read starts failing at its first error"
+        );
     }
 
     #[test]

@@ -90,8 +90,12 @@ pub async fn collect_all(
         match answer {
             Ok(updates) => resources.apply(&uuid, &updates, unix_now()),
             Err(e) => {
-                tracing::debug!(pool = %state.name, host = %address, error = %e, "No resource metrics from this host.");
-                resources.failed(&uuid);
+                // Once per failure at warning level; while it lasts, at debug level.
+                if resources.failed(&uuid) {
+                    tracing::warn!(pool = %state.name, host = %address, error = %e, "No resource metrics from this host.");
+                } else {
+                    tracing::debug!(pool = %state.name, host = %address, error = %e, "Still no resource metrics from this host.");
+                }
             }
         }
     }
