@@ -35,20 +35,42 @@ impl Checker {
                 ),
             );
         }
+        let event_timeout = self.seconds(
+            raw.event_timeout_seconds.as_ref(),
+            "event_timeout_seconds",
+            defaults::EVENT_TIMEOUT_SECONDS,
+        );
+        // A busy pool's state is confirmed once per interval, and `xen_pool_up` allows it to be
+        // `event_timeout_seconds` + 15 s old: a longer interval would make a busy pool flap.
+        // The default gives way to a shorter timeout; a value set longer is an error.
+        let event_min_interval = self
+            .seconds_or_zero(
+                raw.event_min_interval_seconds.as_ref(),
+                "event_min_interval_seconds",
+                defaults::EVENT_MIN_INTERVAL_SECONDS,
+            )
+            .min(match raw.event_min_interval_seconds {
+                None => event_timeout,
+                Some(_) => std::time::Duration::MAX,
+            });
+        if event_min_interval > event_timeout
+            && let Some(min) = &raw.event_min_interval_seconds
+        {
+            self.error(
+                min.pos,
+                format!(
+                    "`event_min_interval_seconds` ({}) must not exceed `event_timeout_seconds` ({})",
+                    event_min_interval.as_secs(),
+                    event_timeout.as_secs()
+                ),
+            );
+        }
         ExporterConfig {
             listen: self.listen(raw.listen.as_ref(), default.listen),
             probe_interval,
             probe_timeout,
-            event_timeout: self.seconds(
-                raw.event_timeout_seconds.as_ref(),
-                "event_timeout_seconds",
-                defaults::EVENT_TIMEOUT_SECONDS,
-            ),
-            event_min_interval: self.seconds_or_zero(
-                raw.event_min_interval_seconds.as_ref(),
-                "event_min_interval_seconds",
-                defaults::EVENT_MIN_INTERVAL_SECONDS,
-            ),
+            event_timeout,
+            event_min_interval,
             rrd_interval: self.seconds_or_zero(
                 raw.rrd_interval_seconds.as_ref(),
                 "rrd_interval_seconds",
