@@ -54,7 +54,7 @@
 //! check/mod.rs     step 3: the Checker (raw -> Config), shared helpers, cross-section checks
 //! check/*.rs       one file per section: pools.rs (with TLS pins), exporter.rs, receiver.rs,
 //!                  fencing.rs
-//! tests.rs         the tests that go through parse
+//! tests/           the tests that go through parse: mod.rs the whole file, one file per section
 //! ```
 
 mod check;
