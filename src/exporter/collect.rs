@@ -5,7 +5,7 @@
 //! `_info` series. A host the exporter has only probed (never seen in a pool record, e.g. when
 //! it started while the master was down) is labelled `host_uuid="address:<address>"`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use std::fmt::Write as _;
 
@@ -411,17 +411,17 @@ fn render_resources(pool: &PoolView<'_>, families: &mut BTreeMap<&'static str, F
             up.add(&[("pool", pool.name), ("host_uuid", uuid)], flag(host.up));
         }
     }
-    let sr_uuid = |prefix: &str| {
-        let mut matching = pool
-            .cache
-            .srs
-            .values()
-            .filter(|sr| sr.uuid.starts_with(prefix));
-        match (matching.next(), matching.next()) {
-            (Some(sr), None) => Some(sr.uuid.as_str()),
-            _ => None,
+    // Each SR once per render, not once per series: prefix -> its SR, or None when shared.
+    let mut by_prefix: HashMap<&str, Option<&str>> = HashMap::new();
+    for sr in pool.cache.srs.values() {
+        if let Some(prefix) = sr.uuid.get(..8) {
+            by_prefix
+                .entry(prefix)
+                .and_modify(|only| *only = None)
+                .or_insert(Some(sr.uuid.as_str()));
         }
-    };
+    }
+    let sr_uuid = |prefix: &str| by_prefix.get(prefix).copied().flatten();
     let mut current: Option<(&'static str, &mut Family)> = None;
     for ((family, uuid, label), (value, _)) in &pool.resources.series {
         if current.as_ref().is_none_or(|(name, _)| name != family) {

@@ -60,13 +60,16 @@ pub async fn collect_all(
             .map(|h| (h.uuid.clone(), h.address.clone()))
             .collect()
     };
+    let last_rows: Vec<Option<i64>> = {
+        let resources = state.resources.read().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .iter()
+            .map(|(uuid, _)| resources.hosts.get(uuid).and_then(|h| h.last_row))
+            .collect()
+    };
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut set = JoinSet::new();
-    for (uuid, address) in hosts {
-        let last_row = {
-            let resources = state.resources.read().unwrap_or_else(|e| e.into_inner());
-            resources.hosts.get(&uuid).and_then(|h| h.last_row)
-        };
+    for ((uuid, address), last_row) in hosts.into_iter().zip(last_rows) {
         // After the last row added, in the host's own clock; the first time, the last minute
         // relative to its last update (a negative start), so clock skew cannot empty it.
         let start = last_row.map_or_else(|| "-60".to_owned(), |t| (t + 1).to_string());

@@ -425,3 +425,51 @@ async fn a_dead_master_costs_one_timeout_per_login_not_one_per_slave() {
     );
     assert!(started.elapsed() < Duration::from_millis(700));
 }
+
+/// A probe costs a master two calls, a login and a logout: the accepted pool login already
+/// shows it is not in emergency mode, since xapi refuses that login then (xapi-notes.md §3.3).
+/// A slave's redirect can hide emergency mode, so it is asked over a local session (four
+/// calls). A slave restarted without its master is in emergency mode and says so.
+#[tokio::test]
+async fn a_probe_asks_only_hosts_that_refused_the_login_about_emergency_mode() {
+    use xenguard::xapi::probe::{Role, probe};
+    let sim = crate::common::start_sim(2, 1).await;
+    let t = crate::common::transport(&sim);
+    let addresses = sim.host_addresses();
+    let served = |i: usize| {
+        let url = format!("{}/hosts", crate::common::control_url(&sim));
+        async move {
+            let hosts: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            hosts[i]["calls_served"].as_u64().unwrap()
+        }
+    };
+    let credentials = crate::common::credentials();
+    let timeout = Duration::from_secs(2);
+    for (i, role, calls) in [
+        (0, Role::Master, 2),
+        (1, Role::Slave(addresses[0].clone()), 4),
+    ] {
+        let before = served(i).await;
+        let answer = probe(&t, &addresses[i], &credentials, "test", timeout).await;
+        assert_eq!((answer.role, answer.emergency), (role, Some(false)));
+        assert_eq!(served(i).await - before, calls, "calls to host {i}");
+    }
+    // The master dies and the slave's xapi restarts: emergency mode, found by asking.
+    crate::common::control(
+        &sim,
+        "hosts/host1/power",
+        serde_json::json!({"state": "off"}),
+    )
+    .await;
+    for running in [false, true] {
+        let body = serde_json::json!({ "running": running });
+        crate::common::control(&sim, "hosts/host2/xapi", body).await;
+    }
+    let answer = probe(&t, &addresses[1], &credentials, "test", timeout).await;
+    assert!(
+        matches!(answer.role, Role::Emergency(_)),
+        "{:?}",
+        answer.role
+    );
+    assert_eq!(answer.emergency, Some(true));
+}

@@ -1,5 +1,7 @@
 //! `exporter`: listen address, probe timing and resource-metric collection.
 
+use std::time::Duration;
+
 use super::Checker;
 use crate::config::model::{ExporterConfig, defaults};
 use crate::config::raw::{Located, RawExporter};
@@ -43,28 +45,23 @@ impl Checker {
         // A busy pool's state is confirmed once per interval, and `xen_pool_up` allows it to be
         // `event_timeout_seconds` + 15 s old: a longer interval would make a busy pool flap.
         // The default gives way to a shorter timeout; a value set longer is an error.
-        let event_min_interval = self
-            .seconds_or_zero(
-                raw.event_min_interval_seconds.as_ref(),
-                "event_min_interval_seconds",
-                defaults::EVENT_MIN_INTERVAL_SECONDS,
-            )
-            .min(match raw.event_min_interval_seconds {
-                None => event_timeout,
-                Some(_) => std::time::Duration::MAX,
-            });
-        if event_min_interval > event_timeout
-            && let Some(min) = &raw.event_min_interval_seconds
-        {
-            self.error(
-                min.pos,
-                format!(
-                    "`event_min_interval_seconds` ({}) must not exceed `event_timeout_seconds` ({})",
-                    event_min_interval.as_secs(),
-                    event_timeout.as_secs()
-                ),
-            );
-        }
+        let event_min_interval = match &raw.event_min_interval_seconds {
+            None => Duration::from_secs(defaults::EVENT_MIN_INTERVAL_SECONDS).min(event_timeout),
+            Some(min) => {
+                let interval = self.seconds_or_zero(Some(min), "event_min_interval_seconds", 0);
+                if interval > event_timeout {
+                    self.error(
+                        min.pos,
+                        format!(
+                            "`event_min_interval_seconds` ({}) must not exceed `event_timeout_seconds` ({})",
+                            interval.as_secs(),
+                            event_timeout.as_secs()
+                        ),
+                    );
+                }
+                interval
+            }
+        };
         ExporterConfig {
             listen: self.listen(raw.listen.as_ref(), default.listen),
             probe_interval,
